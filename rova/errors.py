@@ -1,0 +1,22 @@
+"""Exceptions meant for people: each says what was wrong, where, and what to do."""
+
+
+class RovaError(Exception):
+    """Base class for errors that the launcher reports as one line, without a traceback."""
+
+
+class ConfigError(RovaError):
+    """A config value is wrong. The message starts with the dotted key, e.g. `reward.kl_alpha: ...`."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}")
+
+
+class DataError(RovaError):
+    """An annotation file or record is malformed (the message names the file and record index)."""
+
+
+class VideoDecodeError(RovaError):
+    """A video file is missing or cannot be decoded; callers skip and count it, never replace it."""
