@@ -1,0 +1,1 @@
+"""Typed config: Hydra composes YAML, these dataclasses check types, ranges and cross-field rules."""

@@ -1,0 +1,392 @@
+"""Typed schemas for every config group, checked at compose time (before anything is spawned or submitted).
+
+Values live in `conf/`; types, ranges and cross-field rules live here. Field names ARE the YAML keys and
+the argument names of the code that receives them (`reward.kl_alpha` is the `kl_alpha` of the reward).
+Each `__post_init__` raises `ConfigError("<group>.<key>", "<what is allowed>")`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from rova.corruption.config import CorruptionConfig
+from rova.data.sampling import FrameSamplingConfig
+from rova.errors import ConfigError
+
+STAGE_NAMES = ("grpo", "tgrpo", "memory")
+RL_STAGES = ("grpo", "tgrpo", "memory")
+
+
+CORRUPTION_FAMILIES = ("photometric", "weather", "occlusion", "shake", "temporal")
+
+
+def corruption_probability(cfg: CorruptionConfig) -> float:
+    """Probability that a clip is corrupted at all (the rest is the clean remainder)."""
+    return float(sum(getattr(cfg, f"p_{family}") for family in CORRUPTION_FAMILIES))
+
+
+def _choice(key: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(key, f"got {value!r}; allowed: {', '.join(map(str, allowed))}")
+
+
+def _positive(key: str, value: float, *, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(key, f"got {value!r}; must be {'>= 0' if allow_zero else '> 0'}")
+
+
+def _unit(key: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(key, f"got {value!r}; must be in [0, 1]")
+
+
+@dataclass
+class StageConfig:
+    """Which stage runs, and the trainer hyperparameters (TRL GRPOConfig / SFTConfig names)."""
+
+    name: str = "grpo"
+    max_steps: int = 4
+    learning_rate: float = 1e-5
+    lr_scheduler_type: str = "constant"
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    per_device_train_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    steps_per_generation: Optional[int] = None
+    num_generations: int = 4
+    num_iterations: int = 1
+    max_completion_length: int = 48
+    max_prompt_length: Optional[int] = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    beta: float = 0.0
+    epsilon: float = 0.2
+    loss_type: str = "dapo"
+    scale_rewards: str = "group"
+    mask_truncated_completions: bool = False
+    gradient_checkpointing: bool = False
+    save_steps: int = 2
+    save_total_limit: Optional[int] = 2
+    logging_steps: int = 1
+    seed: int = 42
+    dataloader_num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        _choice("stage.name", self.name, STAGE_NAMES)
+        _positive("stage.max_steps", self.max_steps)
+        _positive("stage.learning_rate", self.learning_rate)
+        _unit("stage.warmup_ratio", self.warmup_ratio)
+        _positive("stage.weight_decay", self.weight_decay, allow_zero=True)
+        _positive("stage.max_grad_norm", self.max_grad_norm)
+        _positive("stage.per_device_train_batch_size", self.per_device_train_batch_size)
+        _positive("stage.gradient_accumulation_steps", self.gradient_accumulation_steps)
+        if self.steps_per_generation is not None:
+            _positive("stage.steps_per_generation", self.steps_per_generation)
+        if self.num_generations < 2:
+            raise ConfigError("stage.num_generations", f"got {self.num_generations}; GRPO needs a group of >= 2")
+        _positive("stage.num_iterations", self.num_iterations)
+        _positive("stage.max_completion_length", self.max_completion_length)
+        if self.max_prompt_length is not None:
+            _positive("stage.max_prompt_length", self.max_prompt_length)
+        _positive("stage.temperature", self.temperature)
+        if not 0.0 < self.top_p <= 1.0:
+            raise ConfigError("stage.top_p", f"got {self.top_p!r}; must be in (0, 1]")
+        _positive("stage.beta", self.beta, allow_zero=True)
+        _unit("stage.epsilon", self.epsilon)
+        _choice("stage.loss_type", self.loss_type, ("grpo", "bnpo", "dr_grpo", "dapo"))
+        _choice("stage.scale_rewards", self.scale_rewards, ("group", "batch", "none"))
+        _positive("stage.save_steps", self.save_steps)
+        if self.save_total_limit is not None:
+            _positive("stage.save_total_limit", self.save_total_limit)
+        _positive("stage.logging_steps", self.logging_steps)
+        _positive("stage.dataloader_num_workers", self.dataloader_num_workers, allow_zero=True)
+
+    @property
+    def generation_steps(self) -> int:
+        return self.steps_per_generation or self.gradient_accumulation_steps
+
+
+@dataclass
+class ModelConfig:
+    """A Qwen2.5-VL checkpoint: a local directory or a hub id (hub ids need network at run time)."""
+
+    name: str = "tiny"
+    path: str = "???"
+    build_tiny: bool = False
+    dtype: str = "float32"
+    attn_implementation: str = "sdpa"
+    image_factor: int = 28
+
+    def __post_init__(self) -> None:
+        if not self.path or self.path == "???":
+            raise ConfigError("model.path", "required: a checkpoint directory or hub id")
+        _choice("model.dtype", self.dtype, ("float32", "bfloat16", "float16", "auto"))
+        _choice("model.attn_implementation", self.attn_implementation, ("sdpa", "eager", "flash_attention_2"))
+        _positive("model.image_factor", self.image_factor)
+
+
+@dataclass
+class DataConfig:
+    """Annotation file (Video-R1 schema), media root, decoding and Qwen2.5-VL frame sampling."""
+
+    name: str = "demo"
+    train_file: str = "???"
+    media_root: Optional[str] = None
+    build_demo: bool = False
+    demo_num_clips: int = 24
+    backend: str = "decord"
+    max_samples: Optional[int] = None
+    fps: float = 2.0
+    min_frames: int = 4
+    max_frames: int = 16
+    min_pixels: int = 3136
+    max_pixels: int = 12544
+    total_pixels: int = 200704
+
+    def __post_init__(self) -> None:
+        if not self.train_file or self.train_file == "???":
+            raise ConfigError("data.train_file", "required: path to a Video-R1-schema .json or .jsonl file")
+        _choice("data.backend", self.backend, ("decord", "pyav"))
+        _positive("data.demo_num_clips", self.demo_num_clips)
+        if self.max_samples is not None:
+            _positive("data.max_samples", self.max_samples)
+        self.frame_sampling()  # validates fps, frame and pixel bounds
+
+    def frame_sampling(self, image_factor: int = 28) -> FrameSamplingConfig:
+        return FrameSamplingConfig(
+            fps=self.fps,
+            min_frames=self.min_frames,
+            max_frames=self.max_frames,
+            min_pixels=self.min_pixels,
+            max_pixels=self.max_pixels,
+            total_pixels=self.total_pixels,
+            image_factor=image_factor,
+        )
+
+
+@dataclass
+class RewardConfig:
+    """Reward weights and constants (definitions: shared/docs/rewards.md)."""
+
+    name: str = "video_r1"
+    w_acc: float = 1.0
+    w_fmt: float = 1.0
+    w_len: float = 0.0
+    w_temp: float = 1.0
+    w_kl: float = 0.0
+    w_iou: float = 1.0
+    len_min: int = 320
+    len_max: int = 512
+    len_bonus: float = 0.2
+    temporal_alpha: float = 0.3
+    temporal_mu: float = 0.8
+    kl_alpha: float = 1.0
+    kl_estimator: str = "full"
+    kl_topk: int = 64
+    kl_loss_coef: float = 0.0
+    acc_threshold: float = 0.1
+    fallback_whole_output: bool = False
+
+    def __post_init__(self) -> None:
+        for key in ("w_acc", "w_fmt", "w_len", "w_temp", "w_kl", "w_iou", "len_bonus", "temporal_alpha",
+                    "kl_alpha", "kl_loss_coef"):
+            _positive(f"reward.{key}", getattr(self, key), allow_zero=True)
+        _positive("reward.len_min", self.len_min, allow_zero=True)
+        if self.len_max < self.len_min:
+            raise ConfigError("reward.len_max", f"got {self.len_max}; must be >= reward.len_min ({self.len_min})")
+        _positive("reward.temporal_mu", self.temporal_mu, allow_zero=True)
+        _choice("reward.kl_estimator", self.kl_estimator, ("full", "topk", "sampled"))
+        _positive("reward.kl_topk", self.kl_topk)
+        _unit("reward.acc_threshold", self.acc_threshold)
+
+
+@dataclass
+class RolloutConfig:
+    """Where completions are generated: HF generate, or vLLM colocated with training."""
+
+    name: str = "hf"
+    vllm_gpu_memory_utilization: float = 0.3
+    vllm_enable_sleep_mode: bool = False
+    vllm_tensor_parallel_size: int = 1
+    vllm_max_model_length: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        _choice("rollout.name", self.name, ("hf", "vllm"))
+        if not 0.0 < self.vllm_gpu_memory_utilization <= 1.0:
+            raise ConfigError("rollout.vllm_gpu_memory_utilization", "must be in (0, 1]")
+        _positive("rollout.vllm_tensor_parallel_size", self.vllm_tensor_parallel_size)
+
+
+@dataclass
+class DistributedConfig:
+    """How many worker processes, and which strategy (DDP via torchrun, ZeRO via the DeepSpeed launcher)."""
+
+    name: str = "none"
+    nproc_per_node: Optional[int] = None
+    offload_optimizer: bool = False
+    offload_param: bool = False
+    backend: str = "auto"
+    master_port: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        _choice("distributed.name", self.name, ("none", "ddp", "zero2", "zero3"))
+        if self.nproc_per_node is not None:
+            _positive("distributed.nproc_per_node", self.nproc_per_node)
+        _choice("distributed.backend", self.backend, ("auto", "nccl", "gloo"))
+        if self.offload_param and self.name != "zero3":
+            raise ConfigError("distributed.offload_param", "parameter offload needs distributed=zero3")
+        if self.offload_optimizer and self.name not in ("zero2", "zero3"):
+            raise ConfigError("distributed.offload_optimizer", "optimizer offload needs distributed=zero2 or zero3")
+        if self.master_port is not None and not 1024 <= self.master_port <= 65535:
+            raise ConfigError("distributed.master_port", f"got {self.master_port}; must be in [1024, 65535]")
+
+
+@dataclass
+class ClusterConfig:
+    """Where the job runs: this machine, or SLURM through submitit."""
+
+    name: str = "local"
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    time_min: int = 60
+    nodes: int = 1
+    gpus_per_node: int = 0
+    cpus_per_task: int = 2
+    mem_gb: Optional[int] = None
+    array_parallelism: int = 16
+    setup: list[str] = field(default_factory=list)
+    additional_parameters: dict[str, Any] = field(default_factory=dict)
+    wait: bool = False
+    max_requeues: int = 3
+    signal_delay_s: int = 120
+
+    def __post_init__(self) -> None:
+        _choice("cluster.name", self.name, ("local", "slurm"))
+        _positive("cluster.time_min", self.time_min)
+        _positive("cluster.nodes", self.nodes)
+        _positive("cluster.gpus_per_node", self.gpus_per_node, allow_zero=True)
+        _positive("cluster.cpus_per_task", self.cpus_per_task)
+        if self.mem_gb is not None:
+            _positive("cluster.mem_gb", self.mem_gb)
+        _positive("cluster.array_parallelism", self.array_parallelism)
+        _positive("cluster.max_requeues", self.max_requeues, allow_zero=True)
+        _positive("cluster.signal_delay_s", self.signal_delay_s, allow_zero=True)
+        if self.name == "local" and self.nodes > 1:
+            raise ConfigError("cluster.nodes", "multi-node runs need cluster=slurm")
+
+
+@dataclass
+class LoggerConfig:
+    """Experiment tracking. wandb offline needs no key; `logger=none` turns tracking off."""
+
+    name: str = "wandb"
+    project: str = "rova"
+    entity: Optional[str] = None
+    mode: str = "offline"
+    group: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _choice("logger.name", self.name, ("wandb", "none"))
+        _choice("logger.mode", self.mode, ("offline", "online", "disabled"))
+
+
+@dataclass
+class TGRPOConfig:
+    """T-GRPO branches: which run, and how many completions each generates per prompt."""
+
+    branches: list[str] = field(default_factory=lambda: ["clean", "shuffled", "corrupted"])
+    shuffled_generations: Optional[int] = None
+    corrupted_generations: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        for name in self.branches:
+            _choice("tgrpo.branches", name, ("clean", "shuffled", "corrupted"))
+        if "clean" not in self.branches:
+            raise ConfigError("tgrpo.branches", "must contain 'clean' (the group every other branch is compared to)")
+        if len(set(self.branches)) != len(self.branches):
+            raise ConfigError("tgrpo.branches", f"duplicate branch in {self.branches}")
+        for key in ("shuffled_generations", "corrupted_generations"):
+            value = getattr(self, key)
+            if value is not None:
+                _positive(f"tgrpo.{key}", value)
+
+
+@dataclass
+class MemoryConfig:
+    """Difficulty-aware memory (stage=memory): definitions in shared/docs/rewards.md."""
+
+    fail_threshold: float = 0.0
+    replay_frac: float = 0.25
+    recheck_interval: int = 50
+    max_strikes: int = 2
+    max_size: int = 100
+    variance_filter: bool = False
+
+    def __post_init__(self) -> None:
+        _unit("memory.fail_threshold", self.fail_threshold)
+        _unit("memory.replay_frac", self.replay_frac)
+        _positive("memory.recheck_interval", self.recheck_interval)
+        _positive("memory.max_strikes", self.max_strikes)
+        _positive("memory.max_size", self.max_size)
+
+
+@dataclass
+class RunConfig:
+    """Where the run writes, and what it resumes."""
+
+    output_root: str = "outputs"
+    dir: Optional[str] = None
+    cache_dir: str = ".cache"
+    resume: bool = True
+    tag: Optional[str] = None
+
+
+@dataclass
+class RootConfig:
+    stage: StageConfig = field(default_factory=StageConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    tgrpo: TGRPOConfig = field(default_factory=TGRPOConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        stage = self.stage
+        local_rows = stage.per_device_train_batch_size * stage.generation_steps
+        if stage.name in RL_STAGES and local_rows % stage.num_generations != 0:
+            raise ConfigError(
+                "stage.per_device_train_batch_size",
+                f"per_device_train_batch_size x steps_per_generation ({local_rows}) must be a multiple of "
+                f"stage.num_generations ({stage.num_generations}) so each process holds whole prompt groups",
+            )
+        half = max(1, stage.num_generations // 2)
+        if self.tgrpo.shuffled_generations is None:
+            self.tgrpo.shuffled_generations = half
+        if self.tgrpo.corrupted_generations is None:
+            self.tgrpo.corrupted_generations = half
+        for key in ("shuffled_generations", "corrupted_generations"):
+            if getattr(self.tgrpo, key) > stage.num_generations:
+                raise ConfigError(f"tgrpo.{key}", f"must be <= stage.num_generations ({stage.num_generations})")
+        if stage.name in ("tgrpo", "memory") and "corrupted" in self.tgrpo.branches:
+            if corruption_probability(self.corruption) <= 0.0:
+                raise ConfigError(
+                    "corruption",
+                    "the corrupted branch needs a corruption mix with a non-zero probability "
+                    "(e.g. corruption=rova), or drop 'corrupted' from tgrpo.branches",
+                )
+        if self.reward.w_kl > 0 and stage.name in RL_STAGES and corruption_probability(self.corruption) <= 0.0:
+            raise ConfigError("reward.w_kl", "the KL-consistency reward needs a corruption mix (e.g. corruption=rova)")
+        if self.rollout.name == "vllm" and self.model.build_tiny:
+            raise ConfigError("rollout.name", "vLLM needs a real checkpoint and a GPU; use rollout=hf with model=tiny")
+        if self.cluster.name == "slurm" and self.cluster.gpus_per_node == 0 and self.distributed.backend == "nccl":
+            raise ConfigError("distributed.backend", "nccl needs GPUs: set cluster.gpus_per_node or backend=gloo")

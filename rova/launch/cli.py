@@ -1,0 +1,104 @@
+"""`python launch.py [-m] [--cfg job] [--dry-run] key=value ...`: compose, validate, create run dirs, dispatch.
+
+Kept free of torch/transformers imports so `--help` and config errors are instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from rova.errors import ConfigError, RovaError
+
+EXAMPLES = """\
+examples:
+  python launch.py                                        # CPU demo: GRPO, tiny Qwen2.5-VL, demo videos
+  python launch.py stage=tgrpo corruption=weather reward.kl_alpha=2
+  python launch.py -m corruption.p_weather=0.1,0.25,0.5   # one run per value
+  python launch.py -m cluster=slurm +sweep=kl_alpha        # one SLURM job array
+  python launch.py experiment=rova_7b data.train_file=/data/Video-R1-260k.json
+  python launch.py --cfg job stage=memory                 # print the composed config and exit
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from rova.launch.compose import conf_dir
+    from rova.launch.sweeps import available_sweeps
+
+    groups = []
+    for group in sorted(p for p in conf_dir().iterdir() if p.is_dir()):
+        options = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
+        groups.append(f"  {group.name:<12} {options}")
+    epilog = "config groups (group=option):\n" + "\n".join(groups)
+    epilog += f"\n\nsweeps (+sweep=NAME, with -m): {', '.join(available_sweeps())}\n\n" + EXAMPLES
+    parser = argparse.ArgumentParser(
+        prog="launch.py",
+        description="Run a stage of the ROVA recipe, locally, on several processes, or on SLURM.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides: group=option, group.key=value, +sweep=NAME")
+    parser.add_argument("-m", "--multirun", action="store_true", help="expand comma-separated values into one run each")
+    parser.add_argument("--cfg", choices=["job", "resolved"], help="print the composed (job) or validated (resolved) config and exit")
+    parser.add_argument("--dry-run", action="store_true", help="validate and print what would run; write nothing")
+    return parser
+
+
+def plan_jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
+    from rova.launch.sweeps import expand, extract_sweep_files
+
+    overrides = extract_sweep_files(overrides)
+    if not multirun:
+        swept = [o for o in overrides if "," in o.partition("=")[2] and not o.partition("=")[2].startswith("[")]
+        if swept:
+            raise ConfigError(swept[0].partition("=")[0], "comma-separated values sweep only with -m (multirun)")
+        return [overrides]
+    return expand(overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except RovaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rova.launch.compose import compose, validate
+    from rova.launch.paths import absolutize
+
+    jobs = plan_jobs(list(args.overrides), args.multirun)
+    if args.cfg == "job":
+        for job in jobs:
+            print(OmegaConf.to_yaml(compose(job)))
+        return 0
+
+    # Validate every job before anything is created, spawned or submitted.
+    cwd = Path.cwd()
+    typed_jobs = []
+    for job in jobs:
+        _, typed = validate(compose(job))
+        typed_jobs.append(absolutize(typed, cwd))
+    if len({t.cluster.name for t in typed_jobs}) > 1:
+        raise ConfigError("cluster", "a sweep cannot mix cluster=local and cluster=slurm")
+
+    if args.cfg == "resolved" or args.dry_run:
+        for job, typed in zip(jobs, typed_jobs):
+            if args.dry_run:
+                print(f"# would run: {' '.join(job) or '(defaults)'}")
+            print(OmegaConf.to_yaml(OmegaConf.structured(typed)))
+        return 0
+
+    from rova.launch.dispatch import dispatch, prepare_run_dirs
+
+    run_dirs = prepare_run_dirs(jobs, typed_jobs, now=dt.datetime.now(), multirun=args.multirun)
+    return dispatch(typed_jobs, run_dirs)

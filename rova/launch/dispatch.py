@@ -1,0 +1,73 @@
+"""Dispatch validated jobs: in this process, as N local workers, or to SLURM."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from rova.config.schema import RootConfig
+from rova.launch.rundir import write_run_dir
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def prepare_run_dirs(
+    jobs: list[list[str]], typed_jobs: list[RootConfig], *, now: dt.datetime, multirun: bool
+) -> list[Path]:
+    from rova.launch.rundir import new_run_dir
+
+    run_dirs = []
+    sweep_base: Path | None = None
+    for index, (overrides, cfg) in enumerate(zip(jobs, typed_jobs)):
+        if cfg.run.dir:
+            run_dir = Path(cfg.run.dir)
+        elif multirun:
+            if sweep_base is None:
+                sweep_base = new_run_dir(Path(cfg.run.output_root), "multirun", now)
+            run_dir = sweep_base / f"{index}_{cfg.stage.name}"
+        else:
+            run_dir = new_run_dir(Path(cfg.run.output_root), cfg.stage.name, now)
+        cfg.run.dir = str(run_dir)
+        write_run_dir(run_dir, OmegaConf.structured(cfg), overrides, REPO)
+        run_dirs.append(run_dir)
+    return run_dirs
+
+
+def run_local_workers(cfg: RootConfig, run_dir: Path) -> int:
+    """Start the workers of one run on this machine and wait for them."""
+    from rova.launch.workers import worker_command
+
+    cmd = worker_command(cfg, run_dir)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    print(f"[rova] starting workers: {' '.join(cmd)}", flush=True)
+    return subprocess.run(cmd, env=env, cwd=REPO).returncode
+
+
+def dispatch(typed_jobs: list[RootConfig], run_dirs: list[Path]) -> int:
+    if typed_jobs[0].cluster.name == "slurm":
+        from rova.launch.slurm import submit
+
+        return submit(typed_jobs, run_dirs)
+
+    failures = 0
+    for cfg, run_dir in zip(typed_jobs, run_dirs):
+        print(f"[rova] run dir: {run_dir}", flush=True)
+        if cfg.distributed.name == "none":
+            from rova.stages import run_stage
+
+            run_stage(cfg, run_dir)
+            code = 0
+        else:
+            code = run_local_workers(cfg, run_dir)
+        if code != 0:
+            print(f"[rova] run failed (exit {code}): {run_dir}", file=sys.stderr, flush=True)
+            failures += 1
+    return 1 if failures else 0

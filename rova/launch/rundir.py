@@ -1,0 +1,55 @@
+"""The run directory: everything a run writes, starting with the resolved config and its provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from rova.utils.io import atomic_write_json, atomic_write_text
+
+RESOLVED = "resolved.yaml"
+META = "meta.json"
+
+
+def git_state(repo: Path) -> dict:
+    def run(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=5)
+            return out.stdout.strip() if out.returncode == 0 else ""
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    return {"git_sha": run("rev-parse", "HEAD") or None, "git_dirty": bool(run("status", "--porcelain"))}
+
+
+def new_run_dir(output_root: Path, stage: str, now: dt.datetime, index: int | None = None) -> Path:
+    """`<root>/<stage>/<date>/<time>/` (`.../<time>/<index>` for a sweep job); never reuses an existing dir."""
+    base = output_root / stage / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
+    if index is not None:
+        return base / str(index)
+    candidate, n = base, 1
+    while candidate.exists():
+        candidate = base.with_name(f"{base.name}_{n}")
+        n += 1
+    return candidate
+
+
+def write_run_dir(run_dir: Path, resolved: DictConfig, overrides: list[str], repo: Path) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / RESOLVED, OmegaConf.to_yaml(resolved, resolve=True))
+    meta = {
+        "command": [sys.executable, *sys.argv],
+        "overrides": list(overrides),
+        "created": dt.datetime.now().isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "cwd": os.getcwd(),
+        **git_state(repo),
+    }
+    atomic_write_json(run_dir / META, meta)
+    return run_dir

@@ -1,0 +1,126 @@
+"""SLURM through submitit (directly, not hydra-submitit-launcher).
+
+Why submitit directly: the launcher composes and validates EVERY sweep point before anything is submitted,
+creates each run dir itself, and submits a `-m` sweep as ONE job array. hydra-submitit-launcher composes
+inside each job (after submission), so a bad value in one sweep point is found only once that job runs.
+
+Each job runs `SlurmRun(run_dir)`: one task per node starts that node's workers (torchrun / DeepSpeed) with
+the rendezvous on the first node. On the timeout/preemption signal, submitit calls `checkpoint()`: we ask
+the workers to save and stop (a flag file they poll every step), wait for them, and requeue; the requeued
+job resumes from the newest checkpoint in the same run dir with the same wandb run id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from rova.config.schema import RootConfig
+from rova.utils.io import atomic_write_json
+
+PREEMPT_FLAG = "PREEMPT"
+REPO = Path(__file__).resolve().parents[2]
+
+
+class SlurmRun:
+    """The picklable callable a SLURM task runs: the workers of one run dir on this node."""
+
+    def __init__(self, run_dir: str, signal_delay_s: int = 120):
+        self.run_dir = str(run_dir)
+        self.signal_delay_s = signal_delay_s
+        self._child: subprocess.Popen | None = None
+
+    def __call__(self) -> dict:
+        from rova.launch.compose import from_resolved_file
+        from rova.launch.rundir import RESOLVED
+        from rova.launch.workers import worker_command
+
+        run_dir = Path(self.run_dir)
+        (run_dir / PREEMPT_FLAG).unlink(missing_ok=True)
+        _, cfg = from_resolved_file(run_dir / RESOLVED)
+        nnodes = int(os.environ.get("SLURM_JOB_NUM_NODES", "1"))
+        node_rank = int(os.environ.get("SLURM_NODEID", "0"))
+        master = first_node() if nnodes > 1 else "127.0.0.1"
+        port = cfg.distributed.master_port or 20000 + int(os.environ.get("SLURM_JOB_ID", "0")) % 20000
+        cmd = worker_command(cfg, run_dir, nnodes=nnodes, node_rank=node_rank, master_addr=master, master_port=port)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        self._child = subprocess.Popen(cmd, env=env, cwd=REPO)
+        code = self._child.wait()
+        if code != 0:
+            raise RuntimeError(f"workers exited with {code}; see {run_dir}/train.log and the SLURM log")
+        summary = run_dir / "summary.json"
+        return json.loads(summary.read_text()) if summary.exists() else {"run_dir": self.run_dir}
+
+    def checkpoint(self):
+        """submitit's checkpoint contract: save, stop, and requeue this same callable."""
+        import submitit
+
+        flag = Path(self.run_dir) / PREEMPT_FLAG
+        flag.write_text(str(time.time()))
+        deadline = time.monotonic() + max(10, self.signal_delay_s - 15)
+        while self._child is not None and self._child.poll() is None and time.monotonic() < deadline:
+            time.sleep(1)
+        fresh = SlurmRun(self.run_dir, self.signal_delay_s)
+        return submitit.helpers.DelayedSubmission(fresh)
+
+
+def first_node() -> str:
+    nodelist = os.environ.get("SLURM_JOB_NODELIST", "127.0.0.1")
+    out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True)
+    return out.stdout.split()[0] if out.returncode == 0 and out.stdout.strip() else nodelist
+
+
+def executor_parameters(cfg: RootConfig) -> dict:
+    c = cfg.cluster
+    params = {
+        "name": f"rova-{cfg.stage.name}",
+        "timeout_min": c.time_min,
+        "nodes": c.nodes,
+        "tasks_per_node": 1,
+        "cpus_per_task": c.cpus_per_task,
+        "slurm_array_parallelism": c.array_parallelism,
+        "slurm_signal_delay_s": c.signal_delay_s,
+        "slurm_setup": list(c.setup),
+        "slurm_additional_parameters": dict(c.additional_parameters),
+        "slurm_max_num_timeout": c.max_requeues,
+    }
+    if c.gpus_per_node:
+        params["gpus_per_node"] = c.gpus_per_node
+    if c.mem_gb:
+        params["mem_gb"] = c.mem_gb
+    for key in ("partition", "account", "qos"):
+        if getattr(c, key):
+            params[f"slurm_{key}"] = getattr(c, key)
+    return params
+
+
+def submit(typed_jobs: list[RootConfig], run_dirs: list[Path]) -> int:
+    import submitit
+
+    cfg = typed_jobs[0]
+    folder = (run_dirs[0].parent if len(run_dirs) > 1 else run_dirs[0]) / "slurm"
+    executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+    executor.update_parameters(**executor_parameters(cfg))
+    tasks = [SlurmRun(str(d), cfg.cluster.signal_delay_s) for d in run_dirs]
+    if len(tasks) == 1:
+        jobs = [executor.submit(tasks[0])]
+    else:
+        jobs = executor.submit_array(tasks)  # ONE array job, array_parallelism at a time
+    for job, run_dir in zip(jobs, run_dirs):
+        atomic_write_json(Path(run_dir) / "slurm_job.json", {"job_id": job.job_id, "folder": str(folder)})
+        print(f"[rova] submitted {job.job_id} -> {run_dir}", flush=True)
+    if not cfg.cluster.wait:
+        return 0
+    failures = 0
+    for job, run_dir in zip(jobs, run_dirs):
+        try:
+            job.result()
+            print(f"[rova] finished {job.job_id}: {run_dir}", flush=True)
+        except Exception as exc:  # report every job, then fail
+            print(f"[rova] FAILED {job.job_id}: {run_dir}: {str(exc).strip().splitlines()[-1]}", flush=True)
+            failures += 1
+    return 1 if failures else 0

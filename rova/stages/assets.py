@@ -1,0 +1,22 @@
+"""Assets a stage builds on first use: the demo dataset (one process builds, the others wait)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rova.config.schema import DataConfig
+from rova.utils.locking import file_lock
+
+
+def ensure_demo_data(cfg: DataConfig) -> None:
+    if not cfg.build_demo:
+        return
+    from rova.data.demo import build_demo_dataset
+
+    train_file = Path(cfg.train_file)
+    with file_lock(train_file.parent.with_name(train_file.parent.name + ".lock")):
+        built = build_demo_dataset(train_file.parent, num_clips=cfg.demo_num_clips)
+    if Path(built) != train_file:
+        from rova.errors import ConfigError
+
+        raise ConfigError("data.train_file", f"the demo builder writes {built}; point data.train_file there")

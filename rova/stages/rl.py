@@ -1,0 +1,117 @@
+"""stage=grpo | tgrpo | memory: GRPO-family training on video with the tiny or a real Qwen2.5-VL."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from rova.config.schema import RootConfig
+from rova.utils.io import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+def latest_checkpoint(checkpoints: Path) -> str | None:
+    """The newest complete checkpoint (HF writes trainer_state.json last, so a torn one lacks it)."""
+    if not checkpoints.is_dir():
+        return None
+    done = [p for p in checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    if not done:
+        return None
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1])))
+
+
+def build_trainer(cfg: RootConfig, run_dir: Path, dist=None):
+    """Data, model, tracking and the VideoGRPOTrainer for a validated config (shared by the stage and tests)."""
+    from rova.models.loading import load_model_and_processor
+    from rova.rewards import accuracy_reward, format_reward
+    from rova.stages.assets import ensure_demo_data
+    from rova.stages.setup import DistState
+    from rova.training.args import grpo_config
+    from rova.training.clips import ClipSource
+    from rova.training.dataset import load_training_data
+    from rova.training.tracking import MetricsJsonlCallback, PreemptionCallback
+    from rova.training.trainer import VideoGRPOTrainer
+
+    dist = dist or DistState()
+    ensure_demo_data(cfg.data)
+    data = load_training_data(cfg.data, cfg.model.image_factor)
+    if dist.is_main:
+        atomic_write_json(run_dir / "data_report.json", {
+            "train_file": cfg.data.train_file, "records": data.total, "kept": len(data.dataset),
+            "skipped": len(data.skipped), "skipped_media": [{"path": p, "reason": r} for p, r in data.skipped],
+        })
+    model, processor = load_model_and_processor(cfg.model)
+    report_to = ["wandb"] if cfg.logger.name == "wandb" else []
+    args = grpo_config(cfg, run_dir, report_to=report_to, extra=dist.trainer_kwargs)
+    trainer = VideoGRPOTrainer(
+        model=model,
+        reward_funcs=[accuracy_reward, format_reward],
+        args=args,
+        train_dataset=data.dataset,
+        processing_class=processor,
+        callbacks=[MetricsJsonlCallback(run_dir), PreemptionCallback(run_dir)],
+        rova_cfg=cfg,
+        clip_source=ClipSource(
+            cfg.data.frame_sampling(cfg.model.image_factor), cfg.data.backend, cfg.corruption, cfg.stage.seed
+        ),
+        run_dir=run_dir,
+    )
+    if cfg.stage.name == "memory":
+        from rova.training.memory_stage import attach_memory
+
+        attach_memory(trainer, cfg, run_dir)
+    return trainer, processor
+
+
+def run(cfg: RootConfig, run_dir: Path) -> None:
+    from rova.stages.setup import distributed_setup, setup_logging
+    from rova.training.args import CHECKPOINTS
+    from rova.training.tracking import init_wandb
+
+    dist = distributed_setup(cfg)
+    setup_logging(run_dir, dist.is_main)
+    resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    wandb_run = init_wandb(cfg.logger, run_dir, resolved, dist.is_main)
+    trainer, processor = build_trainer(cfg, run_dir, dist)
+    resume = latest_checkpoint(run_dir / CHECKPOINTS) if cfg.run.resume else None
+    if resume:
+        log.info("resuming from %s", resume)
+        if trainer.memory is not None:
+            from rova.training.memory_stage import restore_from_checkpoint
+
+            restore_from_checkpoint(trainer, resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+    preempted = any(getattr(cb, "preempted", False) for cb in trainer.callback_handler.callbacks)
+    if preempted:
+        log.warning("preempted at step %d: checkpoint saved, stopping for requeue", trainer.state.global_step)
+        if wandb_run is not None:
+            wandb_run.finish()
+        dist.finish()
+        return
+
+    model_dir = run_dir / "model"
+    trainer.save_model(str(model_dir))
+    if dist.is_main:
+        processor.save_pretrained(str(model_dir))
+        summary = {
+            "stage": cfg.stage.name,
+            "global_step": trainer.state.global_step,
+            "train_loss": result.training_loss,
+            "resumed_from": resume,
+            "model_dir": str(model_dir),
+            "metrics": str(run_dir / "metrics.jsonl"),
+            "rollouts": str(run_dir / "rollouts.jsonl"),
+            "wandb": str(Path(wandb_run.dir).parent) if wandb_run is not None else None,
+        }
+        atomic_write_json(run_dir / "summary.json", summary)
+        print(f"[rova] done: {cfg.stage.name}, {trainer.state.global_step} steps")
+        for key in ("model_dir", "metrics", "rollouts", "wandb"):
+            if summary[key]:
+                print(f"[rova]   {key:<9} {summary[key]}")
+    if wandb_run is not None:
+        wandb_run.finish()
+    dist.finish()

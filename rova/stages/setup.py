@@ -1,0 +1,74 @@
+"""Per-process setup shared by stages: logging, and the distributed state for DDP / ZeRO workers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rova.config.schema import RootConfig
+
+
+@dataclass
+class DistState:
+    rank: int = 0
+    world_size: int = 1
+    trainer_kwargs: dict = field(default_factory=dict)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def finish(self) -> None:
+        import torch.distributed as torch_dist
+
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.barrier()
+            torch_dist.destroy_process_group()
+
+
+def distributed_setup(cfg: RootConfig) -> DistState:
+    """Read rank/world size from the launcher's environment and prepare the trainer's distributed arguments."""
+    if cfg.distributed.name == "none":
+        return DistState()
+    import torch
+
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    backend = cfg.distributed.backend if cfg.distributed.backend != "auto" else ("nccl" if cuda else "gloo")
+    kwargs: dict = {"ddp_backend": backend}
+    if cfg.distributed.name in ("zero2", "zero3"):
+        from rova.launch.deepspeed_config import deepspeed_config
+
+        kwargs["deepspeed"] = deepspeed_config(cfg.distributed)
+        if not cuda:
+            # On CPU, transformers builds accelerate's state for DeepSpeed without a backend and then counts one
+            # process; creating the state ourselves with gloo first makes every rank see the real world size.
+            os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
+            from accelerate import PartialState
+
+            PartialState(backend="gloo")
+            kwargs["accelerator_config"] = {"use_configured_state": True}
+    return DistState(rank=rank, world_size=world, trainer_kwargs=kwargs)
+
+
+def setup_logging(run_dir: Path, is_main: bool) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    if is_main:
+        handlers.append(logging.FileHandler(Path(run_dir) / "train.log"))
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers, force=True
+    )
+    logging.getLogger("rova").setLevel(logging.INFO if is_main else logging.WARNING)
+    for noisy in ("transformers", "trl", "datasets", "accelerate", "deepspeed", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:
+        pass

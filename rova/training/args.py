@@ -1,0 +1,53 @@
+"""Build TRL's GRPOConfig from our typed config (key names match TRL's where they mean the same thing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rova.config.schema import RootConfig
+
+CHECKPOINTS = "checkpoints"
+
+
+def grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: dict | None = None):
+    from trl import GRPOConfig
+
+    stage = cfg.stage
+    return GRPOConfig(
+        output_dir=str(Path(run_dir) / CHECKPOINTS),
+        max_steps=stage.max_steps,
+        learning_rate=stage.learning_rate,
+        lr_scheduler_type=stage.lr_scheduler_type,
+        warmup_ratio=stage.warmup_ratio,
+        weight_decay=stage.weight_decay,
+        max_grad_norm=stage.max_grad_norm,
+        per_device_train_batch_size=stage.per_device_train_batch_size,
+        gradient_accumulation_steps=stage.gradient_accumulation_steps,
+        steps_per_generation=stage.steps_per_generation,
+        num_generations=stage.num_generations,
+        num_iterations=stage.num_iterations,
+        max_completion_length=stage.max_completion_length,
+        temperature=stage.temperature,
+        top_p=stage.top_p,
+        beta=stage.beta,
+        epsilon=stage.epsilon,
+        loss_type=stage.loss_type,
+        scale_rewards=stage.scale_rewards,
+        mask_truncated_completions=stage.mask_truncated_completions,
+        gradient_checkpointing=stage.gradient_checkpointing,
+        save_strategy="steps",
+        save_steps=stage.save_steps,
+        save_total_limit=stage.save_total_limit,
+        logging_steps=stage.logging_steps,
+        seed=stage.seed,
+        data_seed=stage.seed,
+        dataloader_num_workers=stage.dataloader_num_workers,
+        remove_unused_columns=False,
+        bf16=cfg.model.dtype == "bfloat16",
+        fp16=cfg.model.dtype == "float16",
+        report_to=report_to,
+        run_name=Path(run_dir).name,
+        log_completions=False,
+        disable_tqdm=True,
+        **(extra or {}),
+    )

@@ -1,0 +1,92 @@
+"""Clean, shuffled and corrupted views of a sample's clip, decoded once and seeded per (sample, step)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from rova.corruption import apply_random_corruption, replay, shuffle_frames
+from rova.corruption import CorruptionRecord
+from rova.corruption.config import CorruptionConfig
+from rova.data.sampling import FrameSamplingConfig, target_size
+from rova.data.video import read_clip
+
+
+def stable_seed(*parts: object) -> int:
+    """A 63-bit seed from any parts, identical across processes and Python runs (unlike hash())."""
+    digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+@dataclass
+class View:
+    frames: np.ndarray          # uint8 [T, H, W, 3]
+    sample_fps: float
+    is_image: bool
+    record: dict | None = None  # corruption record (replayable) or shuffle permutation
+
+
+class ClipSource:
+    def __init__(
+        self, sampling: FrameSamplingConfig, backend: str, corruption: CorruptionConfig, seed: int, cache_size: int = 64
+    ):
+        self.sampling = sampling
+        self.backend = backend
+        self.corruption = corruption
+        self.seed = seed
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, View] = OrderedDict()
+
+    def clean(self, row: dict) -> View:
+        path = row["media_path"]
+        if path in self._cache:
+            self._cache.move_to_end(path)
+            return self._cache[path]
+        if row.get("data_type") == "image":
+            view = View(self._read_image(path), 1.0, True)
+        else:
+            clip = read_clip(path, self.sampling, backend=self.backend)
+            view = View(clip.frames, float(clip.sample_fps), False)
+        self._cache[path] = view
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return view
+
+    def corruption_seed(self, row: dict, step: int) -> int:
+        """Replayed memory rows carry their stored seed; fresh rows draw one from (run seed, sample, step)."""
+        if row.get("corruption_seed") is not None:
+            return int(row["corruption_seed"])
+        return stable_seed(self.seed, "corrupt", row["sample_id"], step)
+
+    def corrupted(self, row: dict, step: int) -> View:
+        clean = self.clean(row)
+        seed = self.corruption_seed(row, step)
+        if row.get("corruption_record"):
+            frames = replay(clean.frames, CorruptionRecord.from_dict(row["corruption_record"]))
+            record = row["corruption_record"]
+        else:
+            frames, rec = apply_random_corruption(clean.frames, self.corruption, seed)
+            record = rec.to_dict() if rec is not None else {"family": "clean", "seed": seed}
+        return View(frames, clean.sample_fps, clean.is_image, record)
+
+    def shuffled(self, row: dict, step: int) -> View:
+        clean = self.clean(row)
+        frames, permutation = shuffle_frames(clean.frames, stable_seed(self.seed, "shuffle", row["sample_id"], step))
+        return View(frames, clean.sample_fps, clean.is_image, {"permutation": [int(i) for i in permutation]})
+
+    def _read_image(self, path: str) -> np.ndarray:
+        import cv2
+        from PIL import Image
+
+        from rova.errors import VideoDecodeError
+
+        try:
+            with Image.open(path) as img:
+                array = np.asarray(img.convert("RGB"))
+        except (OSError, ValueError) as exc:
+            raise VideoDecodeError(f"{path}: cannot read image ({exc})") from exc
+        height, width = target_size(array.shape[0], array.shape[1], 2, self.sampling)
+        return cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA)[None]

@@ -1,0 +1,71 @@
+"""Training rows: one per decodable record, holding the chat prompt and what the rewards need.
+
+Decoding happens in the trainer, once per prompt group (the sampler repeats each row G times).
+Videos that cannot be decoded are skipped up front, counted and logged; never replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from rova.config.schema import DataConfig
+from rova.data.prompts import build_messages
+from rova.data.records import VideoQARecord, load_records
+from rova.data.video import filter_decodable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedData:
+    dataset: "VideoQADataset"
+    skipped: list[tuple[str, str]]  # (media path, reason)
+    total: int
+
+
+class VideoQADataset(Dataset):
+    def __init__(self, records: list[VideoQARecord]):
+        self.rows = [to_row(r) for r in records]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict:
+        return dict(self.rows[index])
+
+
+def to_row(record: VideoQARecord) -> dict:
+    return {
+        "prompt": build_messages(record),
+        "sample_id": record.sample_id,
+        "problem": record.problem,
+        "problem_type": record.problem_type,
+        "solution": record.solution,
+        "data_type": record.data_type,
+        "media_path": record.media_path,
+    }
+
+
+def load_training_data(cfg: DataConfig, image_factor: int) -> LoadedData:
+    records = load_records(cfg.train_file, media_root=cfg.media_root)
+    if cfg.max_samples is not None:
+        records = records[: cfg.max_samples]
+    videos = [r for r in records if r.data_type == "video"]
+    images = [r for r in records if r.data_type == "image"]
+    kept, skipped = filter_decodable(videos, cfg.frame_sampling(image_factor), backend=cfg.backend)
+    missing_images = [r for r in images if not Path(r.media_path).is_file()]
+    kept_images = [r for r in images if Path(r.media_path).is_file()]
+    skipped_pairs = [(rec.media_path, reason) for rec, reason in skipped]
+    skipped_pairs += [(r.media_path, "image file not found") for r in missing_images]
+    if skipped_pairs:
+        log.warning("skipped %d of %d records whose media cannot be read", len(skipped_pairs), len(records))
+    kept_all = kept + kept_images
+    if not kept_all:
+        from rova.errors import DataError
+
+        raise DataError(f"{cfg.train_file}: none of its {len(records)} records has readable media")
+    return LoadedData(VideoQADataset(kept_all), skipped_pairs, len(records))

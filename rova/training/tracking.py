@@ -1,0 +1,78 @@
+"""Tracking: wandb (rank 0, resolved config, stable run id for resume) and metrics.jsonl in the run dir."""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from rova.config.schema import LoggerConfig
+from rova.utils.io import append_jsonl, atomic_write_text
+
+WANDB_ID_FILE = "wandb_id.txt"
+
+
+def wandb_run_id(run_dir: Path) -> str:
+    """One id per run dir, created once: a requeued or relaunched run continues the same wandb run."""
+    path = Path(run_dir) / WANDB_ID_FILE
+    if path.exists():
+        return path.read_text().strip()
+    run_id = uuid.uuid4().hex[:12]
+    atomic_write_text(path, run_id)
+    return run_id
+
+
+def init_wandb(cfg: LoggerConfig, run_dir: Path, config: dict, is_main: bool):
+    """Start (or resume) the wandb run on the main process; returns the run or None."""
+    if cfg.name != "wandb" or not is_main:
+        return None
+    import wandb
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    return wandb.init(
+        project=cfg.project,
+        entity=cfg.entity,
+        group=cfg.group,
+        tags=list(cfg.tags) or None,
+        id=wandb_run_id(run_dir),
+        name=f"{Path(run_dir).parent.name}/{Path(run_dir).name}",
+        resume="allow",
+        dir=str(run_dir),
+        config=config,
+        mode=cfg.mode,
+    )
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class MetricsJsonlCallback(TrainerCallback):
+    """Append every logged dict (train metrics, rewards, timing) as one JSON line to metrics.jsonl."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / "metrics.jsonl"
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            append_jsonl(self.path, {"step": state.global_step, **{k: _clean(v) for k, v in logs.items()}})
+
+
+class PreemptionCallback(TrainerCallback):
+    """Save a checkpoint and stop cleanly when the run dir holds the PREEMPT flag (SLURM timeout/preemption)."""
+
+    def __init__(self, run_dir: Path):
+        self.flag = Path(run_dir) / "PREEMPT"
+        self.preempted = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.flag.exists():
+            self.preempted = True
+            control.should_save = True
+            control.should_training_stop = True
+        return control

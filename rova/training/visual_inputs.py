@@ -1,0 +1,104 @@
+"""Turn decoded clips into what Qwen2.5-VL consumes, one prompt at a time.
+
+Visual tensors are kept per row (a dict of tensors for one prompt) rather than as one flat batch tensor:
+TRL shuffles and splits the generation batch row-wise, and per-row lists survive that; a flat
+`pixel_values_videos` would be cut at the wrong patch boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+VISUAL_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw")
+MM_IMAGE, MM_VIDEO = 1, 2
+
+
+@dataclass
+class EncodedPrompt:
+    """One prompt rendered by the chat template and encoded together with its clip (or image)."""
+
+    input_ids: list[int]
+    visual: dict[str, torch.Tensor]
+
+
+def render_prompt(processor, messages: list[dict]) -> str:
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def encode_prompt(processor, text: str, frames: np.ndarray | None, sample_fps: float | None, is_image: bool = False) -> EncodedPrompt:
+    """Encode `text` with `frames` (uint8 [T, H, W, 3], already sampled and resized by our sampling rules).
+
+    The processor must not re-sample or re-size: `do_sample_frames=False`, `do_resize=False`. The true sampling
+    fps goes in through the video metadata so that `second_per_grid_ts` (M-RoPE time positions) is right.
+    """
+    from transformers.video_utils import VideoMetadata
+
+    if frames is None:
+        out = processor(text=[text], return_tensors="pt")
+        return EncodedPrompt(out["input_ids"][0].tolist(), {})
+    if is_image:
+        out = processor(text=[text], images=[frames[0]], return_tensors="pt", do_resize=False)
+        visual = {"pixel_values": out["pixel_values"], "image_grid_thw": out["image_grid_thw"]}
+        return EncodedPrompt(out["input_ids"][0].tolist(), visual)
+    num_frames = int(frames.shape[0])
+    metadata = VideoMetadata(total_num_frames=num_frames, fps=float(sample_fps), frames_indices=list(range(num_frames)))
+    out = processor(
+        text=[text],
+        videos=[frames],
+        video_metadata=[metadata],
+        return_tensors="pt",
+        do_sample_frames=False,
+        do_resize=False,
+        cap_pixels_per_frame=False,
+    )
+    visual = {
+        "pixel_values_videos": out["pixel_values_videos"],
+        "video_grid_thw": out["video_grid_thw"],
+        "second_per_grid_ts": torch.as_tensor(out["second_per_grid_ts"], dtype=torch.float32).reshape(-1),
+    }
+    return EncodedPrompt(out["input_ids"][0].tolist(), visual)
+
+
+def stack_visual(rows: list[dict[str, torch.Tensor]], device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+    """Concatenate per-row visual tensors in row order (the order the model meets the pad tokens)."""
+    batch: dict[str, torch.Tensor] = {}
+    for key in VISUAL_KEYS:
+        parts = [row[key] for row in rows if key in row]
+        if parts:
+            batch[key] = torch.cat(parts, dim=0).to(device) if device is not None else torch.cat(parts, dim=0)
+    return batch
+
+
+def mm_token_type_ids(input_ids: torch.Tensor, image_token_id: int | None, video_token_id: int | None) -> torch.Tensor:
+    """Which positions are image (1) or video (2) placeholders; Qwen2.5-VL builds M-RoPE positions from it."""
+    types = torch.zeros_like(input_ids, dtype=torch.int32)
+    if image_token_id is not None:
+        types[input_ids == image_token_id] = MM_IMAGE
+    if video_token_id is not None:
+        types[input_ids == video_token_id] = MM_VIDEO
+    return types
+
+
+def left_pad(sequences: list[list[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    length = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        if seq:
+            ids[i, length - len(seq):] = torch.tensor(seq, dtype=torch.long)
+            mask[i, length - len(seq):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def right_pad(sequences: list[list[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    length = max(1, max(len(s) for s in sequences))
+    ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        if seq:
+            ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[i, : len(seq)] = 1
+    return ids.to(device), mask.to(device)

@@ -1,0 +1,60 @@
+"""Shared fixtures: the tiny Qwen2.5-VL and the demo data are built once per session, offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support.local_slurm import local_slurm  # noqa: F401  (session fixture for the slow tier)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def shared_data_or_skip(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} is absent (it ships in ../shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One cache (tiny model, demo data) per test session; REUSE via ROVA_TEST_CACHE speeds up local reruns."""
+    env = os.environ.get("ROVA_TEST_CACHE")
+    if env:
+        path = Path(env)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("rova-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(cache_dir) -> Path:
+    from rova.models.tiny import ensure_tiny_model
+
+    return ensure_tiny_model(cache_dir / "tiny-qwen2_5_vl")
+
+
+@pytest.fixture(scope="session")
+def demo_file(cache_dir) -> Path:
+    from rova.data.demo import build_demo_dataset
+
+    return build_demo_dataset(cache_dir / "demo", num_clips=8)
+
+
+def run_overrides(cache_dir: Path, tmp_path: Path, *extra: str) -> list[str]:
+    """Overrides that point a test run at the session cache and a private output root, with tiny sizes."""
+    return [
+        f"run.cache_dir={cache_dir}",
+        f"run.output_root={tmp_path / 'outputs'}",
+        "data.demo_num_clips=8",
+        "logger=none",
+        *extra,
+    ]

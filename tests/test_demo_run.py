@@ -1,0 +1,43 @@
+"""The default demo through launch.py: a real run dir with config, metrics, wandb offline run and model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def launch(tmp_path: Path, cache_dir: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, WANDB_MODE="offline")
+    return subprocess.run(
+        [sys.executable, str(REPO / "launch.py"), f"run.cache_dir={cache_dir}",
+         f"run.output_root={tmp_path / 'outputs'}", *overrides],
+        capture_output=True, text=True, cwd=tmp_path, timeout=timeout, env=env,
+    )
+
+
+def only_run_dir(root: Path) -> Path:
+    dirs = [p.parent for p in root.rglob("resolved.yaml")]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def test_default_demo_run_writes_everything(tmp_path, cache_dir):
+    proc = launch(tmp_path, cache_dir, "data.demo_num_clips=8")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    assert run_dir.parent.parent.parent.name == "grpo"
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["command"] and "git_sha" in meta
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rewarded = [line for line in lines if "rewards/accuracy/mean" in line]
+    assert rewarded and all(isinstance(line["reward"], float) for line in rewarded)
+    assert any(p.name.startswith("offline-run-") for p in (run_dir / "wandb").iterdir())
+    assert (run_dir / "model" / "config.json").exists()
+    assert list((run_dir / "model").glob("*.safetensors"))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["global_step"] == 4

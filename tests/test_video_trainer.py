@@ -1,0 +1,128 @@
+"""The video GRPO trainer: video reaches the model in generation AND every log-prob pass.
+
+TRL 1.16's GRPOTrainer silently drops video in its log-prob passes; these tests count real calls of the
+tiny Qwen2.5-VL's vision tower in each pass of one GRPO step, and show that TRL's own pass makes none.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+from trl import GRPOTrainer
+
+from rova.launch.compose import load
+from rova.launch.paths import absolutize
+from rova.stages.rl import build_trainer
+from tests.conftest import run_overrides
+
+
+def make_trainer(cache_dir: Path, tmp_path: Path, *extra: str):
+    _, cfg = load(run_overrides(cache_dir, tmp_path, *extra))
+    cfg = absolutize(cfg, tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer, _ = build_trainer(cfg, run_dir)
+    return trainer, cfg, run_dir
+
+
+class VisionCallCounter:
+    """Counts forward calls of every vision tower, attributed to the pass that is running."""
+
+    def __init__(self, trainer):
+        self.phase = "other"
+        self.calls: Counter = Counter()
+        self.handles = []
+        models = [trainer.model] + ([trainer.ref_model] if trainer.ref_model is not None else [])
+        for model in models:
+            visual = model.model.visual
+            self.handles.append(visual.register_forward_hook(lambda *_: self.calls.update([self.phase])))
+
+    @contextmanager
+    def during(self, phase: str):
+        previous, self.phase = self.phase, phase
+        try:
+            yield
+        finally:
+            self.phase = previous
+
+    def close(self):
+        for handle in self.handles:
+            handle.remove()
+
+
+def instrument(trainer, counter: VisionCallCounter, monkeypatch):
+    """Wrap (not replace) the trainer's passes so each vision call is attributed to its pass."""
+    generate_rows = trainer._generate_rows
+    logps = trainer._get_per_token_logps_and_entropies
+    compute_loss = trainer._compute_loss
+
+    def gen(*args, **kwargs):
+        with counter.during("generation"):
+            return generate_rows(*args, **kwargs)
+
+    def lp(model, *args, **kwargs):
+        phase = "policy" if torch.is_grad_enabled() else ("reference" if model is trainer.ref_model else "old_policy")
+        if counter.phase == "policy":
+            phase = "policy"
+        with counter.during(phase):
+            return logps(model, *args, **kwargs)
+
+    def loss(*args, **kwargs):
+        with counter.during("policy"):
+            return compute_loss(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "_generate_rows", gen)
+    monkeypatch.setattr(trainer, "_get_per_token_logps_and_entropies", lp)
+    monkeypatch.setattr(trainer, "_compute_loss", loss)
+
+
+def test_vision_tower_runs_in_generation_and_every_logprob_pass(cache_dir, tmp_path, monkeypatch):
+    # beta > 0 adds the reference pass; num_iterations=2 makes TRL keep old-policy log-probs.
+    trainer, cfg, _ = make_trainer(
+        cache_dir, tmp_path, "stage.max_steps=1", "stage.beta=0.04", "stage.num_iterations=2",
+        "stage.per_device_train_batch_size=4", "stage.num_generations=2",
+    )
+    counter = VisionCallCounter(trainer)
+    instrument(trainer, counter, monkeypatch)
+    trainer.train()
+    counter.close()
+    for phase in ("generation", "old_policy", "reference", "policy"):
+        assert counter.calls[phase] > 0, f"vision tower never ran in the {phase} pass: {dict(counter.calls)}"
+
+
+def test_unmodified_trl_logprob_pass_never_calls_the_vision_tower(cache_dir, tmp_path):
+    """The defect our override fixes: TRL's own log-prob pass runs on <|video_pad|> embeddings only."""
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage.max_steps=1")
+    row = trainer.train_dataset[0]
+    rows = [row] * trainer.num_generations
+    trainer.model.eval()
+    batch = trainer._generate_and_score_completions(rows)
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], 1)
+    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], 1)
+    keep = batch["completion_ids"].size(1)
+    counter = VisionCallCounter(trainer)
+    with torch.no_grad():
+        ours, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep, visual_rows=batch["visual_rows"])
+        ours_calls = counter.calls["other"]
+        theirs, _, _ = GRPOTrainer._get_per_token_logps_and_entropies(trainer, trainer.model, ids, mask, keep)
+    counter.close()
+    assert ours_calls > 0
+    assert counter.calls["other"] == ours_calls, "TRL's own pass unexpectedly called the vision tower"
+    # Without the clip the log-probs differ: the video content matters to the model.
+    assert not torch.allclose(ours, theirs)
+
+
+def test_batch_larger_than_one_group_keeps_groups_whole(cache_dir, tmp_path):
+    trainer, cfg, run_dir = make_trainer(
+        cache_dir, tmp_path, "stage.max_steps=1", "stage.per_device_train_batch_size=8", "stage.num_generations=4"
+    )
+    trainer.train()
+    import json
+
+    rollouts = [json.loads(line) for line in (run_dir / "rollouts.jsonl").read_text().splitlines()]
+    assert len(rollouts) == 2  # two prompt groups in one step of 8 rows
+    assert all(len(r["accuracy"]) == 4 for r in rollouts)
