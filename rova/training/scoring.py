@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rova.config.schema import RewardConfig
-from rova.rewards import accuracy_score, format_score, length_bonus, temporal_bonus
+from rova.rewards import accuracy_score, canonical_problem_type, format_score, length_bonus, temporal_bonus
 
 COMPONENTS = ("accuracy", "format", "length", "temporal", "kl", "iou")
 GROUNDING = "grounding"
@@ -50,7 +50,7 @@ def score_texts(
     )
     fmt = np.array([format_score(t) for t in texts], dtype=np.float64)
     shape = (-1, group_size)
-    grounding = np.array([p == GROUNDING for p in problem_types]).reshape(shape)
+    grounding = np.array([canonical_problem_type(p) == GROUNDING for p in problem_types]).reshape(shape)
     scores = BranchScores(acc.reshape(shape), fmt.reshape(shape), np.asarray(lengths).reshape(shape), grounding)
     scores.length = np.stack([
         length_bonus(a, n, len_min=cfg.len_min, len_max=cfg.len_max, bonus=cfg.len_bonus, acc_threshold=cfg.acc_threshold)

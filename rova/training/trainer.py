@@ -357,7 +357,7 @@ class VideoGRPOTrainer(GRPOTrainer):
                 clean = self.model(**self._model_inputs(ids, mask, clean_visual[start:end])).logits[:, span]
                 corr = self.model(**self._model_inputs(ids, mask, corrupt_visual[start:end])).logits[:, span]
             kl = sequence_kl(
-                clean.float(), corr.float(), c_mask, estimator=self.rova_cfg.reward.kl_estimator,
+                clean, corr, c_mask, estimator=self.rova_cfg.reward.kl_estimator,
                 topk=self.rova_cfg.reward.kl_topk, sampled_ids=c_ids,
             )
             values.append(kl.cpu())

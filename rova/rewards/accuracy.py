@@ -1,0 +1,306 @@
+"""Accuracy reward per problem type (docs/rewards.md, "Accuracy reward, per problem_type").
+
+Model output never raises: any completion string scores a finite value in [0, 1]. A malformed
+ground truth or an unknown problem_type is a data error and raises `RewardDataError` (a ValueError),
+because silently scoring 0 would hide a broken dataset behind a flat reward curve.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from rova.errors import DataError
+from rova.rewards.answers import completion_to_text, extract_answer
+from rova.rewards.iou import parse_segments, segments_iou
+
+PROBLEM_TYPES = ("multiple choice", "numerical", "OCR", "free-form", "regression", "grounding")
+MODES = ("train", "eval")
+# MRA confidence thresholds theta in {0.50, 0.55, ..., 0.95}, the VSI-Bench grid.
+MRA_THRESHOLDS = tuple(float(theta) for theta in np.linspace(0.5, 0.95, 10))
+
+
+class RewardDataError(DataError, ValueError):
+    """The ground truth or problem_type of a record cannot be scored (a data error, not model output)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing helpers (all total on model output)
+
+# "B", "B.", "B)", "B:", "(B)", "(B) text", "[B]", "B. text", "b) text". A bare letter followed by text
+# without a delimiter ("A dog runs") is NOT an option letter.
+_CHOICE_RE = re.compile(r"(?:\(([A-Z])\)|\[([A-Z])\]|([A-Z])(?:[.):]|$))")
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_THOUSANDS_RE = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?")
+
+
+def parse_choice(text: str) -> str | None:
+    """The option letter of a multiple-choice answer, upper-cased; None when there is none."""
+    match = _CHOICE_RE.match(text.strip().upper())
+    if match is None:
+        return None
+    return next(group for group in match.groups() if group is not None)
+
+
+def parse_number(text: str) -> float | None:
+    """A finite float from "12", "-3.5", "1e3", "1,000,000" (thousands separators only); else None.
+
+    Rejects "nan", "inf", "1e309" (overflow), "1_000", "1,5", units and words: Python's float() is
+    too permissive for model output.
+    """
+    text = text.strip()
+    if _NUMBER_RE.fullmatch(text) is None:
+        if _THOUSANDS_RE.fullmatch(text) is None:
+            return None
+        text = text.replace(",", "")
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-type scores: (pred, gt) -> float in [0, 1]; gt has already been validated.
+
+
+def _score_multiple_choice(pred: str, gt: str, mode: str) -> float:
+    return 1.0 if parse_choice(pred) == parse_choice(gt) else 0.0
+
+
+def _score_numerical(pred: str, gt: str, mode: str) -> float:
+    value = parse_number(pred)
+    if value is None:
+        return 0.0
+    return 1.0 if round(value, 2) == round(parse_number(gt), 2) else 0.0
+
+
+def _score_regression(pred: str, gt: str, mode: str) -> float:
+    value = parse_number(pred)
+    if value is None:
+        return 0.0
+    target = parse_number(gt)
+    if mode == "eval":
+        relative = abs(value - target) / (abs(target) + 1e-8)
+        hits = sum(1 for theta in MRA_THRESHOLDS if relative < 1.0 - theta)
+        return hits / len(MRA_THRESHOLDS)
+    relative = abs(value - target) / (abs(target) + 1e-9)
+    score = 1.0 - min(1.0, relative)
+    return score if math.isfinite(score) else 0.0
+
+
+def _words(text: str) -> str:
+    # jiwer splits words on " " only; normalise every whitespace run (newlines, tabs) to one space.
+    return " ".join(text.split())
+
+
+def _score_ocr(pred: str, gt: str, mode: str) -> float:
+    import jiwer
+
+    reference = _words(gt)
+    hypothesis = _words(pred)
+    if not hypothesis:
+        return 0.0
+    error_rate = jiwer.wer(reference, hypothesis)
+    score = 1.0 - float(error_rate)
+    return min(1.0, max(0.0, score)) if math.isfinite(score) else 0.0
+
+
+def _score_free_form(pred: str, gt: str, mode: str) -> float:
+    reference = _rouge_tokens(gt)
+    prediction = _rouge_tokens(pred)
+    score = (
+        _ngram_f(reference, prediction, 1) + _ngram_f(reference, prediction, 2) + _lcs_f(reference, prediction)
+    ) / 3.0
+    return min(1.0, max(0.0, score))
+
+
+def _score_grounding(pred: str, gt: str, mode: str) -> float:
+    segments = parse_segments(pred)
+    if segments is None:
+        return 0.0
+    return segments_iou(segments, parse_segments(gt))
+
+
+_SCORERS: dict[str, Callable[[str, str, str], float]] = {
+    "multiple choice": _score_multiple_choice,
+    "numerical": _score_numerical,
+    "OCR": _score_ocr,
+    "free-form": _score_free_form,
+    "regression": _score_regression,
+    "grounding": _score_grounding,
+}
+_CANONICAL = {name.casefold(): name for name in PROBLEM_TYPES}
+
+
+# --------------------------------------------------------------------------------------------------
+# ROUGE-1/2/L F-measures, identical to rouge_score.RougeScorer(["rouge1", "rouge2", "rougeL"],
+# use_stemmer=True) (tests compare against it) but usable on a 1 MB completion: rouge_score stems every
+# token again (~30 us each) and builds a full O(n*m) Python LCS table. Tokenisation is rouge_score's
+# own; stems are memoised and the LCS length uses the bit-parallel algorithm (Hyyro 2004).
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    from nltk.stem import porter
+
+    stemmer = porter.PorterStemmer()
+    stemmer.stem = lru_cache(maxsize=200_000)(stemmer.stem)
+    return stemmer
+
+
+def _rouge_tokens(text: str) -> list[str]:
+    from rouge_score import tokenize
+
+    return tokenize.tokenize(text, _stemmer())
+
+
+def _fmeasure(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+
+
+def _ngram_f(reference: list[str], prediction: list[str], n: int) -> float:
+    ref = Counter(tuple(reference[i : i + n]) for i in range(len(reference) - n + 1))
+    pred = Counter(tuple(prediction[i : i + n]) for i in range(len(prediction) - n + 1))
+    overlap = sum(min(count, pred[gram]) for gram, count in ref.items())
+    precision = overlap / max(sum(pred.values()), 1)
+    recall = overlap / max(sum(ref.values()), 1)
+    return _fmeasure(precision, recall)
+
+
+def lcs_length(a: list[str], b: list[str]) -> int:
+    """Length of the longest common subsequence, O(len(a) * len(b) / word size) with Python big ints."""
+    if len(a) > len(b):
+        a, b = b, a
+    if not a:
+        return 0
+    match_masks: dict[str, int] = {}
+    for i, token in enumerate(a):
+        match_masks[token] = match_masks.get(token, 0) | (1 << i)
+    full = (1 << len(a)) - 1
+    row = full
+    for token in b:
+        matches = row & match_masks.get(token, 0)
+        row = ((row + matches) | (row - matches)) & full
+    return len(a) - row.bit_count()
+
+
+def _lcs_f(reference: list[str], prediction: list[str]) -> float:
+    if not reference or not prediction:
+        return 0.0
+    lcs = lcs_length(reference, prediction)
+    return _fmeasure(lcs / len(prediction), lcs / len(reference))
+
+
+# --------------------------------------------------------------------------------------------------
+# Public API
+
+
+def canonical_problem_type(problem_type: Any) -> str:
+    """The canonical spelling of a problem type (case-insensitive); RewardDataError when unknown."""
+    if isinstance(problem_type, str):
+        name = _CANONICAL.get(problem_type.strip().casefold())
+        if name is not None:
+            return name
+    raise RewardDataError(
+        f"unknown problem_type {problem_type!r}; expected one of {', '.join(repr(p) for p in PROBLEM_TYPES)}"
+    )
+
+
+def ground_truth(solution: str, problem_type: str) -> str:
+    """The extracted, validated ground truth of a record; RewardDataError when it cannot be scored.
+
+    Data loaders can call this once per record so a bad row fails at load time, not mid-training.
+    """
+    problem_type = canonical_problem_type(problem_type)
+    gt = extract_answer(solution) if isinstance(solution, str) else None
+    if gt is None:
+        raise RewardDataError(
+            f"{problem_type} solution {_preview(solution)} has no <answer>...</answer> span; "
+            "store solutions as '<answer>X</answer>'"
+        )
+    if not gt:
+        raise RewardDataError(f"{problem_type} solution {_preview(solution)} has an empty answer")
+    invalid = {
+        "multiple choice": lambda: parse_choice(gt) is None,
+        "numerical": lambda: parse_number(gt) is None,
+        "regression": lambda: parse_number(gt) is None,
+        "grounding": lambda: parse_segments(gt) is None,
+    }.get(problem_type, lambda: False)()
+    if invalid:
+        raise RewardDataError(
+            f"{problem_type} solution {_preview(solution)} cannot be parsed "
+            "(expected an option letter, a finite number, or [start, end] seconds)"
+        )
+    return gt
+
+
+def _preview(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def accuracy_score(
+    completion: str,
+    solution: str,
+    problem_type: str,
+    *,
+    mode: str = "train",
+    fallback_whole_output: bool = False,
+) -> float:
+    """Accuracy in [0, 1] of one completion against its solution (stored as "<answer>X</answer>").
+
+    mode: "train" or "eval" (only regression differs: eval uses MRA). Without an <answer> span the
+    score is 0, unless `fallback_whole_output` (eval.fallback_whole_output) scores the whole output.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    problem_type = canonical_problem_type(problem_type)
+    gt = ground_truth(solution, problem_type)
+    if not isinstance(completion, str):
+        return 0.0
+    pred = extract_answer(completion)
+    if pred is None:
+        if not fallback_whole_output:
+            return 0.0
+        pred = completion.strip()
+    score = _SCORERS[problem_type](pred, gt, mode)
+    return float(score) if math.isfinite(score) else 0.0
+
+
+def make_accuracy_reward(*, mode: str = "train", fallback_whole_output: bool = False) -> Callable[..., list[float]]:
+    """A TRL reward callable `(prompts, completions, solution, problem_type, **kwargs) -> list[float]`."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+    def accuracy_reward(prompts, completions, solution, problem_type, **kwargs) -> list[float]:
+        n = len(completions)
+        solutions = _per_sample(solution, n, "solution")
+        types = _per_sample(problem_type, n, "problem_type")
+        return [
+            accuracy_score(
+                completion_to_text(c), s, t, mode=mode, fallback_whole_output=fallback_whole_output
+            )
+            for c, s, t in zip(completions, solutions, types)
+        ]
+
+    if mode != "train" or fallback_whole_output:
+        accuracy_reward.__name__ = accuracy_reward.__qualname__ = f"accuracy_reward_{mode}" + (
+            "_fallback" if fallback_whole_output else ""
+        )
+    return accuracy_reward
+
+
+def _per_sample(value: Any, n: int, name: str) -> list[Any]:
+    if isinstance(value, str):
+        return [value] * n
+    values = list(value)
+    if len(values) != n:
+        raise ValueError(f"{name} has {len(values)} entries for {n} completions")
+    return values
+
+
+accuracy_reward = make_accuracy_reward()
