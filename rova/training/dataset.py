@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
-
 from torch.utils.data import Dataset
 
 from rova.config.schema import DataConfig
@@ -54,16 +52,10 @@ def load_training_data(cfg: DataConfig, image_factor: int) -> LoadedData:
     records = load_records(cfg.train_file, media_root=cfg.media_root)
     if cfg.max_samples is not None:
         records = records[: cfg.max_samples]
-    videos = [r for r in records if r.data_type == "video"]
-    images = [r for r in records if r.data_type == "image"]
-    kept, skipped = filter_decodable(videos, cfg.frame_sampling(image_factor), backend=cfg.backend)
-    missing_images = [r for r in images if not Path(r.media_path).is_file()]
-    kept_images = [r for r in images if Path(r.media_path).is_file()]
+    kept_all, skipped = filter_decodable(records, cfg.frame_sampling(image_factor), backend=cfg.backend)
     skipped_pairs = [(rec.media_path, reason) for rec, reason in skipped]
-    skipped_pairs += [(r.media_path, "image file not found") for r in missing_images]
     if skipped_pairs:
         log.warning("skipped %d of %d records whose media cannot be read", len(skipped_pairs), len(records))
-    kept_all = kept + kept_images
     if not kept_all:
         from rova.errors import DataError
 

@@ -1,0 +1,339 @@
+"""Decode the sampled frames of a video (decord or PyAV) and resize them by the Qwen2.5-VL rules.
+
+transformers 5 decodes video paths only through torchcodec, so we decode ourselves and hand the
+processor a uint8 [T, H, W, 3] array plus the true sampling fps (`do_sample_frames=False`).
+
+Failures raise VideoDecodeError naming the path and the reason. Callers skip and count such
+videos (filter_decodable); they never substitute another video.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from rova.data.sampling import FrameSamplingConfig, sample_frame_indices, target_size
+from rova.errors import VideoDecodeError
+
+if TYPE_CHECKING:
+    from rova.data.records import VideoQARecord
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("decord", "pyav")
+
+# Top-level ISO-BMFF (mp4/mov) box types a file may start with.
+_BMFF_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp"}
+# Boxes that hold the index or the frames: one of these cut short means frames are missing.
+_BMFF_MEDIA_BOXES = {b"moov", b"mdat", b"moof"}
+
+
+@dataclass
+class Clip:
+    """Sampled, resized frames of one video and the numbers the processor needs."""
+
+    frames: np.ndarray  # uint8 [T, H, W, 3], RGB, H and W multiples of cfg.image_factor
+    sample_fps: float  # the TRUE rate of the sampled frames: T / duration
+    indices: np.ndarray  # int64 [T], source frame indices
+    source_fps: float
+    total_frames: int
+    path: str
+
+    @property
+    def nframes(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.total_frames / self.source_fps
+
+
+@dataclass
+class VideoInfo:
+    """What a successful probe learned about a video (the frames were decoded, then dropped)."""
+
+    path: str
+    total_frames: int
+    source_fps: float
+    sample_fps: float
+    nframes: int
+    source_height: int
+    source_width: int
+    height: int  # after resizing
+    width: int
+
+
+def _check_mp4_structure(path: str, size: int) -> None:
+    """Detect truncated mp4/mov files from their top-level boxes, before any decoder touches them.
+
+    A decoder on a truncated mp4 may fail, hang while seeking, or return garbage for the missing
+    tail; the box sizes say for certain whether the file is complete. Non-BMFF files pass through,
+    and so do junk bytes after a complete index and media box (some tools append padding).
+    """
+    complete: set[bytes] = set()
+
+    def cut(problem: str, box_type: bytes | None) -> bool:
+        """True to stop walking (harmless trailing bytes); raises if media is missing."""
+        if box_type not in _BMFF_MEDIA_BOXES and {b"moov", b"mdat"} <= complete:
+            log.debug("%s: ignoring trailing bytes after the media (%s)", path, problem)
+            return True
+        raise VideoDecodeError(f"{path}: truncated mp4 ({problem}; file incomplete or cut)")
+
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8 or head[4:8] not in _BMFF_FIRST_BOXES:
+            return
+        offset = 0
+        while offset < size:
+            handle.seek(offset)
+            header = handle.read(16)
+            if len(header) < 8:
+                if cut(f"partial box header at byte {offset}", None):
+                    break
+            box_size, box_type = struct.unpack(">I4s", header[:8])
+            name = box_type.decode("latin-1")
+            if box_size == 1:
+                if len(header) < 16:
+                    if cut(f"partial box header at byte {offset}", box_type):
+                        break
+                box_size = struct.unpack(">Q", header[8:16])[0]
+            elif box_size == 0:  # the box runs to the end of the file
+                box_size = size - offset
+            if box_size < 8:
+                if cut(f"box '{name}' at byte {offset} has impossible size {box_size}", box_type):
+                    break
+            if offset + box_size > size:
+                problem = f"box '{name}' declares {box_size} bytes, only {size - offset} remain"
+                if cut(problem, box_type):
+                    break
+            complete.add(box_type)
+            offset += box_size
+    if b"moov" not in complete:
+        raise VideoDecodeError(f"{path}: mp4 has no complete 'moov' box (index missing: file incomplete or cut)")
+
+
+def _check_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise VideoDecodeError(f"{path}: file not found")
+    if not os.path.isfile(path):
+        raise VideoDecodeError(f"{path}: not a regular file")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise VideoDecodeError(f"{path}: file is empty (0 bytes)")
+    _check_mp4_structure(path, size)
+
+
+def _plan(path: str, total_frames: int, fps: float, cfg: FrameSamplingConfig) -> tuple[np.ndarray, float]:
+    if not fps or not np.isfinite(fps) or fps <= 0:
+        raise VideoDecodeError(f"{path}: invalid frame rate {fps!r} (must be > 0)")
+    if total_frames <= 0:
+        raise VideoDecodeError(f"{path}: video has no frames")
+    try:
+        return sample_frame_indices(total_frames, fps, cfg)
+    except ValueError as exc:
+        raise VideoDecodeError(f"{path}: {exc}") from None
+
+
+def _decode_decord(path: str, cfg: FrameSamplingConfig) -> tuple[np.ndarray, np.ndarray, float, float, int]:
+    import decord
+
+    try:
+        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+        total, fps = len(reader), float(reader.get_avg_fps())
+    except Exception as exc:  # decord raises RuntimeError / DECORDError with native messages
+        raise VideoDecodeError(f"{path}: cannot open with decord ({_short(exc)})") from None
+    indices, sample_fps = _plan(path, total, fps, cfg)
+    try:
+        batch = reader.get_batch(indices.tolist())
+        frames = batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)
+    except Exception as exc:
+        raise VideoDecodeError(f"{path}: decord failed to decode the sampled frames ({_short(exc)})") from None
+    return frames, indices, sample_fps, fps, total
+
+
+def _decode_pyav(path: str, cfg: FrameSamplingConfig) -> tuple[np.ndarray, np.ndarray, float, float, int]:
+    import av
+
+    try:
+        container = av.open(path)
+    except Exception as exc:
+        raise VideoDecodeError(f"{path}: cannot open with PyAV ({_short(exc)})") from None
+    with container:
+        if not container.streams.video:
+            raise VideoDecodeError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else 0.0
+        total = int(stream.frames or 0)
+        if total <= 0 and stream.duration and stream.time_base and fps > 0:
+            # Containers without a frame count: estimate from the duration (as decord does).
+            total = int(round(float(stream.duration * stream.time_base) * fps))
+        indices, sample_fps = _plan(path, total, fps, cfg)
+        wanted = set(indices.tolist())
+        last = int(indices[-1])
+        kept: list[np.ndarray] = []
+        decoded = 0
+        try:
+            # Sequential decode (no seeking); convert only the frames we keep.
+            for decoded, frame in enumerate(container.decode(stream), start=1):
+                if decoded - 1 in wanted:
+                    kept.append(frame.to_ndarray(format="rgb24"))
+                if decoded - 1 >= last:
+                    break
+        except Exception as exc:
+            raise VideoDecodeError(
+                f"{path}: PyAV failed after {decoded} frames ({_short(exc)}); file truncated or corrupt?"
+            ) from None
+    if len(kept) != len(indices):
+        raise VideoDecodeError(
+            f"{path}: only {decoded} frames decodable but the container declares {total} (truncated?)"
+        )
+    return np.stack(kept), indices, sample_fps, fps, total
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    src_h, src_w = frames.shape[1:3]
+    if (src_h, src_w) == (height, width):
+        return np.ascontiguousarray(frames)
+    # Area averaging antialiases when shrinking; bicubic (as qwen-vl-utils) when enlarging.
+    interp = cv2.INTER_AREA if height * width < src_h * src_w else cv2.INTER_CUBIC
+    out = np.empty((frames.shape[0], height, width, 3), dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        out[i] = cv2.resize(frame, (width, height), interpolation=interp)
+    return out
+
+
+def _decode_sampled(
+    path: str, cfg: FrameSamplingConfig, backend: str
+) -> tuple[np.ndarray, np.ndarray, float, float, int, tuple[int, int]]:
+    """Checked decode of the sampled frames: (frames, indices, sample_fps, fps, total, target (h, w))."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    _check_file(path)
+    decode = _decode_decord if backend == "decord" else _decode_pyav
+    frames, indices, sample_fps, fps, total = decode(path, cfg)
+    if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[3] != 3 or frames.dtype != np.uint8:
+        raise VideoDecodeError(
+            f"{path}: decoder returned frames of shape {frames.shape} {frames.dtype}, "
+            f"expected ({len(indices)}, H, W, 3) uint8"
+        )
+    try:
+        size = target_size(frames.shape[1], frames.shape[2], len(indices), cfg)
+    except ValueError as exc:
+        raise VideoDecodeError(f"{path}: {exc}") from None
+    return frames, indices, float(sample_fps), fps, total, size
+
+
+def read_clip(path: str | os.PathLike, cfg: FrameSamplingConfig, backend: str = "decord") -> Clip:
+    """Decode only the sampled frames of `path` and resize them to target_size; raise VideoDecodeError."""
+    path = os.fspath(path)
+    frames, indices, sample_fps, fps, total, (height, width) = _decode_sampled(path, cfg, backend)
+    return Clip(
+        frames=_resize(frames, height, width),
+        sample_fps=sample_fps,
+        indices=indices,
+        source_fps=fps,
+        total_frames=total,
+        path=path,
+    )
+
+
+def probe_video(path: str | os.PathLike, cfg: FrameSamplingConfig, backend: str = "decord") -> VideoInfo:
+    """Fully decode the sampled frames (the only reliable test) and report what was found.
+
+    Raises VideoDecodeError exactly when read_clip would; the frames are not kept (nor resized).
+    """
+    path = os.fspath(path)
+    frames, indices, sample_fps, fps, total, (height, width) = _decode_sampled(path, cfg, backend)
+    return VideoInfo(
+        path=path,
+        total_frames=total,
+        source_fps=fps,
+        sample_fps=sample_fps,
+        nframes=len(indices),
+        source_height=int(frames.shape[1]),
+        source_width=int(frames.shape[2]),
+        height=height,
+        width=width,
+    )
+
+
+def probe_image(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of a fully decoded image; raise VideoDecodeError if it cannot be read."""
+    from PIL import Image
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise VideoDecodeError(f"{path}: file not found")
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError(f"{path}: file is empty (0 bytes)")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.height, image.width
+    except Exception as exc:
+        raise VideoDecodeError(f"{path}: cannot decode image ({_short(exc)})") from None
+
+
+def filter_decodable(
+    records: Iterable[VideoQARecord], cfg: FrameSamplingConfig, backend: str = "decord"
+) -> tuple[list[VideoQARecord], list[tuple[VideoQARecord, str]]]:
+    """Split records into (kept, skipped) by whether their media decodes; never substitutes.
+
+    Each media file is probed once (several questions often share a video). Every skip is logged
+    with its reason, and a summary is logged at the end.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    verdicts: dict[str, str | None] = {}
+    kept: list[VideoQARecord] = []
+    skipped: list[tuple[VideoQARecord, str]] = []
+    for record in records:
+        if record.media_path not in verdicts:
+            try:
+                if record.data_type == "image":
+                    probe_image(record.media_path)
+                else:
+                    probe_video(record.media_path, cfg, backend)
+                verdicts[record.media_path] = None
+            except VideoDecodeError as exc:
+                verdicts[record.media_path] = str(exc)
+                log.warning("skipping undecodable media: %s", exc)
+        reason = verdicts[record.media_path]
+        if reason is None:
+            kept.append(record)
+        else:
+            skipped.append((record, reason))
+    if skipped:
+        bad_files = sum(1 for v in verdicts.values() if v is not None)
+        log.warning(
+            "filter_decodable: kept %d records, skipped %d (%d undecodable media files of %d)",
+            len(kept), len(skipped), bad_files, len(verdicts),
+        )
+    else:
+        log.info("filter_decodable: all %d records decodable (%d media files)", len(kept), len(verdicts))
+    return kept, skipped
+
+
+def skip_reason_counts(skipped: Iterable[tuple[VideoQARecord, str]]) -> Counter[str]:
+    """Count skipped records by reason kind (the text after the path), for run summaries."""
+    counts: Counter[str] = Counter()
+    for record, reason in skipped:
+        prefix = f"{record.media_path}: "
+        text = reason[len(prefix):] if reason.startswith(prefix) else reason
+        counts[text.split(" (")[0]] += 1
+    return counts

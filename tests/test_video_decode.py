@@ -1,0 +1,175 @@
+"""Decoding and sampling real clips with decord and PyAV; broken files are skipped and counted."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rova.data.records import VideoQARecord
+from rova.data.sampling import FrameSamplingConfig, frame_pixel_budget
+from rova.data.video import BACKENDS, filter_decodable, probe_video, read_clip, skip_reason_counts
+from rova.errors import VideoDecodeError
+
+VIDEOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
+# name: (frames, fps, height, width) as documented in shared/data/README.md
+REAL = {
+    "video_r1_example.mp4": (491, 22.29, 360, 640),
+    "tw_grpo_8.mp4": (240, 24.0, 360, 640),
+    "tw_grpo_video_12176.mp4": (128, 25.0, 320, 480),
+}
+needs_real = pytest.mark.skipif(
+    not all((VIDEOS / name).is_file() for name in REAL),
+    reason=f"real clips not present in {VIDEOS} (shared data folder absent)",
+)
+
+PX = 28 * 28
+CFG = FrameSamplingConfig(
+    fps=2.0, min_frames=4, max_frames=16, min_pixels=32 * PX, max_pixels=256 * PX, total_pixels=2048 * PX
+)
+
+
+@needs_real
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_clip_sampling_both_backends(name):
+    total, fps, height, width = REAL[name]
+    clips = {backend: read_clip(VIDEOS / name, CFG, backend) for backend in BACKENDS}
+    for backend, clip in clips.items():
+        n = clip.nframes
+        assert n % 2 == 0 and CFG.min_frames <= n <= CFG.max_frames, backend
+        assert clip.total_frames == total and clip.source_fps == pytest.approx(fps)
+        assert clip.sample_fps == pytest.approx(n / (total / fps)), "true rate: frames / duration"
+        assert clip.indices[0] == 0 and clip.indices[-1] == total - 1 and np.all(np.diff(clip.indices) > 0)
+        t, h, w, c = clip.frames.shape
+        assert (t, c) == (n, 3) and clip.frames.dtype == np.uint8 and clip.frames.flags.c_contiguous
+        assert h % 28 == 0 and w % 28 == 0
+        assert h * w <= frame_pixel_budget(n, CFG) and h * w >= CFG.min_pixels
+        assert abs(h / w - height / width) < 0.1, "aspect ratio kept"
+        assert clip.frames.std() > 5, "real picture content, not a blank frame"
+    decord_clip, pyav_clip = clips["decord"], clips["pyav"]
+    assert decord_clip.frames.shape == pyav_clip.frames.shape
+    assert np.array_equal(decord_clip.indices, pyav_clip.indices)
+    # Same frames from both decoders (up to decoder rounding).
+    diff = np.abs(decord_clip.frames.astype(np.int16) - pyav_clip.frames.astype(np.int16)).mean()
+    assert diff < 3.0, diff
+
+
+@needs_real
+def test_total_pixels_budget_limits_frame_size():
+    tight = FrameSamplingConfig(
+        fps=2.0, min_frames=4, max_frames=16, min_pixels=16 * PX, max_pixels=512 * PX, total_pixels=16 * 40 * PX
+    )
+    clip = read_clip(VIDEOS / "tw_grpo_8.mp4", tight, "pyav")
+    assert clip.nframes == 16
+    budget = frame_pixel_budget(16, tight)
+    assert budget == 80 * PX  # total / nframes * 2
+    assert clip.frames.shape[1] * clip.frames.shape[2] <= budget
+
+
+@needs_real
+def test_probe_reports_without_keeping_frames():
+    info = probe_video(VIDEOS / "tw_grpo_video_12176.mp4", CFG, "decord")
+    assert (info.total_frames, info.source_height, info.source_width) == (128, 320, 480)
+    assert info.nframes == 10 and info.sample_fps == pytest.approx(10 / 5.12)
+    assert info.height % 28 == 0 and info.width % 28 == 0
+
+
+def _faststart_copy(src: Path, dst: Path) -> None:
+    """Remux with the index (moov) first: the hard truncation case, decoders can still open it."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options={"movflags": "faststart"}) as out:
+        in_stream = inp.streams.video[0]
+        out_stream = out.add_stream_from_template(in_stream)
+        for packet in inp.demux(in_stream):
+            if packet.dts is None:
+                continue
+            packet.stream = out_stream
+            out.mux(packet)
+
+
+def _record(i: int, path: Path) -> VideoQARecord:
+    return VideoQARecord(
+        problem_id=i, problem="q", data_type="video", problem_type="free-form", options=[],
+        solution="<answer>x</answer>", media_path=str(path),
+    )
+
+
+@pytest.fixture(scope="module")
+def broken_files(tmp_path_factory):
+    """Broken copies of a real clip, plus good ones: (good, good faststart, {name: broken path})."""
+    if not (VIDEOS / "tw_grpo_8.mp4").is_file():
+        pytest.skip(f"real clips not present in {VIDEOS} (shared data folder absent)")
+    d = tmp_path_factory.mktemp("broken")
+    good = d / "good.mp4"
+    shutil.copy(VIDEOS / "tw_grpo_8.mp4", good)
+    data = good.read_bytes()
+    fast = d / "fast.mp4"
+    _faststart_copy(good, fast)
+    fast_data = fast.read_bytes()
+    # Padding after a complete file is harmless: decoders ignore it, so must the truncation check.
+    (d / "padded.mp4").write_bytes(data + bytes(64) + b"\x01\x02\x03")
+    files = {
+        "truncated": data[: len(data) // 2],
+        "truncated_tail": data[:-1000],
+        "truncated_faststart": fast_data[: int(len(fast_data) * 0.6)],
+        "zero_bytes": b"",
+        "text_file": b"this is not a video, just text with an .mp4 name\n" * 20,
+    }
+    paths = {}
+    for name, payload in files.items():
+        paths[name] = d / f"{name}.mp4"
+        paths[name].write_bytes(payload)
+    paths["missing"] = d / "missing.mp4"
+    return good, fast, paths
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_filter_decodable_skips_and_counts_broken_files(broken_files, backend, caplog):
+    good, fast, broken = broken_files
+    records = [_record(0, good), _record(1, fast), _record(2, good.with_name("padded.mp4"))]
+    records += [_record(i + 3, path) for i, path in enumerate(broken.values())]
+    records.append(_record(99, good))  # a second question on the good video
+    with caplog.at_level(logging.WARNING, logger="rova.data.video"):
+        kept, skipped = filter_decodable(records, CFG, backend)
+    assert [r.problem_id for r in kept] == [0, 1, 2, 99], "good files kept, nothing substituted"
+    assert len(skipped) == len(broken)
+    reasons = {Path(rec.media_path).stem: reason for rec, reason in skipped}
+    assert set(reasons) == set(broken)
+    for name, reason in reasons.items():
+        assert str(broken[name]) in reason, "reason names the path"
+    assert "0 bytes" in reasons["zero_bytes"] and "not found" in reasons["missing"]
+    for name in ("truncated", "truncated_tail", "truncated_faststart"):
+        assert "truncated" in reasons[name], reasons[name]
+    assert f"skipped {len(broken)}" in caplog.text
+    assert sum(skip_reason_counts(skipped).values()) == len(broken)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_decoders_catch_truncation_without_the_box_check(broken_files, backend, tmp_path):
+    # A writer that marks its media box "runs to end of file" (size 0) defeats the box check:
+    # the decoders themselves must still notice the missing frames.
+    _, fast, _ = broken_files
+    data = bytearray(fast.read_bytes())
+    at = data.find(b"mdat") - 4
+    data[at : at + 4] = struct.pack(">I", 0)
+    for cut in (len(data) // 2, len(data) - 300):
+        path = tmp_path / f"cut{cut}.mp4"
+        path.write_bytes(bytes(data[:cut]))
+        with pytest.raises(VideoDecodeError) as info:
+            read_clip(path, CFG, backend)
+        assert str(path) in str(info.value)
+
+
+def test_read_clip_errors_name_the_path(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("hello")
+    for backend in BACKENDS:
+        with pytest.raises(VideoDecodeError, match="notes.mp4"):
+            read_clip(text, CFG, backend)
+    with pytest.raises(ValueError, match="backend"):
+        read_clip(text, CFG, "opencv")
