@@ -8,7 +8,10 @@ class RovaError(Exception):
 class ConfigError(RovaError):
     """A config value is wrong. The message starts with the dotted key, e.g. `reward.kl_alpha: ...`."""
 
-    def __init__(self, key: str, problem: str):
+    def __init__(self, key: str, problem: str | None = None):
+        # OmegaConf re-raises errors from dataclass __post_init__ as type(error)(message); accept that form.
+        if problem is None:
+            key, problem = "config", key
         self.key = key
         self.problem = problem
         super().__init__(f"{key}: {problem}")

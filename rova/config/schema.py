@@ -49,7 +49,7 @@ class StageConfig:
     max_steps: int = 4
     learning_rate: float = 1e-5
     lr_scheduler_type: str = "constant"
-    warmup_ratio: float = 0.0
+    warmup_steps: float = 0.0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     per_device_train_batch_size: int = 4
@@ -77,7 +77,7 @@ class StageConfig:
         _choice("stage.name", self.name, STAGE_NAMES)
         _positive("stage.max_steps", self.max_steps)
         _positive("stage.learning_rate", self.learning_rate)
-        _unit("stage.warmup_ratio", self.warmup_ratio)
+        _positive("stage.warmup_steps", self.warmup_steps, allow_zero=True)
         _positive("stage.weight_decay", self.weight_decay, allow_zero=True)
         _positive("stage.max_grad_norm", self.max_grad_norm)
         _positive("stage.per_device_train_batch_size", self.per_device_train_batch_size)
@@ -120,7 +120,8 @@ class ModelConfig:
     image_factor: int = 28
 
     def __post_init__(self) -> None:
-        if not self.path or self.path == "???":
+        # "???" (MISSING) is reported by OmegaConf when the config is instantiated; only reject empty values.
+        if not self.path:
             raise ConfigError("model.path", "required: a checkpoint directory or hub id")
         _choice("model.dtype", self.dtype, ("float32", "bfloat16", "float16", "auto"))
         _choice("model.attn_implementation", self.attn_implementation, ("sdpa", "eager", "flash_attention_2"))
@@ -146,7 +147,7 @@ class DataConfig:
     total_pixels: int = 200704
 
     def __post_init__(self) -> None:
-        if not self.train_file or self.train_file == "???":
+        if not self.train_file:
             raise ConfigError("data.train_file", "required: path to a Video-R1-schema .json or .jsonl file")
         _choice("data.backend", self.backend, ("decord", "pyav"))
         _positive("data.demo_num_clips", self.demo_num_clips)

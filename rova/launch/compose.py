@@ -47,8 +47,8 @@ def _hydra_error_to_config_error(exc: Exception) -> ConfigError:
     match = re.search(r"Could not override '([^']+)'", text)
     if match:
         key = match.group(1)
-        if "not in struct" in text or "Key '" in text:
-            return ConfigError(key, f"unknown key{_suggest(key)}; to add a new key use +{key}=...")
+        if "not in struct" in text or "To append to your config" in text:
+            return ConfigError(key, f"unknown key{_suggest(key)}")
         detail = text.splitlines()[-1].strip()
         return ConfigError(key, detail)
     match = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
@@ -91,7 +91,9 @@ def _omegaconf_error_to_config_error(exc: OmegaConfBaseException) -> ConfigError
     if isinstance(exc, (ConfigKeyError, ConfigAttributeError)) and "not in" in first.lower():
         return ConfigError(key, f"unknown key{_suggest(key)}")
     if isinstance(exc, MissingMandatoryValue):
-        return ConfigError(key, "required value is missing (it is ??? in the config): set it on the command line")
+        hint = {"data.train_file": " (a Video-R1-schema .json/.jsonl annotation file)",
+                "model.path": " (a checkpoint directory or hub id)"}.get(key, "")
+        return ConfigError(key, f"required value is missing{hint}: set {key}=... on the command line")
     if isinstance(exc, InterpolationResolutionError):
         return ConfigError(key, f"cannot resolve interpolation: {first}")
     if isinstance(exc, ValidationError):
@@ -110,6 +112,10 @@ def validate(cfg: DictConfig) -> tuple[DictConfig, RootConfig]:
         plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
         merged = OmegaConf.merge(schema, plain)
         typed = OmegaConf.to_object(merged)
+    except ConfigError as exc:
+        # OmegaConf wraps errors raised in __post_init__; the original (with its key) is the cause.
+        cause = exc.__cause__
+        raise (cause if isinstance(cause, ConfigError) else exc) from None
     except OmegaConfBaseException as exc:
         raise _omegaconf_error_to_config_error(exc) from exc
     assert isinstance(typed, RootConfig)

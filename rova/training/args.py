@@ -18,7 +18,7 @@ def grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: 
         max_steps=stage.max_steps,
         learning_rate=stage.learning_rate,
         lr_scheduler_type=stage.lr_scheduler_type,
-        warmup_ratio=stage.warmup_ratio,
+        warmup_steps=int(stage.warmup_steps) if stage.warmup_steps >= 1 else stage.warmup_steps,
         weight_decay=stage.weight_decay,
         max_grad_norm=stage.max_grad_norm,
         per_device_train_batch_size=stage.per_device_train_batch_size,

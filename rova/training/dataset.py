@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from torch.utils.data import Dataset
-
 from rova.config.schema import DataConfig
 from rova.data.prompts import build_messages
 from rova.data.records import VideoQARecord, load_records
@@ -20,20 +18,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LoadedData:
-    dataset: "VideoQADataset"
+    dataset: "datasets.Dataset"
     skipped: list[tuple[str, str]]  # (media path, reason)
     total: int
 
 
-class VideoQADataset(Dataset):
-    def __init__(self, records: list[VideoQARecord]):
-        self.rows = [to_row(r) for r in records]
+def to_dataset(records: list[VideoQARecord]):
+    """A `datasets.Dataset` (what TRL's GRPOTrainer accepts) with one row per record."""
+    from datasets import Dataset
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> dict:
-        return dict(self.rows[index])
+    return Dataset.from_list([to_row(r) for r in records])
 
 
 def to_row(record: VideoQARecord) -> dict:
@@ -60,4 +54,4 @@ def load_training_data(cfg: DataConfig, image_factor: int) -> LoadedData:
         from rova.errors import DataError
 
         raise DataError(f"{cfg.train_file}: none of its {len(records)} records has readable media")
-    return LoadedData(VideoQADataset(kept_all), skipped_pairs, len(records))
+    return LoadedData(to_dataset(kept_all), skipped_pairs, len(records))

@@ -39,7 +39,7 @@ class ReplayRepeatSampler(Sampler):
         self.batch_size = batch_size
         self.repeat_count = repeat_count
         self.generator = torch.Generator().manual_seed(seed)  # advances each epoch, like TRL's RepeatSampler
-        self.index_of = {row["sample_id"]: i for i, row in enumerate(dataset.rows)}
+        self.index_of = {sample_id: i for i, sample_id in enumerate(dataset.sample_ids)}
 
     def __iter__(self):
         order = torch.randperm(len(self.dataset), generator=self.generator).tolist()
@@ -65,7 +65,7 @@ class ReplayDataset:
 
     def __init__(self, base):
         self.base = base
-        self.rows = base.rows
+        self.sample_ids = list(base["sample_id"])
 
     def __len__(self) -> int:
         return len(self.base)
@@ -113,11 +113,11 @@ def recheck_due(trainer, step: int) -> dict[str, int]:
     rank, world = trainer.accelerator.process_index, trainer.accelerator.num_processes
     mine = due[rank::world]
     rows = []
-    index_of = {row["sample_id"]: row for row in trainer.train_dataset.rows}
+    dataset = trainer.train_dataset
+    index_of = {sample_id: i for i, sample_id in enumerate(dataset.sample_ids)}
     for sample_id, seed in mine:
-        base = index_of.get(sample_id)
-        if base is not None:
-            rows.append(dict(base, corruption_seed=int(seed), key=(sample_id, seed)))
+        if sample_id in index_of:
+            rows.append(dict(dataset[index_of[sample_id]], corruption_seed=int(seed), key=(sample_id, seed)))
     prompts = []
     for row in rows:
         view = trainer.clip_source.corrupted(row, step)

@@ -54,6 +54,9 @@ class VideoGRPOTrainer(GRPOTrainer):
         tokenizer = self.processing_class.tokenizer
         self._image_token = tokenizer.convert_tokens_to_ids("<|image_pad|>")
         self._video_token = tokenizer.convert_tokens_to_ids("<|video_pad|>")
+        # A completion must never contain vision placeholders: the model would look for clip features for them.
+        vision_tokens = ["<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"]
+        self.generation_config.suppress_tokens = [tokenizer.convert_tokens_to_ids(t) for t in vision_tokens]
         branches = set(rova_cfg.tgrpo.branches) if rova_cfg.stage.name in ("tgrpo", "memory") else {CLEAN}
         self.branch_sizes = {
             SHUFFLED: rova_cfg.tgrpo.shuffled_generations if SHUFFLED in branches else 0,

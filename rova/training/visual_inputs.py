@@ -25,7 +25,11 @@ class EncodedPrompt:
 
 
 def render_prompt(processor, messages: list[dict]) -> str:
-    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    from trl.trainer.utils import remove_none_values
+
+    # Arrow pads content blocks with None keys ({"type": "video", "text": None}); strip them first or the
+    # chat template may count a text block as a video.
+    return processor.apply_chat_template(remove_none_values(messages), add_generation_prompt=True, tokenize=False)
 
 
 def encode_prompt(processor, text: str, frames: np.ndarray | None, sample_fps: float | None, is_image: bool = False) -> EncodedPrompt:
