@@ -1,0 +1,130 @@
+"""Temporal corruptions: frame drop and shuffle. T is always kept.
+
+frame_drop removes 10-50 % of the frames; a dropped frame shows the previous kept frame (`hold`, a
+frozen stream) or black. Frames dropped before the first kept frame show the first kept frame (there
+is nothing earlier to hold). Modes: `random` frames, `segment` bursts of 2-12 frames, `keep_k` (keep
+K evenly spaced frames: a lower frame rate, Kinetics-C).
+
+shuffle permutes a fraction of the frames (20-100 %); every chosen frame leaves its place, so the
+permutation is never the identity. Severity 5 permutes all frames: T-GRPO's shuffled branch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rova.corruption.base import Params, Variant, severity_value
+from rova.corruption.catalogue import FRAME_DROP_FILLS, FRAME_DROP_MODES
+
+DROP_FRACTION = (0.1, 0.2, 0.3, 0.4, 0.5)
+BURST_LENGTH = (2, 4, 6, 8, 12)
+SHUFFLE_FRACTION = (0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def _n_dropped(t: int, fraction: float) -> int:
+    # at least one frame goes (the corruption must do something), at least one stays
+    return int(min(max(1, round(fraction * t)), t - 1)) if t > 1 else 0
+
+
+def _dropped_segments(rng: np.random.Generator, t: int, n_drop: int, burst: int) -> np.ndarray:
+    """Bursts of `burst` frames (the last one shorter), placed in the gaps between kept frames."""
+    lengths = [burst] * (n_drop // burst) + ([n_drop % burst] if n_drop % burst else [])
+    kept = t - n_drop
+    gaps = kept + 1  # before the first kept frame, between two kept frames, after the last one
+    slots = rng.choice(gaps, size=len(lengths), replace=len(lengths) > gaps)
+    per_gap = np.zeros(gaps, int)
+    np.add.at(per_gap, slots, lengths)
+    dropped = np.zeros(t, bool)
+    pos = 0
+    for g in range(gaps):
+        dropped[pos : pos + per_gap[g]] = True
+        pos += per_gap[g] + (1 if g < kept else 0)
+    return np.flatnonzero(dropped)
+
+
+def draw_frame_drop(rng: np.random.Generator, severity: int, clip: np.ndarray, options: dict[str, Any]) -> Params:
+    t = clip.shape[0]
+    mode = options["mode"]  # concrete: the engine resolves "any" before drawing
+    fraction = severity_value(DROP_FRACTION, severity)
+    n_drop = _n_dropped(t, fraction)
+    if n_drop == 0:
+        dropped = np.zeros(0, int)
+    elif mode == "random":
+        # The first n_drop frames of one random order: with a given seed, the frames dropped at a
+        # severity are also dropped at every higher one, so severity only ever adds damage.
+        dropped = np.sort(rng.permutation(t)[:n_drop])
+    elif mode == "segment":
+        dropped = _dropped_segments(rng, t, n_drop, severity_value(BURST_LENGTH, severity))
+    elif mode == "keep_k":
+        k = t - n_drop
+        spacing = t / k
+        kept = np.floor(rng.uniform(0, spacing) + spacing * np.arange(k)).astype(int)
+        dropped = np.setdiff1d(np.arange(t), kept)
+    else:
+        raise ValueError(f"unknown frame_drop mode {mode!r}; expected one of random, segment, keep_k")
+    return {
+        "mode": mode,
+        "fill": options["fill"],
+        "drop_fraction": fraction,
+        "burst_length": severity_value(BURST_LENGTH, severity),
+        "dropped": [int(i) for i in dropped],
+    }
+
+
+def source_frames(t: int, params: Params) -> np.ndarray:
+    """For each output frame, the input frame it shows (-1 = black)."""
+    dropped = np.zeros(t, bool)
+    dropped[np.asarray(params["dropped"], int)] = True
+    if dropped.all():
+        raise ValueError("frame_drop record drops every frame; at least one must be kept")
+    index = np.arange(t)
+    if params["fill"] == "black":
+        return np.where(dropped, -1, index)
+    if params["fill"] != "hold":
+        raise ValueError(f"unknown frame_drop fill {params['fill']!r}; expected hold or black")
+    last_kept = np.maximum.accumulate(np.where(dropped, -1, index))
+    first_kept = int(np.argmin(dropped))
+    return np.where(last_kept < 0, first_kept, last_kept)
+
+
+def apply_frame_drop(clip: np.ndarray, params: Params) -> np.ndarray:
+    source = source_frames(clip.shape[0], params)
+    out = clip[np.maximum(source, 0)]
+    out[source < 0] = 0
+    return out
+
+
+def draw_shuffle(rng: np.random.Generator, severity: int, clip: np.ndarray, options: dict[str, Any]) -> Params:
+    t = clip.shape[0]
+    fraction = severity_value(SHUFFLE_FRACTION, severity)
+    permutation = np.arange(t)
+    if t > 1:
+        k = int(min(t, max(2, round(fraction * t))))
+        chosen = np.sort(rng.choice(t, size=k, replace=False))
+        while True:  # a uniformly random derangement of the chosen frames (expected e tries)
+            order = rng.permutation(k)
+            if not np.any(order == np.arange(k)):
+                break
+        permutation[chosen] = chosen[order]
+    return {"fraction": fraction, "permutation": [int(i) for i in permutation]}
+
+
+def apply_shuffle(clip: np.ndarray, params: Params) -> np.ndarray:
+    permutation = np.asarray(params["permutation"], int)
+    if sorted(permutation.tolist()) != list(range(clip.shape[0])):
+        raise ValueError(f"shuffle record holds no permutation of {clip.shape[0]} frames: {permutation.tolist()}")
+    return clip[permutation]
+
+
+VARIANTS = (
+    Variant(
+        "frame_drop",
+        "temporal",
+        draw_frame_drop,
+        apply_frame_drop,
+        options={"mode": FRAME_DROP_MODES, "fill": FRAME_DROP_FILLS},
+    ),
+    Variant("shuffle", "temporal", draw_shuffle, apply_shuffle),
+)
