@@ -28,7 +28,7 @@ QWEN_SPECIAL_TOKENS = [
 ]
 
 # Bumped whenever the recipe changes so cached builds are rebuilt rather than silently reused.
-TINY_RECIPE_VERSION = 1
+TINY_RECIPE_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ class TinySpec:
     vision_depth: int = 2
     vision_hidden_size: int = 16
     vision_heads: int = 2
+    # Steps of text-only language-model training on well-formed "<think>..</think><answer>..</answer>"
+    # completions, so the tiny model's rollouts earn non-zero, varied rewards (a purely random model never
+    # writes an answer tag, every advantage is 0 and GRPO has nothing to learn from).
+    format_warmup_steps: int = 400
     seed: int = 0
 
 
@@ -87,6 +91,43 @@ def _chat_template() -> str:
 
     path = Path(trl.__file__).parent / "chat_templates" / "qwen2_5_vl.jinja"
     return path.read_text()
+
+
+def _format_warmup(model, tokenizer, steps: int, seed: int) -> None:
+    """Teach the answer format (not the answers): random rationale words, a random option or number."""
+    import random
+
+    import torch
+
+    if steps <= 0:
+        return
+    rng = random.Random(seed)
+    words = _corpus()[0].split()[4:60]
+    answers = list("ABCD") + [str(n) for n in range(10)]
+
+    def sample() -> tuple[str, str]:
+        question = " ".join(rng.choice(words) for _ in range(rng.randint(8, 40)))
+        prompt = (
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+            f"<|vision_start|><|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n"
+        )
+        thought = " ".join(rng.choice(words) for _ in range(rng.randint(1, 4)))
+        return prompt, f"<think>{thought}</think><answer>{rng.choice(answers)}</answer><|im_end|>"
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    model.train()
+    for _ in range(steps):
+        pairs = [sample() for _ in range(16)]
+        batch = tokenizer([p + c for p, c in pairs], return_tensors="pt", padding=True, padding_side="right")
+        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+        for row, (prompt, _) in enumerate(pairs):  # loss on the assistant turn only
+            labels[row, : len(tokenizer(prompt)["input_ids"])] = -100
+        loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    log.info("tiny model format warm-up: %d steps, final loss %.3f", steps, loss.item())
 
 
 def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec = TinySpec()) -> Path:
@@ -142,6 +183,7 @@ def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec = TinySpec()) ->
     )
     torch.manual_seed(spec.seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
+    _format_warmup(model, tokenizer, spec.format_warmup_steps, spec.seed)
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     processor = Qwen2_5_VLProcessor(
