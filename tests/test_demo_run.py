@@ -30,7 +30,7 @@ def test_default_demo_run_writes_everything(tmp_path, cache_dir):
     proc = launch(tmp_path, cache_dir, "data.demo_num_clips=8")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = only_run_dir(tmp_path / "outputs")
-    assert run_dir.parent.parent.parent.name == "grpo"
+    assert run_dir.parent.parent.name == "grpo"  # <root>/grpo/<date>/<time>
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["command"] and "git_sha" in meta
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
