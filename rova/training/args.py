@@ -49,5 +49,12 @@ def grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: 
         run_name=Path(run_dir).name,
         log_completions=False,
         disable_tqdm=True,
+        dataloader_pin_memory=_has_cuda(),
         **(extra or {}),
     )
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -110,6 +110,9 @@ def recheck_due(trainer, step: int) -> dict[str, int]:
     """Greedy re-check of due entries on their stored corruption; each rank takes a share, results gathered."""
     memory: DifficultyMemory = trainer.memory
     due = memory.due_for_recheck(step)
+    outcomes = {"solved": 0, "strike": 0, "evicted": 0, "absent": 0}
+    if not due:  # the same on every rank (identical memory), so skipping keeps the collectives in step
+        return outcomes
     rank, world = trainer.accelerator.process_index, trainer.accelerator.num_processes
     mine = due[rank::world]
     rows = []
@@ -130,7 +133,6 @@ def recheck_due(trainer, step: int) -> dict[str, int]:
         (row["key"][0], row["key"][1], accuracy_score(text, row["solution"], row["problem_type"]))
         for row, text in zip(rows, texts)
     ]
-    outcomes = {"solved": 0, "strike": 0, "evicted": 0, "absent": 0}
     for sample_id, seed, acc in sorted(gather_object(results), key=lambda r: (str(r[0]), r[1])):
         outcomes[memory.record_recheck(step, (sample_id, seed), acc)] += 1
     return outcomes

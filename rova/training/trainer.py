@@ -304,13 +304,15 @@ class VideoGRPOTrainer(GRPOTrainer):
     def _generate_rows(self, prompts: list[EncodedPrompt], greedy: bool = False) -> list[list[int]]:
         """Sample one completion per prompt row; all rows in one batch, inside one unwrap (ZeRO-3 safe)."""
         device = self.accelerator.device
-        ids, mask = left_pad([p.input_ids for p in prompts], self._tokenizer.pad_token_id, device)
-        inputs = {
-            "input_ids": ids,
-            "attention_mask": mask,
-            "mm_token_type_ids": mm_token_type_ids(ids, self._image_token, self._video_token),
-            **stack_visual([p.visual for p in prompts], device),
-        }
+        inputs = {}
+        if prompts:
+            ids, mask = left_pad([p.input_ids for p in prompts], self._tokenizer.pad_token_id, device)
+            inputs = {
+                "input_ids": ids,
+                "attention_mask": mask,
+                "mm_token_type_ids": mm_token_type_ids(ids, self._image_token, self._video_token),
+                **stack_visual([p.visual for p in prompts], device),
+            }
         generation_config = self.generation_config
         if greedy:
             from copy import deepcopy
@@ -333,7 +335,7 @@ class VideoGRPOTrainer(GRPOTrainer):
             if not prompts:
                 return []
             out = unwrapped_model.generate(**inputs, generation_config=generation_config)
-        completions = out[:, ids.size(1):].cpu()
+        completions = out[:, inputs["input_ids"].size(1):].cpu()
         eos = set(self.eos_token_ids)
         result = []
         for row in completions.tolist():

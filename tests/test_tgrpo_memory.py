@@ -1,0 +1,126 @@
+"""stage=tgrpo and stage=memory: branches, every reward component logged, KL consistency, memory resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rova.rewards import kl_reward
+from rova.training.visual_inputs import encode_prompt, left_pad, render_prompt, right_pad
+from tests.test_demo_run import launch, only_run_dir
+from tests.test_video_trainer import make_trainer
+
+COMPONENTS = ("accuracy", "format", "length", "temporal", "kl", "iou")
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_tgrpo_launch_generates_every_branch_and_logs_every_component(tmp_path, cache_dir):
+    proc = launch(
+        tmp_path, cache_dir, "stage=tgrpo", "corruption=weather", "reward.kl_alpha=2", "data.demo_num_clips=8",
+        "logger=none", "stage.max_steps=2", "stage.num_generations=4", "stage.per_device_train_batch_size=4",
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    steps = [m for m in read_metrics(run_dir) if "branch/clean_completions" in m]
+    assert len(steps) == 2
+    for m in steps:
+        # One prompt group per step: G clean, G/2 shuffled, G/2 corrupted completions.
+        assert (m["branch/clean_completions"], m["branch/shuffled_completions"], m["branch/corrupted_completions"]) == (4, 2, 2)
+        for name in COMPONENTS:
+            assert f"rewards/{name}/mean" in m
+        assert m["rewards/kl/mean"] is not None and 0.0 < m["rewards/kl/mean"] <= 1.0
+        assert m["temporal/p"] is not None and m["corruption/frac_corrupted"] == 1.0
+    resolved = (run_dir / "resolved.yaml").read_text()
+    assert "kl_alpha: 2.0" in resolved and "p_weather: 1.0" in resolved
+    rollouts = [json.loads(line) for line in (run_dir / "rollouts.jsonl").read_text().splitlines()]
+    assert all(r["corruption"]["family"] == "weather" for r in rollouts)
+    assert all(sorted(r["shuffle"]["permutation"]) == list(range(len(r["shuffle"]["permutation"]))) for r in rollouts)
+
+
+def test_branch_selection_follows_config(tmp_path, cache_dir):
+    trainer, cfg, _ = make_trainer(
+        cache_dir, tmp_path, "stage=tgrpo", "tgrpo.branches=[clean,corrupted]", "tgrpo.corrupted_generations=3",
+        "stage.num_generations=4", "stage.per_device_train_batch_size=4",
+    )
+    assert trainer.branch_sizes == {"shuffled": 0, "corrupted": 3}
+
+
+def test_memory_launch_logs_memory_metrics_and_writes_memory_json(tmp_path, cache_dir):
+    proc = launch(
+        tmp_path, cache_dir, "stage=memory", "data.demo_num_clips=8", "logger=none", "stage.max_steps=4",
+        "stage.save_steps=2", "memory.recheck_interval=2", "memory.fail_threshold=0.5",
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    steps = [m for m in read_metrics(run_dir) if "memory/size" in m]
+    assert len(steps) == 4
+    for key in ("memory/size", "memory/adds", "memory/solved", "memory/evicted", "memory/replayed"):
+        assert all(key in m for m in steps)
+    saved = json.loads((run_dir / "memory.json").read_text())
+    assert json.loads((run_dir / "checkpoints" / "checkpoint-4" / "memory.json").read_text()) == saved
+
+
+def _direct_kl(model, ids, mask, visual_clean, visual_corr, keep, completion_mask):
+    """KL(P_clean || P_corr) written out by hand: softmax over the full vocabulary at completion positions."""
+    from rova.training.visual_inputs import mm_token_type_ids, stack_visual
+
+    def logits(visual):
+        types = mm_token_type_ids(ids, model.config.image_token_id, model.config.video_token_id)
+        return model(input_ids=ids, attention_mask=mask, mm_token_type_ids=types, **stack_visual(visual)).logits
+
+    with torch.no_grad():
+        lc = logits(visual_clean)[:, -keep - 1 : -1].double()
+        lq = logits(visual_corr)[:, -keep - 1 : -1].double()
+    p = lc.softmax(-1)
+    kl_tok = (p * (lc.log_softmax(-1) - lq.log_softmax(-1))).sum(-1)
+    return ((kl_tok * completion_mask).sum(-1) / completion_mask.sum(-1)).numpy()
+
+
+def test_kl_consistency_on_the_tiny_model(tmp_path, cache_dir):
+    trainer, cfg, _ = make_trainer(cache_dir, tmp_path, "stage=tgrpo", "corruption=rova")
+    model, processor = trainer.model, trainer.processing_class
+    model.eval()
+    row = trainer.train_dataset[0]
+    text = render_prompt(processor, row["prompt"])
+    clean = trainer.clip_source.clean(row)
+    rng = np.random.default_rng(0)
+    other = rng.integers(0, 256, clean.frames.shape, dtype=np.uint8)
+    enc_clean = encode_prompt(processor, text, clean.frames, clean.sample_fps)
+    enc_other = encode_prompt(processor, text, other, clean.sample_fps)
+    completions = trainer._generate_rows([enc_clean, enc_clean, enc_clean])
+    prompt_ids = [enc_clean.input_ids] * 3
+
+    same = trainer._consistency_kl(prompt_ids, completions, [enc_clean.visual] * 3, [enc_clean.visual] * 3)
+    assert np.all(np.abs(same) < 1e-6)
+    assert np.allclose(np.asarray(kl_reward(torch.as_tensor(same), 2.0)), 1.0, atol=1e-6)
+
+    different = trainer._consistency_kl(prompt_ids, completions, [enc_clean.visual] * 3, [enc_other.visual] * 3)
+    assert np.all(different > 0)
+    p_ids, p_mask = left_pad(prompt_ids, processor.tokenizer.pad_token_id)
+    c_ids, c_mask = right_pad(completions, processor.tokenizer.pad_token_id)
+    ids, mask = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1)
+    direct = _direct_kl(model, ids, mask, [enc_clean.visual] * 3, [enc_other.visual] * 3, c_ids.size(1), c_mask.double())
+    assert np.allclose(different, direct, rtol=1e-4, atol=1e-6), (different, direct)
+
+
+def test_memory_resume_restores_the_checkpointed_memory(tmp_path, cache_dir):
+    from rova.training.memory_stage import restore_from_checkpoint
+
+    proc = launch(
+        tmp_path, cache_dir, "stage=memory", "data.demo_num_clips=8", "logger=none", "stage.max_steps=2",
+        "stage.save_steps=1", "memory.fail_threshold=0.99",
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    first = json.loads((run_dir / "checkpoints" / "checkpoint-1" / "memory.json").read_text())
+    trainer, _, _ = make_trainer(cache_dir, tmp_path / "again", "stage=memory", "memory.fail_threshold=0.99")
+    restore_from_checkpoint(trainer, str(run_dir / "checkpoints" / "checkpoint-1"))
+    assert trainer.memory.to_dict() == first
+    assert len(trainer.memory) >= 1
