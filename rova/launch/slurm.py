@@ -115,12 +115,39 @@ def submit(typed_jobs: list[RootConfig], run_dirs: list[Path]) -> int:
         print(f"[rova] submitted {job.job_id} -> {run_dir}", flush=True)
     if not cfg.cluster.wait:
         return 0
+    return wait_for(jobs, run_dirs)
+
+
+def in_queue(job_id: str) -> bool:
+    out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%i"], capture_output=True, text=True)
+    return out.returncode == 0 and bool(out.stdout.strip())
+
+
+def wait_for(jobs, run_dirs: list[Path], poll_s: float = 5.0, grace_s: float = 60.0) -> int:
+    """Wait until every job has a result, or has left the queue without one (clusters without sacct report
+    every state as UNKNOWN, so `job.result()` alone could wait forever on a task that died)."""
+    pending = dict(zip([j.job_id for j in jobs], zip(jobs, run_dirs)))
+    gone_since: dict[str, float] = {}
     failures = 0
-    for job, run_dir in zip(jobs, run_dirs):
-        try:
-            job.result()
-            print(f"[rova] finished {job.job_id}: {run_dir}", flush=True)
-        except Exception as exc:  # report every job, then fail
-            print(f"[rova] FAILED {job.job_id}: {run_dir}: {str(exc).strip().splitlines()[-1]}", flush=True)
-            failures += 1
+    while pending:
+        for job_id, (job, run_dir) in list(pending.items()):
+            if job.done():
+                try:
+                    job.result()
+                    print(f"[rova] finished {job_id}: {run_dir}", flush=True)
+                except Exception as exc:  # report every job, then fail
+                    lines = str(exc).strip().splitlines() or ["(no message)"]
+                    print(f"[rova] FAILED {job_id}: {run_dir}: {lines[-1]}", flush=True)
+                    failures += 1
+                del pending[job_id]
+            elif not in_queue(job_id):
+                gone_since.setdefault(job_id, time.monotonic())
+                if time.monotonic() - gone_since[job_id] > grace_s:
+                    print(f"[rova] FAILED {job_id}: left the queue without a result; see {run_dir}", flush=True)
+                    failures += 1
+                    del pending[job_id]
+            else:
+                gone_since.pop(job_id, None)
+        if pending:
+            time.sleep(poll_s)
     return 1 if failures else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import uuid
@@ -57,6 +58,18 @@ class MetricsJsonlCallback(TrainerCallback):
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / "metrics.jsonl"
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # A resumed run replays the steps after its checkpoint: drop their old lines so steps stay continuous.
+        if state.is_world_process_zero and state.global_step > 0 and self.path.exists():
+            kept = []
+            for line in self.path.read_text().splitlines():
+                try:
+                    if json.loads(line).get("step", 0) <= state.global_step:
+                        kept.append(line)
+                except ValueError:  # a line torn by a kill
+                    continue
+            atomic_write_text(self.path, "".join(f"{line}\n" for line in kept))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:

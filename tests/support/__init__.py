@@ -1,0 +1,1 @@
+"""Test-support helpers shared by rova's test suite (not collected as tests)."""

@@ -1,0 +1,81 @@
+"""Slow tier: real multi-process DeepSpeed on CPU, and a local run killed with SIGKILL then resumed."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_demo_run import REPO, launch, only_run_dir
+
+pytestmark = pytest.mark.slow
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize("strategy", ["zero2", "zero3"])
+def test_deepspeed_two_cpu_processes_through_launch(tmp_path, cache_dir, strategy):
+    proc = launch(
+        tmp_path, cache_dir, f"distributed={strategy}", "distributed.nproc_per_node=2", "data.demo_num_clips=8",
+        "logger=none", "stage.max_steps=2", "stage.save_steps=2", timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    run_dir = only_run_dir(tmp_path / "outputs")  # one run dir for the whole multi-process run
+    steps = [m for m in metrics(run_dir) if "loss" in m and "train_loss" not in m]
+    assert len(steps) == 2 and all(math.isfinite(m["loss"]) for m in steps)
+    # Both ranks generated: each step holds the groups of 2 processes.
+    assert all(m["branch/clean_completions"] == 8 for m in steps)
+    checkpoint = run_dir / "checkpoints" / "checkpoint-2"
+    assert (checkpoint / "trainer_state.json").exists()
+    assert any(p.name.startswith("global_step") for p in checkpoint.iterdir()), "no DeepSpeed engine state"
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    for path in (checkpoint, run_dir / "model"):
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
+        assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_sigkill_mid_training_then_relaunch_resumes(tmp_path, cache_dir):
+    out = tmp_path / "outputs"
+    run_dir = out / "killed"
+    args = [
+        sys.executable, str(REPO / "launch.py"), f"run.cache_dir={cache_dir}", f"run.output_root={out}",
+        f"run.dir={run_dir}", "data.demo_num_clips=8", "logger=wandb", "stage.max_steps=8", "stage.save_steps=2",
+    ]
+    env = dict(os.environ, WANDB_MODE="offline")
+    first = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if (run_dir / "checkpoints" / "checkpoint-4" / "trainer_state.json").exists():
+            break
+        if first.poll() is not None:
+            pytest.fail(f"the first run ended (exit {first.returncode}) before it could be killed")
+        time.sleep(0.2)
+    else:
+        pytest.fail("no checkpoint-4 within the deadline")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    wandb_id = (run_dir / "wandb_id.txt").read_text().strip()
+    assert not (run_dir / "summary.json").exists(), "the run finished before it was killed"
+
+    second = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["resumed_from"] and summary["resumed_from"].rsplit("-", 1)[-1] in {"4", "6"}
+    assert summary["global_step"] == 8
+    steps = [m["step"] for m in metrics(run_dir) if "loss" in m and "train_loss" not in m]
+    assert steps == list(range(1, 9)), steps  # continuous numbering, no step twice
+    assert (run_dir / "wandb_id.txt").read_text().strip() == wandb_id
+    runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) >= 2 and all(r.name.endswith(wandb_id) for r in runs)
