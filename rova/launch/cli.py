@@ -61,7 +61,7 @@ def plan_jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)
     try:
         return _run(args)
     except ConfigError as exc:

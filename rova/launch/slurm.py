@@ -86,7 +86,6 @@ def executor_parameters(cfg: RootConfig) -> dict:
         "slurm_signal_delay_s": c.signal_delay_s,
         "slurm_setup": list(c.setup),
         "slurm_additional_parameters": dict(c.additional_parameters),
-        "slurm_max_num_timeout": c.max_requeues,
     }
     if c.gpus_per_node:
         params["gpus_per_node"] = c.gpus_per_node
@@ -103,7 +102,8 @@ def submit(typed_jobs: list[RootConfig], run_dirs: list[Path]) -> int:
 
     cfg = typed_jobs[0]
     folder = (run_dirs[0].parent if len(run_dirs) > 1 else run_dirs[0]) / "slurm"
-    executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+    # How often a timed-out/preempted job may requeue itself (a constructor argument in submitit).
+    executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm", slurm_max_num_timeout=cfg.cluster.max_requeues)
     executor.update_parameters(**executor_parameters(cfg))
     tasks = [SlurmRun(str(d), cfg.cluster.signal_delay_s) for d in run_dirs]
     if len(tasks) == 1:
