@@ -210,14 +210,12 @@ class RolloutConfig:
     name: str = "hf"
     vllm_gpu_memory_utilization: float = 0.3
     vllm_enable_sleep_mode: bool = False
-    vllm_tensor_parallel_size: int = 1
     vllm_max_model_length: Optional[int] = None
 
     def __post_init__(self) -> None:
         _choice("rollout.name", self.name, ("hf", "vllm"))
         if not 0.0 < self.vllm_gpu_memory_utilization <= 1.0:
             raise ConfigError("rollout.vllm_gpu_memory_utilization", "must be in (0, 1]")
-        _positive("rollout.vllm_tensor_parallel_size", self.vllm_tensor_parallel_size)
 
 
 @dataclass
@@ -387,7 +385,5 @@ class RootConfig:
                 )
         if self.reward.w_kl > 0 and stage.name in RL_STAGES and corruption_probability(self.corruption) <= 0.0:
             raise ConfigError("reward.w_kl", "the KL-consistency reward needs a corruption mix (e.g. corruption=rova)")
-        if self.rollout.name == "vllm" and self.model.build_tiny:
-            raise ConfigError("rollout.name", "vLLM needs a real checkpoint and a GPU; use rollout=hf with model=tiny")
         if self.cluster.name == "slurm" and self.cluster.gpus_per_node == 0 and self.distributed.backend == "nccl":
             raise ConfigError("distributed.backend", "nccl needs GPUs: set cluster.gpus_per_node or backend=gloo")

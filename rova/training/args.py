@@ -50,6 +50,7 @@ def grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: 
         log_completions=False,
         disable_tqdm=True,
         dataloader_pin_memory=_has_cuda(),
+        **vllm_arguments(cfg),
         **(extra or {}),
     )
 
@@ -58,3 +59,25 @@ def _has_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def vllm_arguments(cfg: RootConfig) -> dict:
+    """rollout=vllm: TRL builds the colocated engine (and syncs weights); rova sends it video requests."""
+    if cfg.rollout.name != "vllm":
+        return {}
+    try:
+        import vllm  # noqa: F401
+    except ImportError as exc:
+        from rova.errors import RovaError
+
+        raise RovaError("rollout=vllm needs the vllm extra on a GPU machine: `uv sync --extra vllm`") from exc
+    return {
+        "use_vllm": True,
+        "vllm_mode": "colocate",
+        "vllm_gpu_memory_utilization": cfg.rollout.vllm_gpu_memory_utilization,
+        "vllm_enable_sleep_mode": cfg.rollout.vllm_enable_sleep_mode,
+        "vllm_max_model_length": cfg.rollout.vllm_max_model_length,
+        # rova's rollout does not collect vLLM's sampling log-probs, so TRL's truncated importance sampling
+        # correction (which needs them) is off; the loss uses the trainer's own old log-probs.
+        "vllm_importance_sampling_correction": False,
+    }

@@ -303,6 +303,10 @@ class VideoGRPOTrainer(GRPOTrainer):
     # ------------------------------------------------------------------ generation
     def _generate_rows(self, prompts: list[EncodedPrompt], greedy: bool = False) -> list[list[int]]:
         """Sample one completion per prompt row; all rows in one batch, inside one unwrap (ZeRO-3 safe)."""
+        if self.use_vllm:
+            from rova.training.vllm_rollout import generate_with_vllm
+
+            return generate_with_vllm(self, prompts, greedy)
         device = self.accelerator.device
         inputs = {}
         if prompts:

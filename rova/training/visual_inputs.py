@@ -22,6 +22,11 @@ class EncodedPrompt:
 
     input_ids: list[int]
     visual: dict[str, torch.Tensor]
+    # What produced the encoding, so another engine (vLLM) can be handed exactly the same inputs.
+    text: str = ""
+    frames: np.ndarray | None = None
+    sample_fps: float | None = None
+    is_image: bool = False
 
 
 def render_prompt(processor, messages: list[dict]) -> str:
@@ -42,28 +47,34 @@ def encode_prompt(processor, text: str, frames: np.ndarray | None, sample_fps: f
 
     if frames is None:
         out = processor(text=[text], return_tensors="pt")
-        return EncodedPrompt(out["input_ids"][0].tolist(), {})
+        return EncodedPrompt(out["input_ids"][0].tolist(), {}, text)
     if is_image:
         out = processor(text=[text], images=[frames[0]], return_tensors="pt", do_resize=False)
         visual = {"pixel_values": out["pixel_values"], "image_grid_thw": out["image_grid_thw"]}
-        return EncodedPrompt(out["input_ids"][0].tolist(), visual)
+        return EncodedPrompt(out["input_ids"][0].tolist(), visual, text, frames, None, True)
     num_frames = int(frames.shape[0])
-    metadata = VideoMetadata(total_num_frames=num_frames, fps=float(sample_fps), frames_indices=list(range(num_frames)))
     out = processor(
         text=[text],
         videos=[frames],
-        video_metadata=[metadata],
+        video_metadata=[VideoMetadata(**video_metadata(num_frames, sample_fps))],
         return_tensors="pt",
-        do_sample_frames=False,
-        do_resize=False,
-        cap_pixels_per_frame=False,
+        **VIDEO_PROCESSOR_KWARGS,
     )
     visual = {
         "pixel_values_videos": out["pixel_values_videos"],
         "video_grid_thw": out["video_grid_thw"],
         "second_per_grid_ts": torch.as_tensor(out["second_per_grid_ts"], dtype=torch.float32).reshape(-1),
     }
-    return EncodedPrompt(out["input_ids"][0].tolist(), visual)
+    return EncodedPrompt(out["input_ids"][0].tolist(), visual, text, frames, float(sample_fps), False)
+
+
+# Frames arrive sampled and resized by our own rules: the processor (HF or vLLM's) must not redo either.
+VIDEO_PROCESSOR_KWARGS = {"do_sample_frames": False, "do_resize": False, "cap_pixels_per_frame": False}
+
+
+def video_metadata(num_frames: int, sample_fps: float) -> dict:
+    """Metadata whose `sampled_fps` is the true sampling fps (it sets M-RoPE time positions)."""
+    return {"total_num_frames": int(num_frames), "fps": float(sample_fps), "frames_indices": list(range(num_frames))}
 
 
 def stack_visual(rows: list[dict[str, torch.Tensor]], device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
