@@ -13,6 +13,7 @@ from typing import Any, Optional
 from rova.corruption.config import CorruptionConfig
 from rova.data.sampling import FrameSamplingConfig
 from rova.errors import ConfigError
+from rova.memory.difficulty import MemoryConfig
 
 STAGE_NAMES = ("grpo", "tgrpo", "memory")
 RL_STAGES = ("grpo", "tgrpo", "memory")
@@ -312,25 +313,6 @@ class TGRPOConfig:
             value = getattr(self, key)
             if value is not None:
                 _positive(f"tgrpo.{key}", value)
-
-
-@dataclass
-class MemoryConfig:
-    """Difficulty-aware memory (stage=memory): definitions in shared/docs/rewards.md."""
-
-    fail_threshold: float = 0.0
-    replay_frac: float = 0.25
-    recheck_interval: int = 50
-    max_strikes: int = 2
-    max_size: int = 100
-    variance_filter: bool = False
-
-    def __post_init__(self) -> None:
-        _unit("memory.fail_threshold", self.fail_threshold)
-        _unit("memory.replay_frac", self.replay_frac)
-        _positive("memory.recheck_interval", self.recheck_interval)
-        _positive("memory.max_strikes", self.max_strikes)
-        _positive("memory.max_size", self.max_size)
 
 
 @dataclass

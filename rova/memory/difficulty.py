@@ -36,9 +36,9 @@ SampleId = str | int
 Key = tuple[SampleId, int]
 
 
-@dataclass(frozen=True)
+@dataclass
 class MemoryConfig:
-    """The `memory.*` settings; field names are the config keys."""
+    """The `memory.*` settings; field names are the config keys (also the schema of the `memory` section)."""
 
     fail_threshold: float = 0.0
     replay_frac: float = 0.25
@@ -46,6 +46,8 @@ class MemoryConfig:
     max_strikes: int = 2
     max_size: int = 100
     seed: int = 0
+    # Temporal-R1 / DAPO option applied by the trainer: groups whose reward std is 0 leave the loss.
+    variance_filter: bool = False
 
     def __post_init__(self) -> None:
         if not (isinstance(self.fail_threshold, (int, float)) and 0.0 <= self.fail_threshold < 1.0):

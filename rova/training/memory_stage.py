@@ -21,7 +21,6 @@ from torch.utils.data import Sampler
 
 from rova.config.schema import RootConfig
 from rova.memory import DifficultyMemory
-from rova.memory.difficulty import MemoryConfig as MemoryState
 from rova.rewards import accuracy_score
 from rova.training.visual_inputs import encode_prompt, render_prompt
 
@@ -84,11 +83,7 @@ def memory_path(run_dir: Path) -> Path:
 
 
 def attach_memory(trainer, cfg: RootConfig, run_dir: Path) -> DifficultyMemory:
-    m = cfg.memory
-    state = MemoryState(
-        fail_threshold=m.fail_threshold, replay_frac=m.replay_frac, recheck_interval=m.recheck_interval,
-        max_strikes=m.max_strikes, max_size=m.max_size, seed=cfg.stage.seed,
-    )
+    state = cfg.memory
     path = memory_path(run_dir)
     memory = DifficultyMemory.load(path, state) if path.exists() else DifficultyMemory(state)
     trainer.memory = memory

@@ -1,0 +1,93 @@
+"""Launcher command construction: worker commands, the DeepSpeed JSON, submitit parameters, run dirs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rova.launch.compose import load
+from rova.launch.deepspeed_config import deepspeed_config
+from rova.launch.dispatch import prepare_run_dirs
+from rova.launch.slurm import executor_parameters
+from rova.launch.workers import processes_per_node, worker_command
+
+
+def cfg_of(*overrides: str):
+    return load(list(overrides))[1]
+
+
+def test_single_process_runs_the_worker_module(tmp_path):
+    cmd = worker_command(cfg_of(), tmp_path)
+    assert cmd == [sys.executable, "-m", "rova.worker", str(tmp_path)]
+
+
+def test_ddp_uses_torchrun_with_rendezvous(tmp_path):
+    cmd = worker_command(cfg_of("distributed=ddp", "distributed.nproc_per_node=4"), tmp_path,
+                         nnodes=2, node_rank=1, master_addr="node0", master_port=29500)
+    assert cmd[1:3] == ["-m", "torch.distributed.run"]
+    for part in ("--nnodes=2", "--node_rank=1", "--nproc_per_node=4", "--master_addr=node0", "--master_port=29500"):
+        assert part in cmd
+    assert cmd[-3:] == ["-m", "rova.worker", str(tmp_path)]
+
+
+@pytest.mark.parametrize("strategy,stage", [("zero2", 2), ("zero3", 3)])
+def test_zero_uses_the_deepspeed_launcher_and_generated_json(tmp_path, strategy, stage):
+    cfg = cfg_of(f"distributed={strategy}", "distributed.nproc_per_node=2", "distributed.offload_optimizer=true")
+    cmd = worker_command(cfg, tmp_path, master_port=29501)
+    assert cmd[1:3] == ["-m", "deepspeed.launcher.runner"]
+    assert "--num_gpus=2" in cmd and "--no_local_rank" in cmd and cmd[-3:] == ["--module", "rova.worker", str(tmp_path)]
+    ds = deepspeed_config(cfg.distributed)
+    assert ds["zero_optimization"]["stage"] == stage
+    assert ds["zero_optimization"]["offload_optimizer"]["device"] == "cpu"
+    assert ds["train_micro_batch_size_per_gpu"] == "auto"
+
+
+def test_nproc_defaults(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    assert processes_per_node(cfg_of("distributed=ddp")) == 3
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert processes_per_node(cfg_of("distributed=ddp")) == 2
+    assert processes_per_node(cfg_of()) == 1
+
+
+def test_submitit_parameters_come_from_cluster_config():
+    cfg = cfg_of("cluster=slurm", "cluster.partition=gpu", "cluster.account=proj", "cluster.qos=high",
+                 "cluster.gpus_per_node=8", "cluster.nodes=2", "cluster.mem_gb=400", "cluster.array_parallelism=4",
+                 "+cluster.additional_parameters.constraint=a100", "cluster.setup=[module load cuda]")
+    params = executor_parameters(cfg)
+    assert params["slurm_partition"] == "gpu" and params["slurm_account"] == "proj" and params["slurm_qos"] == "high"
+    assert params["gpus_per_node"] == 8 and params["nodes"] == 2 and params["tasks_per_node"] == 1
+    assert params["mem_gb"] == 400 and params["slurm_array_parallelism"] == 4
+    assert params["slurm_additional_parameters"] == {"constraint": "a100"}
+    assert params["slurm_setup"] == ["module load cuda"]
+
+
+def test_run_dirs_hold_resolved_config_and_provenance(tmp_path):
+    from rova.launch.paths import absolutize
+
+    jobs = [["reward.kl_alpha=1"], ["reward.kl_alpha=2"]]
+    typed = [absolutize(cfg_of("stage=tgrpo", *j, f"run.output_root={tmp_path}"), tmp_path) for j in jobs]
+    dirs = prepare_run_dirs(jobs, typed, now=dt.datetime(2026, 1, 2, 3, 4, 5), multirun=True)
+    assert [d.name for d in dirs] == ["0_tgrpo", "1_tgrpo"]
+    assert dirs[0].parent == tmp_path / "multirun" / "2026-01-02" / "03-04-05"
+    for d, alpha in zip(dirs, (1.0, 2.0)):
+        assert f"kl_alpha: {alpha}" in (d / "resolved.yaml").read_text()
+        assert f"dir: {d}" in (d / "resolved.yaml").read_text()
+        meta = json.loads((d / "meta.json").read_text())
+        assert "git_sha" in meta and meta["overrides"] == jobs[dirs.index(d)]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_tiny_grpo_on_cuda_bf16(tmp_path, cache_dir):
+    from tests.test_demo_run import launch, only_run_dir
+
+    proc = launch(tmp_path, cache_dir, "model.dtype=bfloat16", "stage=tgrpo", "data.demo_num_clips=8", "logger=none")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    assert json.loads((run_dir / "summary.json").read_text())["global_step"] == 4
