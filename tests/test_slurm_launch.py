@@ -69,3 +69,31 @@ def test_requeued_job_resumes_from_its_checkpoint(tmp_path, cache_dir, local_slu
              if "loss" in json.loads(line) and "train_loss" not in json.loads(line)]
     assert steps == list(range(1, 11)), steps
     assert (run_dir / "wandb_id.txt").read_text().strip() == wandb_id
+
+
+def test_preemption_signal_checkpoints_and_requeues(tmp_path, cache_dir, local_slurm):
+    # save_steps is past the end: the only checkpoint is the one the preemption signal asks for.
+    proc = launch(tmp_path, cache_dir, "cluster=slurm", "logger=none", "data.demo_num_clips=8",
+                  "stage.max_steps=12", "stage.save_steps=100", timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (run_dir,) = run_dirs(tmp_path / "outputs")
+    job_id = json.loads((run_dir / "slurm_job.json").read_text())["job_id"]
+    deadline = time.monotonic() + 600
+    while not any(json.loads(line).get("step", 0) >= 2 for line in _lines(run_dir / "metrics.jsonl")):
+        assert time.monotonic() < deadline, "training did not start"
+        time.sleep(0.5)
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True)  # what SLURM sends before a timeout
+    deadline = time.monotonic() + 900
+    while not (run_dir / "summary.json").exists():
+        assert time.monotonic() < deadline, "the preempted job did not requeue and finish"
+        time.sleep(1)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["resumed_from"] is not None, "the requeued job did not resume from the preemption checkpoint"
+    assert summary["global_step"] == 12
+    steps = [json.loads(line)["step"] for line in _lines(run_dir / "metrics.jsonl")
+             if "loss" in json.loads(line) and "train_loss" not in json.loads(line)]
+    assert steps == list(range(1, 13)), steps
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []

@@ -355,6 +355,14 @@ class RootConfig:
             self.tgrpo.shuffled_generations = half
         if self.tgrpo.corrupted_generations is None:
             self.tgrpo.corrupted_generations = half
+        if stage.name in ("tgrpo", "memory") and "corrupted" in self.tgrpo.branches:
+            corrupted_rows = local_rows // stage.num_generations * self.tgrpo.corrupted_generations
+            if corrupted_rows % stage.generation_steps:
+                raise ConfigError(
+                    "tgrpo.corrupted_generations",
+                    f"the corrupted branch adds {corrupted_rows} rows per process, which must split evenly over "
+                    f"steps_per_generation ({stage.generation_steps})",
+                )
         for key in ("shuffled_generations", "corrupted_generations"):
             if getattr(self.tgrpo, key) > stage.num_generations:
                 raise ConfigError(f"tgrpo.{key}", f"must be <= stage.num_generations ({stage.num_generations})")

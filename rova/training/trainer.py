@@ -239,17 +239,22 @@ class VideoGRPOTrainer(GRPOTrainer):
             loss_idx += rows_of(CORRUPTED)
             totals.append(corrupted_total.reshape(-1))
         advantages_np = np.concatenate(adv_parts)
-        if self.memory is not None and self.rova_cfg.memory.variance_filter:
-            flat = np.concatenate(totals)
-            zero_std = np.concatenate([np.repeat(t.reshape(-1, s).std(axis=1) == 0, s) for t, s in
-                                       [(clean_total, group_size)] + ([(corrupted_total, self.branch_sizes[CORRUPTED])] if corrupted_scores is not None else [])])
-            advantages_np = np.where(zero_std, 0.0, advantages_np)
-            self._metrics[mode]["memory/variance_filtered"].append(float(zero_std.mean()) if flat.size else 0.0)
+        if self.rova_cfg.memory.variance_filter:
+            # Groups whose rewards are all equal carry no signal: drop them from the loss (Temporal-R1 / DAPO).
+            groups_total = [clean_total] + ([corrupted_total] if corrupted_scores is not None else [])
+            flat_zero_std = np.concatenate([np.repeat(t.std(axis=1) == 0, t.shape[1]) for t in groups_total])
+            advantages_np = np.where(flat_zero_std, 0.0, advantages_np)
+            self._metrics[mode]["variance_filter/dropped_frac"].append(self._gathered_stats(flat_zero_std)[0])
+            keep_rows = ~flat_zero_std
+        else:
+            keep_rows = None
 
         # 6. Tensors for the loss rows (clean + corrupted branch), with their own clips.
         loss_prompts = [prompts[i] for i in loss_idx]
         prompt_ids, prompt_mask = left_pad([p.input_ids for p in loss_prompts], self._tokenizer.pad_token_id, device)
         comp_ids, comp_mask = right_pad([completion_ids[i] for i in loss_idx], self._tokenizer.pad_token_id, device)
+        if keep_rows is not None:
+            comp_mask = comp_mask * torch.as_tensor(keep_rows, device=device).unsqueeze(1).long()
         if self.mask_truncated_completions:
             eos_and_pad = {*self.eos_token_ids, self._tokenizer.pad_token_id}
             truncated = torch.tensor([not ids or ids[-1] not in eos_and_pad for ids in (completion_ids[i] for i in loss_idx)], device=device)
