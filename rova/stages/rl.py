@@ -33,7 +33,9 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None):
     from rova.training.args import grpo_config
     from rova.training.clips import ClipSource
     from rova.training.dataset import load_training_data
-    from rova.training.tracking import MetricsJsonlCallback, PreemptionCallback
+    from transformers import PrinterCallback
+
+    from rova.training.tracking import ConsoleCallback, MetricsJsonlCallback, PreemptionCallback
     from rova.training.trainer import VideoGRPOTrainer
 
     dist = dist or DistState()
@@ -53,13 +55,14 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None):
         args=args,
         train_dataset=data.dataset,
         processing_class=processor,
-        callbacks=[MetricsJsonlCallback(run_dir), PreemptionCallback(run_dir)],
+        callbacks=[MetricsJsonlCallback(run_dir), PreemptionCallback(run_dir), ConsoleCallback()],
         rova_cfg=cfg,
         clip_source=ClipSource(
             cfg.data.frame_sampling(cfg.model.image_factor), cfg.data.backend, cfg.corruption, cfg.stage.seed
         ),
         run_dir=run_dir,
     )
+    trainer.remove_callback(PrinterCallback)  # raw log dicts; ConsoleCallback prints one line per step
     if cfg.stage.name == "memory":
         from rova.training.memory_stage import attach_memory
 

@@ -89,3 +89,27 @@ class PreemptionCallback(TrainerCallback):
             control.should_save = True
             control.should_training_stop = True
         return control
+
+
+CONSOLE_KEYS = (
+    ("loss", "loss"), ("reward", "reward"), ("rewards/accuracy/mean", "acc"), ("rewards/format/mean", "fmt"),
+    ("rewards/temporal/mean", "temp"), ("rewards/kl/mean", "kl_r"), ("rewards/accuracy_corrupted/mean", "acc_corr"),
+    ("memory/size", "mem"), ("completions/mean_length", "len"), ("step_time", "s/step"),
+)
+
+
+class ConsoleCallback(TrainerCallback):
+    """One compact line per logged step (the full dict goes to metrics.jsonl and wandb)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        if "train_runtime" in logs:
+            print(f"[rova] trained {state.global_step} steps in {logs['train_runtime']:.1f}s", flush=True)
+            return
+        parts = [f"step {state.global_step}/{state.max_steps}"]
+        for key, label in CONSOLE_KEYS:
+            value = logs.get(key)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                parts.append(f"{label}={value:.4g}")
+        print("[rova] " + " ".join(parts), flush=True)
