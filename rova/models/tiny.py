@@ -28,7 +28,7 @@ QWEN_SPECIAL_TOKENS = [
 ]
 
 # Bumped whenever the recipe changes so cached builds are rebuilt rather than silently reused.
-TINY_RECIPE_VERSION = 4
+TINY_RECIPE_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec = TinySpec()) ->
             num_key_value_heads=spec.num_key_value_heads,
             max_position_embeddings=4096,
             rope_parameters=dict(rope_type="default", rope_theta=1e6, mrope_section=mrope),
-            bos_token_id=ids["<|endoftext|>"],
+            bos_token_id=None,  # Qwen2.5 has no BOS token; matching the tokenizer avoids a config rewrite on load
             eos_token_id=ids["<|im_end|>"],
             pad_token_id=ids["<|endoftext|>"],
             tie_word_embeddings=True,
@@ -184,6 +184,7 @@ def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec = TinySpec()) ->
     torch.manual_seed(spec.seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
     _format_warmup(model, tokenizer, spec.format_warmup_steps, spec.seed)
+    model.generation_config.bos_token_id = None
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     processor = Qwen2_5_VLProcessor(
