@@ -139,6 +139,7 @@ class DataConfig:
     build_demo: bool = False
     demo_num_clips: int = 24
     backend: str = "decord"
+    probe_workers: int = 2
     max_samples: Optional[int] = None
     fps: float = 2.0
     min_frames: int = 4
@@ -152,6 +153,7 @@ class DataConfig:
             raise ConfigError("data.train_file", "required: path to a Video-R1-schema .json or .jsonl file")
         _choice("data.backend", self.backend, ("decord", "pyav"))
         _positive("data.demo_num_clips", self.demo_num_clips)
+        _positive("data.probe_workers", self.probe_workers)
         if self.max_samples is not None:
             _positive("data.max_samples", self.max_samples)
         self.frame_sampling()  # validates fps, frame and pixel bounds

@@ -289,44 +289,71 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int]:
         raise VideoDecodeError(f"{path}: cannot decode image ({_short(exc)})") from None
 
 
-def filter_decodable(
-    records: Iterable[VideoQARecord], cfg: FrameSamplingConfig, backend: str = "decord"
-) -> tuple[list[VideoQARecord], list[tuple[VideoQARecord, str]]]:
-    """Split records into (kept, skipped) by whether their media decodes; never substitutes.
+def probe_media(path: str, data_type: str, cfg: FrameSamplingConfig, backend: str = "decord") -> str | None:
+    """None when the media decodes (the sampled frames of a video, or an image), else the reason."""
+    try:
+        if data_type == "image":
+            probe_image(path)
+        else:
+            probe_video(path, cfg, backend)
+        return None
+    except VideoDecodeError as exc:
+        return str(exc)
 
-    Each media file is probed once (several questions often share a video). Every skip is logged
-    with its reason, and a summary is logged at the end.
-    """
+
+def _probe_job(args: tuple) -> tuple[str, str | None]:
+    path, data_type, cfg, backend = args
+    return path, probe_media(path, data_type, cfg, backend)
+
+
+def media_verdicts(
+    records: Iterable[VideoQARecord], cfg: FrameSamplingConfig, backend: str = "decord", workers: int = 1
+) -> dict[str, str | None]:
+    """Probe each distinct media file once (several questions often share a video), optionally in parallel."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    verdicts: dict[str, str | None] = {}
+    jobs = list({r.media_path: (r.media_path, r.data_type, cfg, backend) for r in records}.values())
+    if workers <= 1 or len(jobs) < 2:
+        return dict(_probe_job(job) for job in jobs)
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # forkserver: safe in processes that already hold threads (torch, a distributed process group).
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver")) as pool:
+        return dict(pool.map(_probe_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+
+
+def split_by_verdict(
+    records: Iterable[VideoQARecord], verdicts: dict[str, str | None]
+) -> tuple[list[VideoQARecord], list[tuple[VideoQARecord, str]]]:
+    """(kept, skipped) by the verdict of each record's media; every skip is logged, nothing substituted."""
     kept: list[VideoQARecord] = []
     skipped: list[tuple[VideoQARecord, str]] = []
     for record in records:
-        if record.media_path not in verdicts:
-            try:
-                if record.data_type == "image":
-                    probe_image(record.media_path)
-                else:
-                    probe_video(record.media_path, cfg, backend)
-                verdicts[record.media_path] = None
-            except VideoDecodeError as exc:
-                verdicts[record.media_path] = str(exc)
-                log.warning("skipping undecodable media: %s", exc)
         reason = verdicts[record.media_path]
         if reason is None:
             kept.append(record)
         else:
             skipped.append((record, reason))
+    bad = {path: reason for path, reason in verdicts.items() if reason is not None}
+    for reason in bad.values():
+        log.warning("skipping undecodable media: %s", reason)
     if skipped:
-        bad_files = sum(1 for v in verdicts.values() if v is not None)
         log.warning(
             "filter_decodable: kept %d records, skipped %d (%d undecodable media files of %d)",
-            len(kept), len(skipped), bad_files, len(verdicts),
+            len(kept), len(skipped), len(bad), len(verdicts),
         )
     else:
         log.info("filter_decodable: all %d records decodable (%d media files)", len(kept), len(verdicts))
     return kept, skipped
+
+
+def filter_decodable(
+    records: Iterable[VideoQARecord], cfg: FrameSamplingConfig, backend: str = "decord", workers: int = 1
+) -> tuple[list[VideoQARecord], list[tuple[VideoQARecord, str]]]:
+    """Split records into (kept, skipped) by whether their media decodes; never substitutes."""
+    records = list(records)
+    return split_by_verdict(records, media_verdicts(records, cfg, backend, workers))
 
 
 def skip_reason_counts(skipped: Iterable[tuple[VideoQARecord, str]]) -> Counter[str]:

@@ -40,7 +40,10 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None):
 
     dist = dist or DistState()
     ensure_demo_data(cfg.data)
-    data = load_training_data(cfg.data, cfg.model.image_factor)
+    prompts_per_generation = (
+        cfg.stage.per_device_train_batch_size * cfg.stage.generation_steps * dist.world_size // cfg.stage.num_generations
+    )
+    data = load_training_data(cfg.data, cfg.model.image_factor, cfg.run.cache_dir, min_prompts=prompts_per_generation)
     if dist.is_main:
         atomic_write_json(run_dir / "data_report.json", {
             "train_file": cfg.data.train_file, "records": data.total, "kept": len(data.dataset),

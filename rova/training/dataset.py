@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from rova.config.schema import DataConfig
 from rova.data.prompts import build_messages
 from rova.data.records import VideoQARecord, load_records
-from rova.data.video import filter_decodable
+from rova.data.probe_cache import cached_verdicts
+from rova.data.video import split_by_verdict
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +44,14 @@ def to_row(record: VideoQARecord) -> dict:
     }
 
 
-def load_training_data(cfg: DataConfig, image_factor: int) -> LoadedData:
+def load_training_data(cfg: DataConfig, image_factor: int, cache_dir: str | Path, min_prompts: int = 1) -> LoadedData:
     records = load_records(cfg.train_file, media_root=cfg.media_root)
     if cfg.max_samples is not None:
         records = records[: cfg.max_samples]
-    kept_all, skipped = filter_decodable(records, cfg.frame_sampling(image_factor), backend=cfg.backend)
+    verdicts = cached_verdicts(
+        records, cfg.frame_sampling(image_factor), cfg.backend, Path(cache_dir) / "media_probe.json", cfg.probe_workers
+    )
+    kept_all, skipped = split_by_verdict(records, verdicts)
     skipped_pairs = [(rec.media_path, reason) for rec, reason in skipped]
     if skipped_pairs:
         log.warning("skipped %d of %d records whose media cannot be read", len(skipped_pairs), len(records))
@@ -54,4 +59,11 @@ def load_training_data(cfg: DataConfig, image_factor: int) -> LoadedData:
         from rova.errors import DataError
 
         raise DataError(f"{cfg.train_file}: none of its {len(records)} records has readable media")
+    if len(kept_all) < min_prompts:
+        from rova.errors import DataError
+
+        raise DataError(
+            f"{cfg.train_file}: {len(kept_all)} usable records, but one generation batch needs {min_prompts} "
+            "distinct prompts; add data or lower stage.per_device_train_batch_size"
+        )
     return LoadedData(to_dataset(kept_all), skipped_pairs, len(records))
