@@ -91,3 +91,14 @@ def test_tiny_grpo_on_cuda_bf16(tmp_path, cache_dir):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = only_run_dir(tmp_path / "outputs")
     assert json.loads((run_dir / "summary.json").read_text())["global_step"] == 4
+
+
+def test_run_tag_names_the_run_dir(tmp_path):
+    from rova.errors import ConfigError
+    from rova.launch.paths import absolutize
+
+    typed = absolutize(cfg_of("run.tag=baseline", f"run.output_root={tmp_path}"), tmp_path)
+    (run_dir,) = prepare_run_dirs([["run.tag=baseline"]], [typed], now=dt.datetime(2026, 1, 2, 3, 4, 5), multirun=False)
+    assert run_dir == tmp_path / "grpo" / "2026-01-02" / "03-04-05_baseline"
+    with pytest.raises(ConfigError, match="run.tag"):
+        cfg_of("run.tag=a/b")

@@ -327,6 +327,10 @@ class RunConfig:
     resume: bool = True
     tag: Optional[str] = None
 
+    def __post_init__(self) -> None:
+        if self.tag is not None and not all(c.isalnum() or c in "-_." for c in self.tag):
+            raise ConfigError("run.tag", f"got {self.tag!r}; use letters, digits, '-', '_' or '.' (it names the run dir)")
+
 
 @dataclass
 class RootConfig:

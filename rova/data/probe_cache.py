@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rova.data.records import VideoQARecord
 from rova.data.sampling import FrameSamplingConfig
-from rova.data.video import media_verdicts
+from rova.data.video import Verdict, media_verdicts
 from rova.utils.io import atomic_write_json
 from rova.utils.locking import file_lock
 
@@ -31,8 +31,9 @@ def _key(path: str, backend: str, settings: str) -> str:
 
 def cached_verdicts(
     records: list[VideoQARecord], cfg: FrameSamplingConfig, backend: str, cache_file: Path, workers: int
-) -> dict[str, str | None]:
-    settings = hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:12]
+) -> dict[str, Verdict]:
+    # The format version is part of the key: entries of an older format are simply probed again.
+    settings = "v2:" + hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:12]
     cache_file = Path(cache_file)
     with file_lock(cache_file.with_name(cache_file.name + ".lock")):
         try:
@@ -43,6 +44,6 @@ def cached_verdicts(
         todo = [r for r in records if keys[r.media_path] not in cache]
         if todo:
             fresh = media_verdicts(todo, cfg, backend, workers)
-            cache.update({keys[path]: verdict for path, verdict in fresh.items()})
+            cache.update({keys[path]: list(verdict) for path, verdict in fresh.items()})
             atomic_write_json(cache_file, cache, indent=None)
-    return {path: cache[key] for path, key in keys.items()}
+    return {path: tuple(cache[key]) for path, key in keys.items()}

@@ -289,26 +289,32 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int]:
         raise VideoDecodeError(f"{path}: cannot decode image ({_short(exc)})") from None
 
 
-def probe_media(path: str, data_type: str, cfg: FrameSamplingConfig, backend: str = "decord") -> str | None:
-    """None when the media decodes (the sampled frames of a video, or an image), else the reason."""
+# (reason it cannot be used or None, visual tokens the model will see for it or None)
+Verdict = tuple[str | None, int | None]
+
+
+def probe_media(path: str, data_type: str, cfg: FrameSamplingConfig, backend: str = "decord") -> Verdict:
+    """Whether the media decodes (a video's sampled frames, or an image), and its Qwen2.5-VL token count."""
+    merge = cfg.image_factor  # one token per image_factor x image_factor area per frame pair
     try:
         if data_type == "image":
-            probe_image(path)
-        else:
-            probe_video(path, cfg, backend)
-        return None
+            height, width = probe_image(path)
+            height, width = target_size(height, width, 2, cfg)
+            return None, (height // merge) * (width // merge)
+        info = probe_video(path, cfg, backend)
+        return None, (info.nframes // 2) * (info.height // merge) * (info.width // merge)
     except VideoDecodeError as exc:
-        return str(exc)
+        return str(exc), None
 
 
-def _probe_job(args: tuple) -> tuple[str, str | None]:
+def _probe_job(args: tuple) -> tuple[str, Verdict]:
     path, data_type, cfg, backend = args
     return path, probe_media(path, data_type, cfg, backend)
 
 
 def media_verdicts(
     records: Iterable[VideoQARecord], cfg: FrameSamplingConfig, backend: str = "decord", workers: int = 1
-) -> dict[str, str | None]:
+) -> dict[str, Verdict]:
     """Probe each distinct media file once (several questions often share a video), optionally in parallel."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -324,18 +330,18 @@ def media_verdicts(
 
 
 def split_by_verdict(
-    records: Iterable[VideoQARecord], verdicts: dict[str, str | None]
+    records: Iterable[VideoQARecord], verdicts: dict[str, Verdict]
 ) -> tuple[list[VideoQARecord], list[tuple[VideoQARecord, str]]]:
     """(kept, skipped) by the verdict of each record's media; every skip is logged, nothing substituted."""
     kept: list[VideoQARecord] = []
     skipped: list[tuple[VideoQARecord, str]] = []
     for record in records:
-        reason = verdicts[record.media_path]
+        reason = verdicts[record.media_path][0]
         if reason is None:
             kept.append(record)
         else:
             skipped.append((record, reason))
-    bad = {path: reason for path, reason in verdicts.items() if reason is not None}
+    bad = {path: reason for path, (reason, _) in verdicts.items() if reason is not None}
     for reason in bad.values():
         log.warning("skipping undecodable media: %s", reason)
     if skipped:

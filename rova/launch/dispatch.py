@@ -30,10 +30,10 @@ def prepare_run_dirs(
             run_dir = Path(cfg.run.dir)
         elif multirun:
             if sweep_base is None:
-                sweep_base = new_run_dir(Path(cfg.run.output_root), "multirun", now)
+                sweep_base = new_run_dir(Path(cfg.run.output_root), "multirun", now, cfg.run.tag)
             run_dir = sweep_base / f"{index}_{cfg.stage.name}"
         else:
-            run_dir = new_run_dir(Path(cfg.run.output_root), cfg.stage.name, now)
+            run_dir = new_run_dir(Path(cfg.run.output_root), cfg.stage.name, now, cfg.run.tag)
         cfg.run.dir = str(run_dir)
         write_run_dir(run_dir, OmegaConf.structured(cfg), overrides, REPO)
         run_dirs.append(run_dir)

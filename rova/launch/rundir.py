@@ -28,11 +28,9 @@ def git_state(repo: Path) -> dict:
     return {"git_sha": run("rev-parse", "HEAD") or None, "git_dirty": bool(run("status", "--porcelain"))}
 
 
-def new_run_dir(output_root: Path, stage: str, now: dt.datetime, index: int | None = None) -> Path:
-    """`<root>/<stage>/<date>/<time>/` (`.../<time>/<index>` for a sweep job); never reuses an existing dir."""
-    base = output_root / stage / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
-    if index is not None:
-        return base / str(index)
+def new_run_dir(output_root: Path, stage: str, now: dt.datetime, tag: str | None = None) -> Path:
+    """`<root>/<stage>/<date>/<time>[_<tag>]/`; never reuses an existing dir."""
+    base = output_root / stage / now.strftime("%Y-%m-%d") / (now.strftime("%H-%M-%S") + (f"_{tag}" if tag else ""))
     candidate, n = base, 1
     while candidate.exists():
         candidate = base.with_name(f"{base.name}_{n}")

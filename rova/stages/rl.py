@@ -40,16 +40,20 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None):
 
     dist = dist or DistState()
     ensure_demo_data(cfg.data)
+    model, processor = load_model_and_processor(cfg.model)
     prompts_per_generation = (
         cfg.stage.per_device_train_batch_size * cfg.stage.generation_steps * dist.world_size // cfg.stage.num_generations
     )
-    data = load_training_data(cfg.data, cfg.model.image_factor, cfg.run.cache_dir, min_prompts=prompts_per_generation)
+    data = load_training_data(
+        cfg.data, cfg.model.image_factor, cfg.run.cache_dir, min_prompts=prompts_per_generation,
+        processor=processor, max_prompt_length=cfg.stage.max_prompt_length,
+    )
     if dist.is_main:
         atomic_write_json(run_dir / "data_report.json", {
             "train_file": cfg.data.train_file, "records": data.total, "kept": len(data.dataset),
-            "skipped": len(data.skipped), "skipped_media": [{"path": p, "reason": r} for p, r in data.skipped],
+            "skipped": len(data.skipped), "too_long": data.too_long,
+            "skipped_media": [{"path": p, "reason": r} for p, r in data.skipped],
         })
-    model, processor = load_model_and_processor(cfg.model)
     report_to = ["wandb"] if cfg.logger.name == "wandb" else []
     args = grpo_config(cfg, run_dir, report_to=report_to, extra=dist.trainer_kwargs)
     trainer = VideoGRPOTrainer(
@@ -81,7 +85,7 @@ def run(cfg: RootConfig, run_dir: Path) -> None:
     dist = distributed_setup(cfg)
     setup_logging(run_dir, dist.is_main)
     resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
-    wandb_run = init_wandb(cfg.logger, run_dir, resolved, dist.is_main)
+    wandb_run = init_wandb(cfg.logger, run_dir, resolved, dist.is_main, cfg.run.tag)
     trainer, processor = build_trainer(cfg, run_dir, dist)
     resume = latest_checkpoint(run_dir / CHECKPOINTS) if cfg.run.resume else None
     if resume:

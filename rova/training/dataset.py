@@ -23,6 +23,7 @@ class LoadedData:
     dataset: "datasets.Dataset"
     skipped: list[tuple[str, str]]  # (media path, reason)
     total: int
+    too_long: int = 0  # records dropped by stage.max_prompt_length
 
 
 def to_dataset(records: list[VideoQARecord]):
@@ -44,7 +45,18 @@ def to_row(record: VideoQARecord) -> dict:
     }
 
 
-def load_training_data(cfg: DataConfig, image_factor: int, cache_dir: str | Path, min_prompts: int = 1) -> LoadedData:
+def prompt_length(processor, record: VideoQARecord, visual_tokens: int) -> int:
+    """Tokens of the rendered prompt once the one media placeholder is expanded to its visual tokens."""
+    from rova.training.visual_inputs import render_prompt
+
+    text = render_prompt(processor, build_messages(record))
+    return len(processor.tokenizer(text)["input_ids"]) - 1 + visual_tokens
+
+
+def load_training_data(
+    cfg: DataConfig, image_factor: int, cache_dir: str | Path, min_prompts: int = 1,
+    processor=None, max_prompt_length: int | None = None,
+) -> LoadedData:
     records = load_records(cfg.train_file, media_root=cfg.media_root)
     if cfg.max_samples is not None:
         records = records[: cfg.max_samples]
@@ -52,6 +64,14 @@ def load_training_data(cfg: DataConfig, image_factor: int, cache_dir: str | Path
         records, cfg.frame_sampling(image_factor), cfg.backend, Path(cache_dir) / "media_probe.json", cfg.probe_workers
     )
     kept_all, skipped = split_by_verdict(records, verdicts)
+    too_long = 0
+    if max_prompt_length is not None:
+        fitting = [r for r in kept_all if prompt_length(processor, r, verdicts[r.media_path][1]) <= max_prompt_length]
+        too_long = len(kept_all) - len(fitting)
+        if too_long:
+            log.warning("dropped %d records whose prompt exceeds stage.max_prompt_length=%d tokens",
+                        too_long, max_prompt_length)
+        kept_all = fitting
     skipped_pairs = [(rec.media_path, reason) for rec, reason in skipped]
     if skipped_pairs:
         log.warning("skipped %d of %d records whose media cannot be read", len(skipped_pairs), len(records))
@@ -66,4 +86,4 @@ def load_training_data(cfg: DataConfig, image_factor: int, cache_dir: str | Path
             f"{cfg.train_file}: {len(kept_all)} usable records, but one generation batch needs {min_prompts} "
             "distinct prompts; add data or lower stage.per_device_train_batch_size"
         )
-    return LoadedData(to_dataset(kept_all), skipped_pairs, len(records))
+    return LoadedData(to_dataset(kept_all), skipped_pairs, len(records), too_long)

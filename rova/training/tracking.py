@@ -26,7 +26,7 @@ def wandb_run_id(run_dir: Path) -> str:
     return run_id
 
 
-def init_wandb(cfg: LoggerConfig, run_dir: Path, config: dict, is_main: bool):
+def init_wandb(cfg: LoggerConfig, run_dir: Path, config: dict, is_main: bool, tag: str | None = None):
     """Start (or resume) the wandb run on the main process; returns the run or None."""
     if cfg.name != "wandb" or not is_main:
         return None
@@ -37,7 +37,7 @@ def init_wandb(cfg: LoggerConfig, run_dir: Path, config: dict, is_main: bool):
         project=cfg.project,
         entity=cfg.entity,
         group=cfg.group,
-        tags=list(cfg.tags) or None,
+        tags=(list(cfg.tags) + ([tag] if tag else [])) or None,
         id=wandb_run_id(run_dir),
         name=f"{Path(run_dir).parent.name}/{Path(run_dir).name}",
         resume="allow",
