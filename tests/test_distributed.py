@@ -23,8 +23,8 @@ def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@pytest.mark.parametrize("strategy", ["zero2", "zero3"])
-def test_deepspeed_two_cpu_processes_through_launch(tmp_path, cache_dir, strategy):
+@pytest.mark.parametrize("strategy", ["ddp", "zero2", "zero3"])
+def test_two_cpu_processes_through_launch(tmp_path, cache_dir, strategy):
     proc = launch(
         tmp_path, cache_dir, f"distributed={strategy}", "distributed.nproc_per_node=2", "data.demo_num_clips=8",
         "logger=none", "stage.max_steps=2", "stage.save_steps=2", timeout=900,
@@ -37,7 +37,9 @@ def test_deepspeed_two_cpu_processes_through_launch(tmp_path, cache_dir, strateg
     assert all(m["branch/clean_completions"] == 8 for m in steps)
     checkpoint = run_dir / "checkpoints" / "checkpoint-2"
     assert (checkpoint / "trainer_state.json").exists()
-    assert any(p.name.startswith("global_step") for p in checkpoint.iterdir()), "no DeepSpeed engine state"
+    if strategy != "ddp":
+        assert any(p.name.startswith("global_step") for p in checkpoint.iterdir()), "no DeepSpeed engine state"
+    assert "2 processes, DistributedType." in proc.stdout and "DistributedType.NO" not in proc.stdout
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     for path in (checkpoint, run_dir / "model"):

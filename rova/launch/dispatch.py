@@ -66,6 +66,9 @@ def dispatch(typed_jobs: list[RootConfig], run_dirs: list[Path]) -> int:
             run_stage(cfg, run_dir)
             code = 0
         else:
+            from rova.stages.assets import prepare_assets
+
+            prepare_assets(cfg)
             code = run_local_workers(cfg, run_dir)
         if code != 0:
             print(f"[rova] run failed (exit {code}): {run_dir}", file=sys.stderr, flush=True)

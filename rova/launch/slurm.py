@@ -41,6 +41,9 @@ class SlurmRun:
         run_dir = Path(self.run_dir)
         (run_dir / PREEMPT_FLAG).unlink(missing_ok=True)
         _, cfg = from_resolved_file(run_dir / RESOLVED)
+        from rova.stages.assets import prepare_assets
+
+        prepare_assets(cfg)  # before the workers exist (file-locked, so nodes sharing a filesystem build once)
         nnodes = int(os.environ.get("SLURM_JOB_NUM_NODES", "1"))
         node_rank = int(os.environ.get("SLURM_NODEID", "0"))
         master = first_node() if nnodes > 1 else "127.0.0.1"

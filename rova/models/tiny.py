@@ -196,8 +196,10 @@ def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec = TinySpec()) ->
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, is_main_process=True)
         processor.save_pretrained(tmp)
+        if not list(tmp.glob("*.safetensors")):
+            raise RuntimeError(f"building the tiny model wrote no weights into {tmp}")
         (tmp / "rova_tiny.json").write_text(json.dumps({"recipe": TINY_RECIPE_VERSION, **asdict(spec)}))
         if out_dir.exists():
             shutil.rmtree(out_dir)

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rova.config.schema import DataConfig
+from rova.config.schema import DataConfig, RootConfig
 from rova.utils.locking import file_lock
+
+
+def prepare_assets(cfg: RootConfig) -> None:
+    """Build what the run builds on first use (tiny model, demo data) in ONE plain process, before workers start."""
+    from rova.models.loading import ensure_model_files
+
+    ensure_model_files(cfg.model)
+    ensure_demo_data(cfg.data)
 
 
 def ensure_demo_data(cfg: DataConfig) -> None:

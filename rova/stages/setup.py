@@ -44,13 +44,19 @@ def distributed_setup(cfg: RootConfig) -> DistState:
 
         kwargs["deepspeed"] = deepspeed_config(cfg.distributed)
         if not cuda:
-            # On CPU, transformers builds accelerate's state for DeepSpeed without a backend and then counts one
-            # process; creating the state ourselves with gloo first makes every rank see the real world size.
             os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
-            from accelerate import PartialState
+    if not cuda:
+        # On CPU, transformers builds accelerate's state without a usable backend: DeepSpeed then counts one
+        # process, and DDP ends up with 2 processes but DistributedType.NO (no sharding, no gradient sync).
+        # Creating the state ourselves with gloo first gives every rank the real distributed setup.
+        from accelerate import PartialState
 
+        if cfg.distributed.name == "ddp":
+            PartialState(cpu=True, backend="gloo")  # accelerate picks MULTI_CPU only when told cpu=True
+            kwargs["use_cpu"] = True
+        else:
             PartialState(backend="gloo")
-            kwargs["accelerator_config"] = {"use_configured_state": True}
+        kwargs["accelerator_config"] = {"use_configured_state": True}
     return DistState(rank=rank, world_size=world, trainer_kwargs=kwargs)
 
 

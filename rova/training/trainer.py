@@ -379,12 +379,21 @@ class VideoGRPOTrainer(GRPOTrainer):
 
     # ------------------------------------------------------------------ logging
     def _gathered_stats(self, values: np.ndarray) -> tuple[float, float]:
-        local = torch.tensor(np.asarray(values, dtype=np.float64).reshape(-1), dtype=torch.float32, device=self.accelerator.device)
-        allv = self.accelerator.gather(local) if local.numel() else local
-        allv = allv[torch.isfinite(allv)]
-        if allv.numel() == 0:
+        """Mean and sample std of the finite values over all ranks.
+
+        Ranks may hold different numbers of values (an image group has no shuffled completions), so a
+        fixed-size [sum, count, sum of squares] is reduced: every rank makes the same collective call.
+        """
+        local = np.asarray(values, dtype=np.float64).reshape(-1)
+        local = local[np.isfinite(local)]
+        stats = torch.tensor([local.sum(), local.size, np.square(local).sum()], dtype=torch.float64,
+                             device=self.accelerator.device)
+        total, count, squares = self.accelerator.reduce(stats, reduction="sum").tolist()
+        if count == 0:
             return float("nan"), float("nan")
-        return allv.mean().item(), (allv.std().item() if allv.numel() > 1 else 0.0)
+        mean = total / count
+        variance = max(squares - count * mean * mean, 0.0) / (count - 1) if count > 1 else 0.0
+        return mean, variance ** 0.5
 
     def _log_rollout_metrics(self, mode, completion_ids, gen_rows, clean, clean_total, corrupted, p, p_s, kl, views, G):
         metrics = self._metrics[mode]
