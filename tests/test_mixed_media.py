@@ -63,3 +63,30 @@ def test_two_ranks_with_mixed_media_stay_in_step(tmp_path, cache_dir, demo_file)
         by_step.setdefault(r["step"], []).append(r["sample_id"].startswith("img"))
     assert len(by_step) == 6 and all(len(kinds) == 2 for kinds in by_step.values())
     assert any(len(set(kinds)) == 2 for kinds in by_step.values()), "no step mixed an image and a video rank"
+
+
+def test_zero3_rejects_mixed_media_with_several_prompts_per_process():
+    from rova.errors import DataError
+    from rova.launch.compose import load
+    from rova.training.dataset import check_media_mix_for_zero3
+
+    several = load(["distributed=zero3", "stage.per_device_train_batch_size=8", "stage.num_generations=4"])[1]
+    with pytest.raises(DataError, match="zero2"):
+        check_media_mix_for_zero3(several, {"image", "video"})
+    check_media_mix_for_zero3(several, {"video"})  # one kind: every forward calls the tower once
+    one = load(["distributed=zero3", "stage.per_device_train_batch_size=4", "stage.num_generations=4"])[1]
+    check_media_mix_for_zero3(one, {"image", "video"})
+    zero2 = load(["distributed=zero2", "stage.per_device_train_batch_size=8", "stage.num_generations=4"])[1]
+    check_media_mix_for_zero3(zero2, {"image", "video"})
+
+
+@pytest.mark.slow
+def test_zero3_mixed_media_one_prompt_per_process(tmp_path, cache_dir, demo_file):
+    data = mixed_dataset(demo_file, tmp_path, images=6)
+    proc = launch(tmp_path, cache_dir, "stage=tgrpo", "distributed=zero3", "distributed.nproc_per_node=2",
+                  f"data.train_file={data}", "data.build_demo=false", "logger=none", "stage.max_steps=4",
+                  "stage.per_device_train_batch_size=4", "stage.num_generations=4", timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    kinds = {json.loads(line)["sample_id"].startswith("img") for line in (run_dir / "rollouts.jsonl").read_text().splitlines()}
+    assert kinds == {True, False}

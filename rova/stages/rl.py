@@ -32,7 +32,7 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None):
     from rova.stages.setup import DistState
     from rova.training.args import grpo_config
     from rova.training.clips import ClipSource
-    from rova.training.dataset import load_training_data
+    from rova.training.dataset import check_media_mix_for_zero3, load_training_data
     from transformers import PrinterCallback
 
     from rova.training.tracking import ConsoleCallback, MetricsJsonlCallback, PreemptionCallback
@@ -48,6 +48,7 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None):
         cfg.data, cfg.model.image_factor, cfg.run.cache_dir, min_prompts=prompts_per_generation,
         processor=processor, max_prompt_length=cfg.stage.max_prompt_length,
     )
+    check_media_mix_for_zero3(cfg, set(data.dataset.unique("data_type")))
     if dist.is_main:
         atomic_write_json(run_dir / "data_report.json", {
             "train_file": cfg.data.train_file, "records": data.total, "kept": len(data.dataset),

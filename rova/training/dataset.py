@@ -87,3 +87,21 @@ def load_training_data(
             "distinct prompts; add data or lower stage.per_device_train_batch_size"
         )
     return LoadedData(to_dataset(kept_all), skipped_pairs, len(records), too_long)
+
+
+def check_media_mix_for_zero3(cfg, kinds: set[str]) -> None:
+    """ZeRO-3 gathers the vision tower's weights collectively at every call: a forward pass holding an image
+    AND a video calls it twice, one holding a single kind once, and ranks that disagree abort or hang. With
+    one prompt per process per generation every forward holds a single kind, on every rank."""
+    from rova.errors import DataError
+
+    stage = cfg.stage
+    prompts_per_process = stage.per_device_train_batch_size * stage.generation_steps // stage.num_generations
+    if cfg.distributed.name == "zero3" and {"image", "video"} <= kinds and prompts_per_process > 1:
+        raise DataError(
+            f"{cfg.data.train_file} mixes images and videos, and distributed=zero3 then needs one prompt per "
+            f"process per generation (stage.per_device_train_batch_size x steps_per_generation == "
+            f"stage.num_generations; now {prompts_per_process} prompts): a forward pass holding both kinds calls "
+            "the vision tower twice and ZeRO-3 needs every rank to gather its weights the same number of times. "
+            "Lower the batch, or use distributed=zero2."
+        )
