@@ -124,3 +124,13 @@ def test_memory_resume_restores_the_checkpointed_memory(tmp_path, cache_dir):
     restore_from_checkpoint(trainer, str(run_dir / "checkpoints" / "checkpoint-1"))
     assert trainer.memory.to_dict() == first
     assert len(trainer.memory) >= 1
+
+
+def test_auxiliary_kl_loss_is_trained_and_logged(tmp_path, cache_dir):
+    trainer, cfg, run_dir = make_trainer(
+        cache_dir, tmp_path, "stage=tgrpo", "corruption=weather", "reward.kl_loss_coef=0.5", "stage.max_steps=2",
+    )
+    trainer.train()
+    logged = [m["kl/aux_loss"] for m in read_metrics(run_dir) if "kl/aux_loss" in m]
+    assert len(logged) == 2 and all(np.isfinite(v) and v >= 0 for v in logged)
+    assert any(v > 0 for v in logged)  # weather always corrupts, so the clean and corrupted clips differ

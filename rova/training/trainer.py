@@ -120,10 +120,11 @@ class VideoGRPOTrainer(GRPOTrainer):
 
     def _kl_aux_loss(self, model, inputs: dict, coef: float) -> torch.Tensor:
         """kl_loss_coef * mean_i KL(sg(P_clean) || P_corr) over the clean rows of this micro-batch."""
+        # Every rank runs the same forwards and collectives, also when its micro-batch holds no clean row
+        # (then one row is pushed through with weight 0).
         is_clean = inputs["is_clean_row"]
-        if not bool(is_clean.any()):
-            return torch.zeros((), device=inputs["completion_ids"].device)
-        idx = torch.nonzero(is_clean).flatten().tolist()
+        idx = torch.nonzero(is_clean).flatten().tolist() or [0]
+        weight = 1.0 if bool(is_clean.any()) else 0.0
         ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)[idx]
         mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)[idx]
         keep = inputs["completion_ids"].size(1)
@@ -132,7 +133,7 @@ class VideoGRPOTrainer(GRPOTrainer):
         corr_logits = model(**self._model_inputs(ids, mask, [inputs["corrupted_visual_rows"][i] for i in idx])).logits
         # Logits at position t predict token t+1: the completion span is [-keep-1, -1).
         span = slice(-keep - 1, -1)
-        aux = kl_consistency_loss(
+        aux = weight * kl_consistency_loss(
             clean_logits[:, span].detach(), corr_logits[:, span], inputs["completion_mask"][idx], kl_loss_coef=coef
         )
         mode = "train" if self.model.training else "eval"
@@ -186,7 +187,7 @@ class VideoGRPOTrainer(GRPOTrainer):
             return [i for i, (b, _) in enumerate(gen_rows) if b == branch]
 
         # 3. Scores per branch, shaped [groups, size].
-        def score(branch: str, size: int, group_ids: list[int]) -> BranchScores:
+        def score(branch: str, size: int) -> BranchScores:
             idx = rows_of(branch)
             return score_texts(
                 [texts[i] for i in idx],
@@ -198,18 +199,18 @@ class VideoGRPOTrainer(GRPOTrainer):
             )
 
         reward_cfg = self.rova_cfg.reward
-        clean_scores = score(CLEAN, group_size, list(range(len(groups))))
+        clean_scores = score(CLEAN, group_size)
         shuffled_acc = np.full((len(groups), max(self.branch_sizes[SHUFFLED], 1)), np.nan)
         shuffled_groups = [g for g in range(len(groups)) if encoded[SHUFFLED][g] is not None]
         if self.branch_sizes[SHUFFLED] and shuffled_groups:
-            sh = score(SHUFFLED, self.branch_sizes[SHUFFLED], shuffled_groups)
+            sh = score(SHUFFLED, self.branch_sizes[SHUFFLED])
             shuffled_acc[shuffled_groups] = sh.accuracy
         p_ordered, p_shuffled = (None, None)
         if self.branch_sizes[SHUFFLED]:
             p_ordered, p_shuffled = apply_temporal(clean_scores, shuffled_acc, reward_cfg)
         corrupted_scores = None
         if self.branch_sizes[CORRUPTED]:
-            corrupted_scores = score(CORRUPTED, self.branch_sizes[CORRUPTED], list(range(len(groups))))
+            corrupted_scores = score(CORRUPTED, self.branch_sizes[CORRUPTED])
 
         clean_idx = rows_of(CLEAN)
         prompt_ids_clean = [encoded[CLEAN][gen_rows[i][1]].input_ids for i in clean_idx]
