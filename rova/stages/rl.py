@@ -89,8 +89,9 @@ def run(cfg: RootConfig, run_dir: Path) -> None:
     wandb_run = init_wandb(cfg.logger, run_dir, resolved, dist.is_main, cfg.run.tag)
     trainer, processor = build_trainer(cfg, run_dir, dist)
     state = trainer.accelerator.state
-    print(f"[rova] rank {dist.rank}: {state.num_processes} processes, {state.distributed_type}, device {state.device}",
-          flush=True)
+    if dist.world_size > 1:
+        print(f"[rova] rank {dist.rank}: {state.num_processes} processes, {state.distributed_type}, device {state.device}",
+              flush=True)
     resume = latest_checkpoint(run_dir / CHECKPOINTS) if cfg.run.resume else None
     if resume:
         log.info("resuming from %s", resume)
