@@ -272,7 +272,7 @@ def test_snow_and_hail_layers_drift_at_a_constant_bounded_speed(seed, severity, 
     p = record.params
     bound = 4.0 if variant == "snow" else 1.2 * weather.HAIL_SPEED[severity - 1]
     assert 0 < p["speed_far"] < p["speed_near"] <= bound
-    offsets = weather.snow_offsets(p, 6) if variant == "snow" else weather.hail_offsets(p, 6)
+    offsets = weather.particle_offsets(p, 6)
     for layer, speed in zip(offsets, (p["speed_near"], p["speed_far"])):
         steps = np.diff(np.array(layer), axis=0)
         assert np.all(np.hypot(*steps.T) <= speed + 1.5)

@@ -203,7 +203,8 @@ def snow_layer(h: int, w: int, params: Params) -> np.ndarray:
     return _motion_blur_periodic(layer, params["blur_radius"], params["blur_sigma"], params["fall_deg"])
 
 
-def snow_offsets(params: Params, t: int) -> tuple[list[list[int]], list[list[int]]]:
+def particle_offsets(params: Params, t: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Per-frame window offsets of the near and far particle layers (snow and hail fall the same way)."""
     dy, dx = _direction(params["fall_deg"])
     near = periodic_offsets([0.0, 0.0], [params["speed_near"] * dy, params["speed_near"] * dx], t)
     far = periodic_offsets([0.0, 0.0], [params["speed_far"] * dy, params["speed_far"] * dx], t)
@@ -222,7 +223,7 @@ def apply_snow(clip: np.ndarray, params: Params) -> np.ndarray:
     lifted = cv2.max(image, cv2.cvtColor(lift, cv2.COLOR_GRAY2RGB))
     blend = params["blend"]
     out = cv2.addWeighted(image, blend, lifted, 1.0 - blend, 0.0).reshape(clip.shape)
-    near_off, far_off = snow_offsets(params, t)
+    near_off, far_off = particle_offsets(params, t)
     for i in range(t):
         cv2.add(out[i], window(near, *near_off[i], h, w), dst=out[i])
         cv2.add(out[i], window(far, *far_off[i], h, w), dst=out[i])
@@ -268,13 +269,6 @@ def hail_layer(h: int, w: int, params: Params) -> np.ndarray:
     return layer
 
 
-def hail_offsets(params: Params, t: int) -> tuple[list[list[int]], list[list[int]]]:
-    dy, dx = _direction(params["fall_deg"])
-    near = periodic_offsets([0.0, 0.0], [params["speed_near"] * dy, params["speed_near"] * dx], t)
-    far = periodic_offsets([0.0, 0.0], [params["speed_far"] * dy, params["speed_far"] * dx], t)
-    return near, far
-
-
 def apply_hail(clip: np.ndarray, params: Params) -> np.ndarray:
     t, h, w, _ = clip.shape
     layer = hail_layer(h, w, params)
@@ -283,7 +277,7 @@ def apply_hail(clip: np.ndarray, params: Params) -> np.ndarray:
     darken = lut_u8(np.arange(256) * params["darken"])
     out = cv2.LUT(as_image(clip), darken).reshape(clip.shape)
     stones = np.empty((h, w, 3), np.uint8)
-    near_off, far_off = hail_offsets(params, t)
+    near_off, far_off = particle_offsets(params, t)
     for i in range(t):
         cv2.max(window(near, *near_off[i], h, w), window(far, *far_off[i], h, w), dst=stones)
         cv2.max(out[i], stones, dst=out[i])
