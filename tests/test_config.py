@@ -179,3 +179,21 @@ def test_every_sweep_file_validates():
     for name in available_sweeps():
         for job in plan_jobs([f"+sweep={name}"], multirun=True):
             load(job)
+
+
+def test_prompt_wording_is_config():
+    _, typed = load(["+data.prompt.system=You watch videos carefully."])
+    assert typed.data.prompt.system == "You watch videos carefully."
+    assert "{Question}" in typed.data.prompt.question  # Video-R1's wording by default
+    with pytest.raises(ConfigError, match="data.prompt.question"):
+        load(["+data.prompt.question=no placeholder"])
+    with pytest.raises(ConfigError, match=r"\+data.prompt.question"):
+        load(["data.prompt.question=x"])  # exists in the schema, not in the YAML: the message says how
+
+
+def test_prompt_config_reaches_the_training_rows(demo_file, tmp_path):
+    from rova.training.dataset import load_training_data
+
+    data_cfg = load([f"data.train_file={demo_file}", "data.build_demo=false", "+data.prompt.system=SYS"])[1].data
+    row = load_training_data(data_cfg, 28, tmp_path).dataset[0]
+    assert row["prompt"][0]["role"] == "system" and row["prompt"][0]["content"][0]["text"] == "SYS"

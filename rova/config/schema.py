@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from rova.corruption.config import CorruptionConfig
+from rova.data.prompts import PromptTemplates
 from rova.data.sampling import FrameSamplingConfig
 from rova.errors import ConfigError
 from rova.memory.difficulty import MemoryConfig
@@ -147,6 +148,7 @@ class DataConfig:
     min_pixels: int = 3136
     max_pixels: int = 12544
     total_pixels: int = 200704
+    prompt: PromptTemplates = field(default_factory=PromptTemplates)
 
     def __post_init__(self) -> None:
         if not self.train_file:

@@ -42,12 +42,21 @@ def _suggest(key: str) -> str:
     return f" (did you mean {parent + '.' if parent else ''}{close[0]}?)" if close else ""
 
 
+def _schema_has(key: str) -> bool:
+    try:
+        return OmegaConf.select(OmegaConf.structured(RootConfig), key, throw_on_missing=False) is not None
+    except Exception:  # an invalid path is simply not in the schema
+        return False
+
+
 def _hydra_error_to_config_error(exc: Exception) -> ConfigError:
     text = str(exc)
     match = re.search(r"Could not override '([^']+)'", text)
     if match:
         key = match.group(1)
         if "not in struct" in text or "To append to your config" in text:
+            if _schema_has(key):
+                return ConfigError(key, f"takes its default from the schema; set it with +{key}=...")
             return ConfigError(key, f"unknown key{_suggest(key)}")
         detail = text.splitlines()[-1].strip()
         return ConfigError(key, detail)

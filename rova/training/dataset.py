@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from rova.config.schema import DataConfig
-from rova.data.prompts import build_messages
+from rova.data.prompts import DEFAULT_TEMPLATES, PromptTemplates, build_messages
 from rova.data.records import VideoQARecord, load_records
 from rova.data.probe_cache import cached_verdicts
 from rova.data.video import split_by_verdict
@@ -26,16 +26,16 @@ class LoadedData:
     too_long: int = 0  # records dropped by stage.max_prompt_length
 
 
-def to_dataset(records: list[VideoQARecord]):
+def to_dataset(records: list[VideoQARecord], templates: PromptTemplates = DEFAULT_TEMPLATES):
     """A `datasets.Dataset` (what TRL's GRPOTrainer accepts) with one row per record."""
     from datasets import Dataset
 
-    return Dataset.from_list([to_row(r) for r in records])
+    return Dataset.from_list([to_row(r, templates) for r in records])
 
 
-def to_row(record: VideoQARecord) -> dict:
+def to_row(record: VideoQARecord, templates: PromptTemplates = DEFAULT_TEMPLATES) -> dict:
     return {
-        "prompt": build_messages(record),
+        "prompt": build_messages(record, templates),
         "sample_id": record.sample_id,
         "problem": record.problem,
         "problem_type": record.problem_type,
@@ -45,11 +45,13 @@ def to_row(record: VideoQARecord) -> dict:
     }
 
 
-def prompt_length(processor, record: VideoQARecord, visual_tokens: int) -> int:
+def prompt_length(
+    processor, record: VideoQARecord, visual_tokens: int, templates: PromptTemplates = DEFAULT_TEMPLATES
+) -> int:
     """Tokens of the rendered prompt once the one media placeholder is expanded to its visual tokens."""
     from rova.training.visual_inputs import render_prompt
 
-    text = render_prompt(processor, build_messages(record))
+    text = render_prompt(processor, build_messages(record, templates))
     return len(processor.tokenizer(text)["input_ids"]) - 1 + visual_tokens
 
 
@@ -66,7 +68,7 @@ def load_training_data(
     kept_all, skipped = split_by_verdict(records, verdicts)
     too_long = 0
     if max_prompt_length is not None:
-        fitting = [r for r in kept_all if prompt_length(processor, r, verdicts[r.media_path][1]) <= max_prompt_length]
+        fitting = [r for r in kept_all if prompt_length(processor, r, verdicts[r.media_path][1], cfg.prompt) <= max_prompt_length]
         too_long = len(kept_all) - len(fitting)
         if too_long:
             log.warning("dropped %d records whose prompt exceeds stage.max_prompt_length=%d tokens",
@@ -86,7 +88,7 @@ def load_training_data(
             f"{cfg.train_file}: {len(kept_all)} usable records, but one generation batch needs {min_prompts} "
             "distinct prompts; add data or lower stage.per_device_train_batch_size"
         )
-    return LoadedData(to_dataset(kept_all), skipped_pairs, len(records), too_long)
+    return LoadedData(to_dataset(kept_all, cfg.prompt), skipped_pairs, len(records), too_long)
 
 
 def check_media_mix_for_zero3(cfg, kinds: set[str]) -> None:
