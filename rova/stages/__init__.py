@@ -1,24 +1,14 @@
-"""Stage registry: `stage.name` -> the function that runs it. Imported lazily (stages pull in torch)."""
+"""Stages of the recipe. The registry (`rova.stages.registry`) is light; a stage's module loads when it runs."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Callable
 
-from rova.config.schema import RootConfig
+from rova.stages.registry import STAGES, StageSpec, get_spec, stage_names
 
-STAGES: dict[str, str] = {
-    "grpo": "rova.stages.rl:run",
-    "tgrpo": "rova.stages.rl:run",
-    "memory": "rova.stages.rl:run",
-}
+__all__ = ["STAGES", "StageSpec", "get_spec", "run_stage", "stage_names"]
 
 
-def get_stage(name: str) -> Callable[[RootConfig, Path], None]:
-    module_name, _, func = STAGES[name].partition(":")
-    return getattr(importlib.import_module(module_name), func)
-
-
-def run_stage(cfg: RootConfig, run_dir: Path) -> None:
-    get_stage(cfg.stage.name)(cfg, Path(run_dir))
+def run_stage(cfg, run_dir: Path) -> None:
+    """Run the stage `cfg.stage.name` names, in this process (workers and cluster=local, distributed=none)."""
+    get_spec(cfg.stage.name).load()(cfg, Path(run_dir))
