@@ -40,6 +40,8 @@ Key = tuple[SampleId, int]
 class MemoryConfig:
     """The `memory.*` settings; field names are the config keys (also the schema of the `memory` section)."""
 
+    # On for stage=memory (conf/stage/memory.yaml); the trainer switches the memory on by this, not by stage name.
+    enabled: bool = False
     fail_threshold: float = 0.0
     replay_frac: float = 0.25
     recheck_interval: int = 50
