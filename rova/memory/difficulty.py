@@ -40,6 +40,8 @@ Key = tuple[SampleId, int]
 class MemoryConfig:
     """The `memory.*` settings; field names are the config keys (also the schema of the `memory` section)."""
 
+    # stage=memory turns this on: hard samples are remembered, replayed and re-checked during RL.
+    enabled: bool = False
     # On for stage=memory (conf/stage/memory.yaml); the trainer switches the memory on by this, not by stage name.
     enabled: bool = False
     fail_threshold: float = 0.0
