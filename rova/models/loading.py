@@ -35,6 +35,10 @@ def load_model_and_processor(cfg: ModelConfig):
     import torch
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
+    from rova.models.qwen2_5_vl import install_mrope_time_fix
+
+    # Class-level, before any model exists: the policy, TRL's reference model and generate all share it.
+    install_mrope_time_fix()
     path = ensure_model_files(cfg)
     dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
