@@ -20,11 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 PRELUDE = textwrap.dedent(
     """
     import os, sys
-    from rova.memory import DifficultyMemory, MemoryConfig
+    from rova.memory import DifficultyMemory, MemoryConfig, MemoryView
 
     def memory_with(n):
         memory = DifficultyMemory(MemoryConfig(max_size=100_000))
-        memory.observe(0, [("sample-" + "x" * 200 + str(i), i, 0.0) for i in range(n)])
+        for i in range(n):
+            memory.add(0, "sample-" + "x" * 200 + str(i), MemoryView.corrupted(i), 0.0)
         return memory
 
     path = sys.argv[1]

@@ -1,20 +1,14 @@
-"""Difficulty-aware memory (ROVA; docs/rewards.md, "Difficulty-aware memory").
+"""Difficulty-aware memory: the state machine and its persistence format (ROVA; docs/memory.md).
 
-A sample whose group accuracy is <= fail_threshold enters the memory, keyed by (stable sample id,
-corruption seed). Each step the trainer replays `replay_frac` of its batch from the memory. Every
-`recheck_interval` steps an entry is due for a greedy re-check on its stored corruption seed: solved ->
-removed; unsolved -> one strike; `max_strikes` strikes -> evicted. The memory holds at most `max_size`
-entries; adding to a full memory evicts the oldest (FIFO).
+An entry is one failing VIEW of a training sample (clean, or corrupted with its seed and replayable spec),
+keyed by (sample_id, view kind, corruption seed or None). Every `recheck_interval` steps an entry is due
+for a greedy re-check on exactly its view: solved -> removed; unsolved -> one strike; `max_strikes`
+strikes -> evicted. At most `max_size` entries; adding to a full memory evicts the oldest (FIFO).
 
-Pure Python and deterministic: every rank feeds it the same gathered rewards and the same step, so
-every rank holds the same state and picks the same replay samples, with no collective call here.
-
-Typical use per optimisation step:
-    replay = memory.select_replay(step, batch_size)        # keys to put into this batch
-    ...rollouts, rewards gathered from all ranks...
-    memory.observe(step, [(sample_id, seed, group_acc), ...])
-    for key in memory.due_for_recheck(step): memory.record_recheck(step, key, greedy_accuracy)
-    memory.save(run_dir / "memory.json")                    # at every checkpoint
+Pure Python and deterministic: every rank feeds it the same gathered outcomes at the same steps, so every
+rank holds the same state. Selection (`select_replay`) is a pure function of (seed, generation index,
+entries): it changes nothing, so calling it for batches that never run (skipped on resume) is harmless.
+Which view enters, and when a replay counts, is decided by rova.memory.replay.ReplayMemory.
 """
 
 from __future__ import annotations
@@ -23,25 +17,23 @@ import json
 import math
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import Container
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from rova.errors import ConfigError, DataError
+from rova.memory.views import Key, MemoryView, SampleId, check_sample_id
 from rova.utils.io import atomic_write_json
 
-FORMAT_VERSION = 1
-SampleId = str | int
-Key = tuple[SampleId, int]
+# 2: entries store their failing view (kind, corruption seed, corruption spec); keys are 3-tuples.
+FORMAT_VERSION = 2
 
 
 @dataclass
 class MemoryConfig:
     """The `memory.*` settings; field names are the config keys (also the schema of the `memory` section)."""
 
-    # stage=memory turns this on: hard samples are remembered, replayed and re-checked during RL.
-    enabled: bool = False
     # On for stage=memory (conf/stage/memory.yaml); the trainer switches the memory on by this, not by stage name.
     enabled: bool = False
     fail_threshold: float = 0.0
@@ -69,16 +61,30 @@ class MemoryConfig:
 @dataclass
 class MemoryEntry:
     sample_id: SampleId
-    corruption_seed: int
+    view: MemoryView  # the view that failed: the re-check and every replay use exactly this view
     added_step: int
     last_check_step: int  # a re-check is due recheck_interval steps after this
-    accuracy: float  # group accuracy when the sample entered
+    accuracy: float  # that view's group accuracy when the entry was made
     strikes: int = 0
-    replays: int = 0
+    replays: int = 0  # replayed rows of this entry whose outcome came back
 
     @property
     def key(self) -> Key:
-        return (self.sample_id, self.corruption_seed)
+        return self.view.key(self.sample_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["view"] = self.view.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MemoryEntry:
+        names = {f.name for f in fields(cls)}
+        raw = {k: v for k, v in data.items() if k in names}
+        raw["view"] = MemoryView.from_dict(raw["view"])
+        entry = cls(**raw)
+        check_sample_id(entry.sample_id)
+        return entry
 
 
 @dataclass
@@ -94,12 +100,17 @@ class MemoryCounters:
     rechecks: int = 0
 
 
-def _check_key(sample_id: Any, corruption_seed: Any) -> Key:
-    if isinstance(sample_id, bool) or not isinstance(sample_id, (str, int)):
-        raise TypeError(f"sample_id must be a str or int (stable across runs), got {sample_id!r}")
-    if isinstance(corruption_seed, bool) or not isinstance(corruption_seed, int):
-        raise TypeError(f"corruption_seed must be an int, got {corruption_seed!r}")
-    return (sample_id, corruption_seed)
+def check_key(key: Any) -> Key:
+    try:
+        sample_id, kind, seed = key
+    except (TypeError, ValueError):
+        raise TypeError(f"a memory key is (sample_id, view kind, corruption seed or None), got {key!r}") from None
+    check_sample_id(sample_id)
+    if kind == "clean" and seed is None:
+        return (sample_id, kind, seed)
+    if kind == "corrupted" and isinstance(seed, int) and not isinstance(seed, bool):
+        return (sample_id, kind, seed)
+    raise TypeError(f"a memory key is (sample_id, 'clean', None) or (sample_id, 'corrupted', int seed), got {key!r}")
 
 
 @dataclass
@@ -119,20 +130,22 @@ class DifficultyMemory:
         return key in self._entries
 
     def entries(self) -> list[MemoryEntry]:
-        """Entries, oldest first (copies are not made: treat them as read-only)."""
+        """Entries, oldest first (not copies: treat them as read-only)."""
         return list(self._entries.values())
 
     def keys(self) -> list[Key]:
         return list(self._entries)
 
-    def get(self, sample_id: SampleId, corruption_seed: int) -> MemoryEntry | None:
-        return self._entries.get((sample_id, corruption_seed))
+    def get(self, key: Key) -> MemoryEntry | None:
+        return self._entries.get(key)
 
     def stats(self) -> dict[str, int]:
         """Numbers to log (unprefixed; the caller adds e.g. "memory/")."""
         c = self.counters
         return {
             "size": len(self._entries),
+            "size_clean": sum(1 for key in self._entries if key[1] == "clean"),
+            "size_corrupted": sum(1 for key in self._entries if key[1] == "corrupted"),
             "adds": c.adds,
             "solved": c.solved,
             "evicted": c.evicted_strikes + c.evicted_overflow,
@@ -146,57 +159,55 @@ class DifficultyMemory:
     # ---------------------------------------------------------------------------------------------
     # Transitions
 
-    def observe(self, step: int, results: Iterable[tuple[SampleId, int, float]]) -> list[Key]:
-        """Feed gathered group accuracies (sample_id, corruption_seed, mean accuracy over G).
+    def add(self, step: int, sample_id: SampleId, view: MemoryView, accuracy: float) -> Key | None:
+        """Enter `view` of `sample_id` (its group accuracy failed). A key already in the memory is left as
+        it is (its re-check clock and strikes keep running); returns the key added, else None."""
+        key = view.key(sample_id)
+        if key in self._entries:
+            return None
+        while len(self._entries) >= self.config.max_size:
+            del self._entries[next(iter(self._entries))]
+            self.counters.evicted_overflow += 1
+        self._entries[key] = MemoryEntry(sample_id, view, added_step=step, last_check_step=step, accuracy=float(accuracy))
+        self.counters.adds += 1
+        return key
 
-        Samples with accuracy <= fail_threshold enter the memory (NaN never does); a sample already in
-        the memory is left as it is (its re-check clock and strikes keep running). Returns the keys added.
-        """
-        added = []
-        for sample_id, corruption_seed, accuracy in results:
-            key = _check_key(sample_id, corruption_seed)
-            accuracy = float(accuracy)
-            if not accuracy <= self.config.fail_threshold or key in self._entries:
-                continue
-            while len(self._entries) >= self.config.max_size:
-                oldest = next(iter(self._entries))
-                del self._entries[oldest]
-                self.counters.evicted_overflow += 1
-            self._entries[key] = MemoryEntry(
-                sample_id=key[0],
-                corruption_seed=key[1],
-                added_step=step,
-                last_check_step=step,
-                accuracy=accuracy,
-            )
-            self.counters.adds += 1
-            added.append(key)
-        return added
+    def count_replay(self, key: Key) -> None:
+        """A replayed row's outcome came back: count it (and on its entry, if the entry is still here)."""
+        self.counters.replayed += 1
+        entry = self._entries.get(check_key(key))
+        if entry is not None:
+            entry.replays += 1
 
-    def replay_count(self, step: int, batch_size: int) -> int:
-        """How many of `batch_size` prompts come from memory at `step`: replay_frac * batch_size with
-        deterministic stochastic rounding (so small batches still replay at the configured rate),
-        capped by the memory size."""
+    def replay_count(self, generation_index: int, batch_size: int, available: int | None = None) -> int:
+        """How many of `batch_size` prompts come from memory in generation batch `generation_index`:
+        replay_frac * batch_size with deterministic stochastic rounding (so small batches still replay at
+        the configured rate), capped by `available` (default: the memory size)."""
         want = self.config.replay_frac * batch_size
         whole = math.floor(want)
-        if self._rng(step, "count").random() < want - whole:
+        if self._rng(generation_index, "count").random() < want - whole:
             whole += 1
-        return min(whole, len(self._entries), batch_size)
+        return min(whole, len(self._entries) if available is None else available, batch_size)
 
-    def select_replay(self, step: int, batch_size: int) -> list[Key]:
-        """Keys to replay in the batch of `step`; the same on every rank for the same state, seed and step.
-
-        Call once per step: it counts the replays.
-        """
+    def select_replay(self, generation_index: int, batch_size: int, eligible: Container | None = None) -> list[Key]:
+        """Keys to replay in generation batch `generation_index`; PURE (changes nothing) and the same on
+        every rank for the same state, seed and index. At most one key per sample id (a batch never holds
+        a sample twice); with `eligible`, only sample ids in it are chosen."""
         if batch_size < 0:
             raise ValueError(f"batch_size must be >= 0, got {batch_size}")
-        count = self.replay_count(step, batch_size)
+        candidates = [key for key in self._entries if eligible is None or key[0] in eligible]
+        distinct_ids = len({key[0] for key in candidates})
+        count = self.replay_count(generation_index, batch_size, available=distinct_ids)
         if count == 0:
             return []
-        chosen = self._rng(step, "select").sample(list(self._entries), count)
-        for key in chosen:
-            self._entries[key].replays += 1
-        self.counters.replayed += count
+        self._rng(generation_index, "select").shuffle(candidates)
+        chosen, seen = [], set()
+        for key in candidates:
+            if key[0] not in seen:
+                seen.add(key[0])
+                chosen.append(key)
+                if len(chosen) == count:
+                    break
         return chosen
 
     def due_for_recheck(self, step: int) -> list[Key]:
@@ -205,35 +216,33 @@ class DifficultyMemory:
         return [key for key, entry in self._entries.items() if step - entry.last_check_step >= interval]
 
     def record_recheck(self, step: int, key: Key, accuracy: float) -> str:
-        """Apply the result of a greedy re-check of `key` (accuracy of the greedy rollout).
+        """Apply the result of a greedy re-check of `key` on its view.
 
         Solved (accuracy > fail_threshold, the complement of the entry rule) -> removed. Otherwise one
         strike; at max_strikes the entry is evicted, else its clock restarts at `step`. Returns
         "solved", "strike", "evicted", or "absent" (the key left the memory meanwhile; nothing changes).
         """
-        key = _check_key(*key)
-        entry = self._entries.get(key)
+        entry = self._entries.get(check_key(key))
         if entry is None:
             return "absent"
         self.counters.rechecks += 1
-        accuracy = float(accuracy)
-        if accuracy > self.config.fail_threshold:
-            del self._entries[key]
+        if float(accuracy) > self.config.fail_threshold:
+            del self._entries[entry.key]
             self.counters.solved += 1
             return "solved"
         entry.strikes += 1
         self.counters.strikes += 1
         if entry.strikes >= self.config.max_strikes:
-            del self._entries[key]
+            del self._entries[entry.key]
             self.counters.evicted_strikes += 1
             return "evicted"
         entry.last_check_step = step
         return "strike"
 
-    def _rng(self, step: int, purpose: str) -> random.Random:
+    def _rng(self, index: int, purpose: str) -> random.Random:
         # String seeds go through SHA-512 in `random`, so this is independent of PYTHONHASHSEED and the
         # same on every rank and after a resume.
-        return random.Random(f"rova.memory:{self.config.seed}:{step}:{purpose}")
+        return random.Random(f"rova.memory:{self.config.seed}:{index}:{purpose}")
 
     # ---------------------------------------------------------------------------------------------
     # Persistence
@@ -243,23 +252,29 @@ class DifficultyMemory:
             "version": FORMAT_VERSION,
             "config": asdict(self.config),
             "counters": asdict(self.counters),
-            "entries": [asdict(entry) for entry in self._entries.values()],
+            "entries": [entry.to_dict() for entry in self._entries.values()],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], config: MemoryConfig | None = None) -> DifficultyMemory:
         """Rebuild a memory. `config` (e.g. the resumed run's config) overrides the stored one; if its
         max_size is smaller, the oldest entries are dropped and counted as overflow evictions."""
+        if not isinstance(data, dict):
+            raise DataError(f"memory state is malformed: expected a JSON object, got {type(data).__name__}")
+        version = data.get("version")
+        if version != FORMAT_VERSION:
+            raise DataError(
+                f"memory state has format version {version!r}; this rova reads version {FORMAT_VERSION} "
+                "(version 1 entries lack the view that failed and cannot be re-checked or replayed). "
+                "Resume with the rova that wrote it, or start the memory fresh (run.resume=false)"
+            )
         try:
-            if data.get("version") != FORMAT_VERSION:
-                raise ValueError(f"unsupported version {data.get('version')!r} (expected {FORMAT_VERSION})")
-            stored = MemoryConfig(**data["config"])
+            known = {f.name for f in fields(MemoryConfig)}
+            stored = MemoryConfig(**{k: v for k, v in data["config"].items() if k in known})
             counters = MemoryCounters(**data["counters"])
             entries = {}
-            names = {f.name for f in fields(MemoryEntry)}
             for raw in data["entries"]:
-                entry = MemoryEntry(**{k: v for k, v in raw.items() if k in names})
-                _check_key(entry.sample_id, entry.corruption_seed)
+                entry = MemoryEntry.from_dict(raw)
                 entries[entry.key] = entry
         except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as error:
             raise DataError(f"memory state is malformed: {error}") from error
