@@ -1,8 +1,9 @@
-"""Assemble the reward components of one generation batch, group by group (shared/docs/rewards.md).
+"""Rollout phases that are pure numpy: plan the generation rows, score them, and compute advantages.
 
-Pure numpy over per-completion accuracies/lengths: no model, no distributed calls. Groups are the G
-completions of one prompt on one branch; group-level rules (length control, temporal bonus) and
-advantages are computed per group, never over the whole batch.
+Groups are the completions of one prompt on one branch (clean: G, shuffled: G_s, corrupted: G_c). Every
+group-level rule (length control, temporal bonus, advantages) is applied per group, never over the
+whole batch. Nothing here touches a model or a process group: the trainer hands in what needs one (the
+KL values, the gathered batch std) so each phase is testable on hand-made arrays.
 """
 
 from __future__ import annotations
@@ -11,77 +12,177 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rova.config.schema import RewardConfig
-from rova.rewards import accuracy_score, canonical_problem_type, format_score, length_bonus, temporal_bonus
+from rova.rewards import accuracy_score, canonical_problem_type
+from rova.rewards.registry import (
+    BRANCHES,
+    CLEAN,
+    CORRUPTED,
+    SHUFFLED,
+    TRAINED_BRANCHES,
+    BranchInputs,
+    score_components,
+    total_reward,
+)
 
-COMPONENTS = ("accuracy", "format", "length", "temporal", "kl", "iou")
 GROUNDING = "grounding"
 
 
 @dataclass
+class GenerationPlan:
+    """Which (branch, group) each generated row belongs to: clean rows first, then shuffled, then corrupted.
+
+    `groups[branch]` lists the prompt groups that have that branch (an image prompt has no shuffled view).
+    """
+
+    rows: list[tuple[str, int]]
+    sizes: dict[str, int]
+    groups: dict[str, list[int]]
+
+    def indices(self, branch: str) -> list[int]:
+        return [i for i, (b, _) in enumerate(self.rows) if b == branch]
+
+
+def plan_generation(num_groups: int, sizes: dict[str, int], available: dict[str, list[bool]]) -> GenerationPlan:
+    """Rows to generate: `sizes[branch]` completions for every group whose view of that branch exists."""
+    rows: list[tuple[str, int]] = []
+    groups: dict[str, list[int]] = {}
+    for branch in BRANCHES:
+        size = sizes.get(branch, 0)
+        have = available.get(branch, [False] * num_groups)
+        groups[branch] = [g for g in range(num_groups) if size > 0 and have[g]]
+        rows += [(branch, g) for g in groups[branch] for _ in range(size)]
+    return GenerationPlan(rows, dict(sizes), groups)
+
+
+@dataclass
 class BranchScores:
-    """Per-completion components of one branch, shaped [num_groups, group_size] (NaN = not applicable)."""
+    """Scores of one branch, each array [len(groups), size]."""
 
-    accuracy: np.ndarray
-    format: np.ndarray
+    branch: str
+    groups: list[int]              # prompt group of each row of the arrays
+    correctness: np.ndarray
     lengths: np.ndarray
-    grounding: np.ndarray  # bool: the accuracy term of this row is a temporal IoU (weighted by w_iou)
-    length: np.ndarray = field(default=None)  # type: ignore[assignment]
-    temporal: np.ndarray = field(default=None)  # type: ignore[assignment]
-    kl: np.ndarray = field(default=None)  # type: ignore[assignment]
+    components: dict[str, np.ndarray] = field(default_factory=dict)
+    total: np.ndarray | None = None
 
-    def __post_init__(self) -> None:
-        for name in ("length", "temporal", "kl"):
-            if getattr(self, name) is None:
-                setattr(self, name, np.full(self.accuracy.shape, np.nan))
-
-    @property
-    def iou(self) -> np.ndarray:
-        return np.where(self.grounding, self.accuracy, np.nan)
+    def group_accuracy(self) -> dict[int, float]:
+        """Mean correctness of each prompt group's completions on this branch."""
+        return {g: float(np.mean(row)) for g, row in zip(self.groups, self.correctness)}
 
 
-def score_texts(
-    texts: list[str], solutions: list[str], problem_types: list[str], lengths: list[int], group_size: int,
-    cfg: RewardConfig,
-) -> BranchScores:
-    acc = np.array(
-        [accuracy_score(t, s, p, fallback_whole_output=False) for t, s, p in zip(texts, solutions, problem_types)],
-        dtype=np.float64,
-    )
-    fmt = np.array([format_score(t) for t in texts], dtype=np.float64)
-    shape = (-1, group_size)
-    grounding = np.array([canonical_problem_type(p) == GROUNDING for p in problem_types]).reshape(shape)
-    scores = BranchScores(acc.reshape(shape), fmt.reshape(shape), np.asarray(lengths).reshape(shape), grounding)
-    scores.length = np.stack([
-        length_bonus(a, n, len_min=cfg.len_min, len_max=cfg.len_max, bonus=cfg.len_bonus, acc_threshold=cfg.acc_threshold)
-        for a, n in zip(scores.accuracy, scores.lengths)
-    ]) if scores.accuracy.size else np.zeros(scores.accuracy.shape)
+def score_rollout(
+    plan: GenerationPlan,
+    texts: list[str],
+    lengths: list[int],
+    solutions: list[str],
+    problem_types: list[str],
+    cfg,
+    kl: np.ndarray | None = None,
+) -> dict[str, BranchScores]:
+    """Correctness of every row, then the registry's components and the total of every trained branch.
+
+    `solutions` / `problem_types` are per prompt group; `kl` is per clean row (None = not measured).
+    """
+    num_groups = len(solutions)
+    scores: dict[str, BranchScores] = {}
+    for branch in BRANCHES:
+        idx, groups, size = plan.indices(branch), plan.groups[branch], plan.sizes.get(branch, 0)
+        if not groups:
+            continue
+        shape = (len(groups), size)
+        row_group = [plan.rows[i][1] for i in idx]
+        correctness = np.array(
+            [accuracy_score(texts[i], solutions[g], problem_types[g]) for i, g in zip(idx, row_group)], dtype=np.float64
+        ).reshape(shape)
+        scores[branch] = BranchScores(branch, groups, correctness, np.asarray([lengths[i] for i in idx]).reshape(shape))
+
+    shuffled_by_group = np.full((num_groups, max(plan.sizes.get(SHUFFLED, 0), 1)), np.nan)
+    if SHUFFLED in scores:
+        shuffled_by_group[scores[SHUFFLED].groups] = scores[SHUFFLED].correctness
+    for branch in TRAINED_BRANCHES:
+        if branch not in scores:
+            continue
+        s = scores[branch]
+        inputs = BranchInputs(
+            branch=branch,
+            texts=[texts[i] for i in plan.indices(branch)],
+            lengths=s.lengths,
+            correctness=s.correctness,
+            grounding=np.array([canonical_problem_type(problem_types[g]) == GROUNDING for g in s.groups])[:, None]
+            & np.ones(s.correctness.shape, dtype=bool),
+            shuffled_correctness=shuffled_by_group[s.groups] if SHUFFLED in scores else None,
+            kl=np.asarray(kl).reshape(s.correctness.shape) if (kl is not None and branch == CLEAN) else None,
+        )
+        s.components = score_components(inputs, cfg)
+        s.total = total_reward(branch, s.components, cfg)
     return scores
 
 
-def apply_temporal(clean: BranchScores, shuffled_acc: np.ndarray, cfg: RewardConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Temporal bonus of each clean completion from ITS group's p and p~ (rows of NaN = no shuffled branch)."""
-    bonus, p, p_shuffled = temporal_bonus(
-        clean.accuracy, shuffled_acc, alpha=cfg.temporal_alpha, mu=cfg.temporal_mu, acc_threshold=cfg.acc_threshold
-    )
-    has_branch = np.isfinite(shuffled_acc).any(axis=1) if shuffled_acc.size else np.zeros(len(bonus), bool)
-    clean.temporal = np.where(has_branch[:, None], bonus, np.nan)
-    return p, p_shuffled
+def group_advantages(rewards: np.ndarray, scale: str, batch_std: float | None = None, eps: float = 1e-4) -> np.ndarray:
+    """GRPO advantages, centred on each group's mean (TRL 1.16's formulas).
 
-
-def total_reward(s: BranchScores, cfg: RewardConfig) -> np.ndarray:
-    """R = w_acc*acc (w_iou for grounding rows) + w_fmt*format + w_len*length + w_temp*temporal + w_kl*r_kl."""
-    acc_weight = np.where(s.grounding, cfg.w_iou, cfg.w_acc)
-    total = acc_weight * s.accuracy + cfg.w_fmt * s.format + cfg.w_len * s.length
-    total = total + cfg.w_temp * np.nan_to_num(s.temporal, nan=0.0) + cfg.w_kl * np.nan_to_num(s.kl, nan=0.0)
-    return total
-
-
-def group_advantages(rewards: np.ndarray, scale: str, eps: float = 1e-4) -> np.ndarray:
-    """GRPO advantages per group: (R - mean_g) / (std_g + eps) ('group'), global std ('batch'), or unscaled."""
+    scale="group": divide by the group's std (ddof=1); "batch": by `batch_std`, the std of every reward of
+    the generation batch over ALL processes (the caller gathers it; a per-process std differs); "none":
+    centred only.
+    """
+    rewards = np.asarray(rewards, dtype=np.float64)
     centred = rewards - rewards.mean(axis=1, keepdims=True)
     if scale == "group":
-        return centred / (rewards.std(axis=1, ddof=1, keepdims=True) + eps) if rewards.shape[1] > 1 else centred
+        if rewards.shape[1] < 2:
+            return centred
+        return centred / (rewards.std(axis=1, ddof=1, keepdims=True) + eps)
     if scale == "batch":
-        return centred / (rewards.std(ddof=1) + eps) if rewards.size > 1 else centred
-    return centred
+        if batch_std is None:
+            raise ValueError("scale_rewards='batch' needs the std over all processes (batch_std)")
+        return centred / (batch_std + eps)
+    if scale == "none":
+        return centred
+    raise ValueError(f"scale_rewards must be group, batch or none, got {scale!r}")
+
+
+def zero_std_groups(rewards: np.ndarray) -> np.ndarray:
+    """bool per group: every completion got the same reward (no learning signal)."""
+    rewards = np.asarray(rewards, dtype=np.float64)
+    return np.isclose(rewards.std(axis=1), 0.0) if rewards.size else np.zeros(rewards.shape[0], dtype=bool)
+
+
+@dataclass
+class LossRows:
+    """The trained rows of a rollout: generation-row indices, their advantages, and rows kept in the loss."""
+
+    indices: list[int]
+    advantages: np.ndarray
+    keep: np.ndarray               # False = masked out of the loss (variance filter)
+    num_clean: int                 # the first num_clean rows are clean completions
+
+
+def loss_rows(
+    plan: GenerationPlan, scores: dict[str, BranchScores], scale: str, batch_std: dict[str, float] | None = None,
+    variance_filter: bool = False,
+) -> LossRows:
+    """Clean rows, then corrupted rows, each branch normalised on its own groups."""
+    indices: list[int] = []
+    advantages: list[np.ndarray] = []
+    keep: list[np.ndarray] = []
+    num_clean = 0
+    for branch in TRAINED_BRANCHES:
+        if branch not in scores:
+            continue
+        s = scores[branch]
+        std = (batch_std or {}).get(branch)
+        adv = group_advantages(s.total, scale, std)
+        flat_zero = np.repeat(zero_std_groups(s.total), s.total.shape[1])
+        if variance_filter:  # Temporal-R1 / DAPO: groups with one reward carry no signal
+            adv = np.where(flat_zero.reshape(adv.shape), 0.0, adv)
+        indices += plan.indices(branch)
+        advantages.append(adv.reshape(-1))
+        keep.append(~flat_zero if variance_filter else np.ones(flat_zero.shape, dtype=bool))
+        if branch == CLEAN:
+            num_clean = len(plan.indices(branch))
+    return LossRows(indices, np.concatenate(advantages), np.concatenate(keep), num_clean)
+
+
+__all__ = [
+    "BranchScores", "CLEAN", "CORRUPTED", "GenerationPlan", "LossRows", "SHUFFLED", "group_advantages",
+    "loss_rows", "plan_generation", "score_rollout", "zero_std_groups",
+]
