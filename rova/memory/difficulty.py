@@ -168,7 +168,9 @@ class DifficultyMemory:
         while len(self._entries) >= self.config.max_size:
             del self._entries[next(iter(self._entries))]
             self.counters.evicted_overflow += 1
-        self._entries[key] = MemoryEntry(sample_id, view, added_step=step, last_check_step=step, accuracy=float(accuracy))
+        self._entries[key] = MemoryEntry(
+            sample_id, view, added_step=step, last_check_step=step, accuracy=float(accuracy)
+        )
         self.counters.adds += 1
         return key
 

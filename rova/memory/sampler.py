@@ -49,7 +49,8 @@ class ReplayRepeatSampler(Sampler):
         repeat_count: int = 1,
         seed: int = 0,
     ):
-        for name, value in (("mini_repeat_count", mini_repeat_count), ("batch_size", batch_size), ("repeat_count", repeat_count)):
+        counts = {"mini_repeat_count": mini_repeat_count, "batch_size": batch_size, "repeat_count": repeat_count}
+        for name, value in counts.items():
             if not (isinstance(value, int) and value >= 1):
                 raise ValueError(f"ReplayRepeatSampler: {name} must be an integer >= 1, got {value!r}")
         self.sample_ids = list(sample_ids)

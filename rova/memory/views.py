@@ -43,7 +43,9 @@ def _check_spec(spec: Any) -> dict[str, Any]:
             f"got {sorted(spec)}; pass None when the corrupted branch applied no corruption"
         )
     if FAMILY_OF.get(spec["variant"]) != spec["family"]:
-        raise ValueError(f"corruption_spec names variant {spec['variant']!r} of family {spec['family']!r}: no such variant")
+        raise ValueError(
+            f"corruption_spec names variant {spec['variant']!r} of family {spec['family']!r}: no such variant"
+        )
     try:
         # JSON-canonical form (tuples -> lists): the spec in memory equals the spec restored from memory.json.
         return json.loads(json.dumps(spec))
