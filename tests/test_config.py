@@ -61,6 +61,73 @@ def test_tgrpo_branch_sizes_default_to_half_the_group():
     assert typed.tgrpo.corrupted_generations == 3
 
 
+@pytest.mark.parametrize("group,expected", [(2, 2), (3, 2), (4, 2), (5, 2), (8, 4)])
+def test_corrupted_branch_is_never_a_group_of_one(group, expected):
+    # Regression: the default was G // 2, i.e. 1 for G = 2 or 3: a trained group of one completion has a
+    # group-normalised advantage of 0 (no gradient) while its tokens still count in the loss normaliser.
+    _, typed = load(["stage=tgrpo", f"stage.num_generations={group}", f"stage.per_device_train_batch_size={group * 2}",
+                     "stage.steps_per_generation=1"])
+    assert typed.tgrpo.corrupted_generations == expected
+    with pytest.raises(ConfigError, match="tgrpo.corrupted_generations"):
+        load(["stage=tgrpo", f"stage.num_generations={group}", "tgrpo.corrupted_generations=1"])
+
+
+def test_stage_behaviour_follows_config_not_the_stage_name():
+    plain = load([])[1]
+    assert plain.stage.name == "grpo" and plain.tgrpo.branches == ["clean"] and plain.memory.enabled is False
+    tgrpo = load(["stage=tgrpo"])[1]
+    assert tgrpo.tgrpo.branches == ["clean", "shuffled", "corrupted"] and tgrpo.memory.enabled is False
+    memory = load(["stage=memory"])[1]
+    assert memory.tgrpo.branches == ["clean", "shuffled", "corrupted"] and memory.memory.enabled is True
+    # The corrupted-branch rules follow tgrpo.branches, whatever the stage is called.
+    with pytest.raises(ConfigError, match="^corruption"):
+        load(["tgrpo.branches=[clean,corrupted]"])  # stage=grpo, corruption=none
+    assert load(["stage=tgrpo", "corruption=none", "reward=video_r1", "tgrpo.branches=[clean,shuffled]"])
+    schema_text = (REPO / "rova" / "config" / "schema.py").read_text()
+    assert "stage.name in" not in schema_text and "stage.name ==" not in schema_text and "RL_STAGES" not in schema_text
+
+
+def test_stage_names_and_kinds_come_from_the_registry(monkeypatch):
+    from rova.stages import registry
+
+    with pytest.raises(ConfigError, match="allowed: " + ", ".join(registry.stage_names())):
+        load(["stage.name=sft"])
+    # A registered stage of another kind: the RL group-size rule does not apply to it.
+    spec = registry.StageSpec("sft", "rova.stages.rl:run", "test-only", "sft", (), ())
+    monkeypatch.setitem(registry.STAGES, "sft", spec)
+    assert load(["stage.name=sft", "stage.per_device_train_batch_size=3"])[1].stage.name == "sft"
+    with pytest.raises(ConfigError, match="memory.enabled"):
+        load(["stage.name=sft", "memory.enabled=true"])
+
+
+def test_shuffle_mode_key():
+    assert load([])[1].tgrpo.shuffle == "uniform"  # Video-R1: a uniformly random permutation
+    assert load(["tgrpo.shuffle=derangement"])[1].tgrpo.shuffle == "derangement"
+
+
+def test_vllm_importance_sampling_keys_match_trl():
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    from rova.config.schema import RolloutConfig
+
+    ours = {f.name: f.default for f in dataclasses.fields(RolloutConfig) if "importance_sampling" in f.name}
+    theirs = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
+    assert len(ours) == 4 and all(theirs[name] == default for name, default in ours.items()), ours
+    typed = load(["rollout.vllm_importance_sampling_mode=token_truncate", "rollout.vllm_importance_sampling_clip_min=0.5"])[1]
+    assert typed.rollout.vllm_importance_sampling_clip_min == 0.5
+    for bad, key in [
+        (["rollout.vllm_importance_sampling_mode=token"], "rollout.vllm_importance_sampling_mode"),
+        (["rollout.vllm_importance_sampling_clip_min=4"], "rollout.vllm_importance_sampling_clip_min"),
+        (["rollout.vllm_importance_sampling_clip_max=0"], "rollout.vllm_importance_sampling_clip_max"),
+        (["rollout.vllm_importance_sampling_mode=sequence_truncate", "rollout.vllm_importance_sampling_clip_max=null"],
+         "rollout.vllm_importance_sampling_clip_max"),
+    ]:
+        with pytest.raises(ConfigError, match=key):
+            load(bad)
+
+
 BAD_OVERRIDES = [
     (["reward.kl_alpa=2"], "reward.kl_alpa"),
     (["reward.kl_alpha=-1"], "reward.kl_alpha"),
@@ -89,6 +156,21 @@ BAD_OVERRIDES = [
     (["stage=tgrpo", "corruption=none"], "corruption"),
     (["data=video_r1"], "data.train_file"),
     (["stage.max_steps=lots"], "stage.max_steps"),
+    (["reward.fallback_whole_output=true"], "reward.fallback_whole_output"),  # removed: it was never read
+    (["tgrpo.corrupted_generations=1"], "tgrpo.corrupted_generations"),
+    (["tgrpo.shuffle=reverse"], "tgrpo.shuffle"),
+    (["rollout.vllm_importance_sampling_mode=token"], "rollout.vllm_importance_sampling_mode"),
+]
+# Hydra's own errors are multi-line; the launcher rewrites each into one line naming the key.
+HYDRA_ERRORS = [
+    (["stage.num_generations=1.5"], "stage.num_generations"),  # type conversion while merging the override
+    (["+reward.kl_alpha=2"], "reward.kl_alpha"),  # '+' on a key that exists
+    (["+reward.kl_alpa=2"], "reward.kl_alpa"),  # '+' on a key that does not
+    (["reward.kl_alpha=[1,2"], "reward.kl_alpha"),  # grammar error (Hydra names no override)
+    (["data.prompt.question=q{Question}"], "data.prompt.question"),  # braces need quotes
+    (["cluster.additional_parameters.constraint=a100"], "cluster.additional_parameters.constraint"),
+    (["~reward.kl_alpha"], "reward.kl_alpha"),
+    (["stage=nope"], "stage"),
 ]
 
 
@@ -99,10 +181,66 @@ def test_bad_override_raises_config_error_naming_the_key(overrides, key):
     assert key in str(info.value), str(info.value)
 
 
-def test_typo_suggests_the_right_key():
+@pytest.mark.parametrize("overrides,key", HYDRA_ERRORS, ids=[" ".join(o) for o, _ in HYDRA_ERRORS])
+def test_hydra_errors_become_one_config_error_naming_the_key(overrides, key):
     with pytest.raises(ConfigError) as info:
-        load(["reward.kl_alpa=2"])
-    assert "did you mean reward.kl_alpha" in str(info.value)
+        load(overrides)
+    message = str(info.value)
+    assert message.startswith(key) and "\n" not in message, message
+
+
+def test_typo_suggests_the_right_key():
+    for override in ("reward.kl_alpa=2", "+reward.kl_alpa=2"):
+        with pytest.raises(ConfigError) as info:
+            load([override])
+        assert "did you mean reward.kl_alpha" in str(info.value)
+
+
+def test_composed_config_is_the_schema():
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    from rova.config.schema import RootConfig
+
+    cfg = compose([])
+    assert OmegaConf.get_type(cfg) is RootConfig
+    defaults = RootConfig()
+    for section in dataclasses.fields(RootConfig):
+        assert set(cfg[section.name]) == {f.name for f in dataclasses.fields(getattr(defaults, section.name))}
+
+
+def _leaves(node: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_config_yaml_is_a_defaults_list_and_options_are_deltas_over_the_schema():
+    import yaml
+    from omegaconf import OmegaConf
+
+    from rova.config.schema import RootConfig
+
+    assert list(yaml.safe_load((conf_dir() / "config.yaml").read_text())) == ["defaults"]
+    schema = OmegaConf.to_container(OmegaConf.structured(RootConfig))
+    for group, option in all_options():
+        text = (conf_dir() / group / f"{option}.yaml").read_text()
+        assert text.startswith("#"), f"{group}/{option}.yaml: first line is a comment saying what the preset is"
+        if "@package _global_" in text:
+            continue  # stage presets that re-default other groups, experiments, debug modes
+        body = {k: v for k, v in (yaml.safe_load(text) or {}).items() if k != "defaults"}
+        for key, value in _leaves(body).items():
+            default = schema[group]
+            for part in key.split("."):
+                assert isinstance(default, dict) and part in default, f"{group}/{option}.yaml: {key} is not a schema key"
+                default = default[part]
+            if key != "name":  # every preset names itself
+                assert value != default, f"{group}/{option}.yaml: {key}={value!r} repeats the schema default"
 
 
 @pytest.mark.parametrize("overrides,key", BAD_OVERRIDES[:15], ids=[" ".join(o) for o, _ in BAD_OVERRIDES[:15]])
@@ -182,18 +320,22 @@ def test_every_sweep_file_validates():
 
 
 def test_prompt_wording_is_config():
-    _, typed = load(["+data.prompt.system=You watch videos carefully."])
+    _, typed = load(["data.prompt.system=You watch videos carefully."])  # a schema key: no '+' needed
     assert typed.data.prompt.system == "You watch videos carefully."
     assert "{Question}" in typed.data.prompt.question  # Video-R1's wording by default
-    with pytest.raises(ConfigError, match="data.prompt.question"):
-        load(["+data.prompt.question=no placeholder"])
-    with pytest.raises(ConfigError, match=r"\+data.prompt.question"):
-        load(["data.prompt.question=x"])  # exists in the schema, not in the YAML: the message says how
+    typed = load(["data.prompt.question='Q: {Question}'", "data.prompt.type_templates.numerical=N",
+                  "data.prompt.options_header=Choices:"])[1]
+    assert typed.data.prompt.question == "Q: {Question}" and typed.data.prompt.type_templates["numerical"] == "N"
+    assert typed.data.prompt.options_header == "Choices:"
+    with pytest.raises(ConfigError, match="data.prompt.question: must contain"):
+        load(["data.prompt.question=no placeholder"])
+    with pytest.raises(ConfigError, match="data.prompt.question: is a schema key: set it without '\\+'"):
+        load(["+data.prompt.question=x"])
 
 
 def test_prompt_config_reaches_the_training_rows(demo_file, tmp_path):
     from rova.training.dataset import load_training_data
 
-    data_cfg = load([f"data.train_file={demo_file}", "data.build_demo=false", "+data.prompt.system=SYS"])[1].data
+    data_cfg = load([f"data.train_file={demo_file}", "data.build_demo=false", "data.prompt.system=SYS"])[1].data
     row = load_training_data(data_cfg, 28, tmp_path).dataset[0]
     assert row["prompt"][0]["role"] == "system" and row["prompt"][0]["content"][0]["text"] == "SYS"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
 
 import cv2
 import numpy as np
@@ -414,14 +415,51 @@ def test_shuffle_moves_the_severity_fraction_of_frames(t, severity, seed):
 
 @settings(max_examples=20, deadline=None)
 @given(t=st.integers(2, 32), seed=st.integers(0, 2**32))
-def test_shuffle_frames_for_tgrpo_moves_every_frame(t, seed):
+def test_shuffle_frames_derangement_moves_every_frame(t, seed):
     clip = numbered_clip(t)
-    out, perm = shuffle_frames(clip, seed)
+    out, perm = shuffle_frames(clip, seed, mode="derangement")
     assert perm.dtype == np.int64 and sorted(perm.tolist()) == list(range(t))
     assert np.all(perm != np.arange(t))
     assert np.array_equal(out, clip[perm])
-    again, perm_again = shuffle_frames(clip, seed)
+    again, perm_again = shuffle_frames(clip, seed, mode="derangement")
     assert np.array_equal(perm, perm_again) and np.array_equal(out, again)
+    # The severity-5 shuffle corruption with the same seed: one definition of "all frames deranged".
+    assert corrupt(clip, CorruptionSpec("shuffle", 5), seed)[1].params["permutation"] == perm.tolist()
+
+
+@settings(max_examples=30, deadline=None)
+@given(t=st.integers(1, 32), seed=st.integers(0, 2**32))
+def test_shuffle_frames_uniform_is_a_seeded_permutation(t, seed):
+    clip = numbered_clip(t)
+    out, perm = shuffle_frames(clip, seed)  # uniform is the default (tgrpo.shuffle)
+    assert perm.dtype == np.int64 and sorted(perm.tolist()) == list(range(t))
+    assert np.array_equal(out, clip[perm]) and out.shape == clip.shape
+    again, perm_again = shuffle_frames(clip, seed, mode="uniform")
+    assert np.array_equal(perm, perm_again) and np.array_equal(out, again)
+
+
+def test_shuffle_frames_uniform_draws_every_permutation_including_the_identity():
+    # Regression: the shuffled branch used to be a derangement only (Video-R1 shuffles uniformly), so the
+    # identity and fixed points never occurred. Over 3 frames all 6 orders appear, each near 1/6.
+    clip = numbered_clip(3)
+    counts = Counter(tuple(shuffle_frames(clip, seed, mode="uniform")[1].tolist()) for seed in range(1200))
+    assert len(counts) == 6 and (0, 1, 2) in counts
+    assert all(120 <= n <= 280 for n in counts.values()), counts  # expected 200 each; > 5 sigma margin
+    fixed_points = [int(np.sum(shuffle_frames(numbered_clip(8), seed)[1] == np.arange(8))) for seed in range(400)]
+    assert 0.8 < np.mean(fixed_points) < 1.2  # a uniform permutation has 1 fixed point on average
+
+
+def test_shuffle_frames_rejects_unknown_modes_and_bad_seeds():
+    with pytest.raises(ValueError, match="uniform, derangement"):
+        shuffle_frames(numbered_clip(4), 0, mode="reverse")
+    with pytest.raises(ValueError, match="seed"):
+        shuffle_frames(numbered_clip(4), -1)
+
+
+def test_shuffle_modes_match_the_config_schema():
+    from rova.config.schema import SHUFFLE_MODES
+
+    assert temporal.SHUFFLE_MODES == SHUFFLE_MODES
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_demo_run import REPO, launch, only_run_dir
+from tests.support.runs import REPO, launch, only_run_dir
 
 pytestmark = pytest.mark.slow
 

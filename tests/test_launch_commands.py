@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rova.launch.compose import load
-from rova.launch.deepspeed_config import deepspeed_config
+from rova.config.deepspeed import deepspeed_config
 from rova.launch.dispatch import prepare_run_dirs
 from rova.launch.slurm import executor_parameters
 from rova.launch.workers import processes_per_node, worker_command
@@ -85,7 +85,7 @@ def test_run_dirs_hold_resolved_config_and_provenance(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_tiny_grpo_on_cuda_bf16(tmp_path, cache_dir):
-    from tests.test_demo_run import launch, only_run_dir
+    from tests.support.runs import launch, only_run_dir
 
     proc = launch(tmp_path, cache_dir, "model.dtype=bfloat16", "stage=tgrpo", "data.demo_num_clips=8", "logger=none")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -102,3 +102,19 @@ def test_run_tag_names_the_run_dir(tmp_path):
     assert run_dir == tmp_path / "grpo" / "2026-01-02" / "03-04-05_baseline"
     with pytest.raises(ConfigError, match="run.tag"):
         cfg_of("run.tag=a/b")
+
+
+def test_stages_and_training_never_import_the_launcher():
+    # Data flow is one-directional (design.md): launch -> run dir -> workers -> stages. Shared pieces such as
+    # the DeepSpeed JSON live in rova.config.
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "rova"
+    offenders = [
+        f"{path.relative_to(root.parent)}:{number}"
+        for package in ("stages", "training")
+        for path in sorted((root / package).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.match(r"\s*(from|import)\s+rova\.launch\b", line)
+    ]
+    assert not offenders, offenders

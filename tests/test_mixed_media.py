@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_demo_run import launch, only_run_dir
+from tests.support.runs import launch, only_run_dir
 
 
 def mixed_dataset(demo_file: Path, tmp_path: Path, images: int = 4) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_demo_run import launch
+from tests.support.runs import launch
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import torch
 
 from rova.rewards import kl_reward
 from rova.training.visual_inputs import encode_prompt, left_pad, render_prompt, right_pad
-from tests.test_demo_run import launch, only_run_dir
+from tests.support.runs import launch, only_run_dir
 from tests.test_video_trainer import make_trainer
 
 COMPONENTS = ("accuracy", "format", "length", "temporal", "kl", "iou")

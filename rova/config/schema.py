@@ -1,8 +1,14 @@
 """Typed schemas for every config group, checked at compose time (before anything is spawned or submitted).
 
-Values live in `conf/`; types, ranges and cross-field rules live here. Field names ARE the YAML keys and
-the argument names of the code that receives them (`reward.kl_alpha` is the `kl_alpha` of the reward).
-Each `__post_init__` raises `ConfigError("<group>.<key>", "<what is allowed>")`.
+Every default has ONE home: the field defaults here. `RootConfig` is registered with Hydra's ConfigStore
+(`rova.config.store`) as the first entry of conf/config.yaml's defaults list, so the YAML files in `conf/`
+are deltas over these dataclasses and every key can be set without `+`. Types, ranges and cross-field
+rules live here too. Field names ARE the YAML keys and the argument names of the code that receives them
+(`reward.kl_alpha` is the `kl_alpha` of the reward). Each `__post_init__` raises
+`ConfigError("<group>.<key>", "<what is allowed>")`.
+
+Behaviour is switched by config, never by stage name: `stage.name` only has to be a registered stage
+(`rova.stages.registry`); the rules below follow its `kind` and keys such as `tgrpo.branches`.
 """
 
 from __future__ import annotations
@@ -16,11 +22,17 @@ from rova.data.sampling import FrameSamplingConfig
 from rova.errors import ConfigError
 from rova.memory.difficulty import MemoryConfig
 
-STAGE_NAMES = ("grpo", "tgrpo", "memory")
-RL_STAGES = ("grpo", "tgrpo", "memory")
-
-
 CORRUPTION_FAMILIES = ("photometric", "weather", "occlusion", "shake", "temporal")
+TGRPO_BRANCHES = ("clean", "shuffled", "corrupted")
+SHUFFLE_MODES = ("uniform", "derangement")  # the same tuple as rova.corruption.temporal.SHUFFLE_MODES (cv2-free here)
+VLLM_IS_MODES = ("token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
+
+
+def stage_kind(name: str) -> str:
+    """The registered kind of a stage ("rl", ...): what the cross-field rules key on."""
+    from rova.stages.registry import get_spec  # light (no torch); imported here to keep config -> stages one-way
+
+    return get_spec(name).kind
 
 
 def corruption_probability(cfg: CorruptionConfig) -> float:
@@ -76,7 +88,9 @@ class StageConfig:
     dataloader_num_workers: int = 0
 
     def __post_init__(self) -> None:
-        _choice("stage.name", self.name, STAGE_NAMES)
+        from rova.stages.registry import stage_names
+
+        _choice("stage.name", self.name, stage_names())
         _positive("stage.max_steps", self.max_steps)
         _positive("stage.learning_rate", self.learning_rate)
         _positive("stage.warmup_steps", self.warmup_steps, allow_zero=True)
@@ -134,20 +148,21 @@ class ModelConfig:
 class DataConfig:
     """Annotation file (Video-R1 schema), media root, decoding and Qwen2.5-VL frame sampling."""
 
-    name: str = "demo"
-    train_file: str = "???"
-    media_root: Optional[str] = None
-    build_demo: bool = False
+    name: str = "video_r1"
+    train_file: str = "???"            # a Video-R1-schema .json / .jsonl annotation file
+    media_root: Optional[str] = None   # null = the annotation file's folder
+    build_demo: bool = False           # build the procedural demo clips into train_file's folder on first use
     demo_num_clips: int = 24
     backend: str = "decord"
-    probe_workers: int = 2
+    probe_workers: int = 8             # processes that check every video decodes before training (cached in run.cache_dir)
     max_samples: Optional[int] = None
     fps: float = 2.0
     min_frames: int = 4
-    max_frames: int = 16
+    max_frames: int = 16               # Video-R1 trains with 16 frames
     min_pixels: int = 3136
-    max_pixels: int = 12544
-    total_pixels: int = 200704
+    max_pixels: int = 200704           # 128 * 28 * 28 per frame (Video-R1)
+    total_pixels: int = 3211264
+    # Wording: question, type_templates, options_header, system (Video-R1's by default, rova/data/prompts.py).
     prompt: PromptTemplates = field(default_factory=PromptTemplates)
 
     def __post_init__(self) -> None:
@@ -193,7 +208,6 @@ class RewardConfig:
     kl_topk: int = 64
     kl_loss_coef: float = 0.0
     acc_threshold: float = 0.1
-    fallback_whole_output: bool = False
 
     def __post_init__(self) -> None:
         for key in ("w_acc", "w_fmt", "w_len", "w_temp", "w_kl", "w_iou", "len_bonus", "temporal_alpha",
@@ -216,11 +230,33 @@ class RolloutConfig:
     vllm_gpu_memory_utilization: float = 0.3
     vllm_enable_sleep_mode: bool = False
     vllm_max_model_length: Optional[int] = None
+    # Importance sampling between vLLM's sampling log-probs and the trainer's (TRL GRPOConfig names and defaults).
+    vllm_importance_sampling_correction: bool = True
+    vllm_importance_sampling_mode: str = "sequence_mask"
+    vllm_importance_sampling_clip_max: Optional[float] = 3.0
+    vllm_importance_sampling_clip_min: Optional[float] = None
 
     def __post_init__(self) -> None:
         _choice("rollout.name", self.name, ("hf", "vllm"))
         if not 0.0 < self.vllm_gpu_memory_utilization <= 1.0:
             raise ConfigError("rollout.vllm_gpu_memory_utilization", "must be in (0, 1]")
+        _choice("rollout.vllm_importance_sampling_mode", self.vllm_importance_sampling_mode, VLLM_IS_MODES)
+        lo, hi = self.vllm_importance_sampling_clip_min, self.vllm_importance_sampling_clip_max
+        if hi is not None:
+            _positive("rollout.vllm_importance_sampling_clip_max", hi)
+        if lo is not None:
+            _positive("rollout.vllm_importance_sampling_clip_min", lo, allow_zero=True)
+        if lo is not None and hi is not None and lo >= hi:
+            raise ConfigError(
+                "rollout.vllm_importance_sampling_clip_min",
+                f"got {lo}; must be < rollout.vllm_importance_sampling_clip_max ({hi})",
+            )
+        if (self.vllm_importance_sampling_correction and self.vllm_importance_sampling_mode.endswith("_truncate")
+                and lo is None and hi is None):
+            raise ConfigError(
+                "rollout.vllm_importance_sampling_clip_max",
+                f"mode {self.vllm_importance_sampling_mode} truncates: set clip_max and/or clip_min",
+            )
 
 
 @dataclass
@@ -300,23 +336,35 @@ class LoggerConfig:
 
 @dataclass
 class TGRPOConfig:
-    """T-GRPO branches: which run, and how many completions each generates per prompt."""
+    """T-GRPO branches: which run, and how many completions each generates per prompt.
 
-    branches: list[str] = field(default_factory=lambda: ["clean", "shuffled", "corrupted"])
+    The default is plain GRPO (the clean group only); stage=tgrpo and stage=memory add the other branches.
+    """
+
+    branches: list[str] = field(default_factory=lambda: ["clean"])
+    # null = stage.num_generations // 2 (Video-R1); only its accuracy is used (temporal reward), so 1 is allowed.
     shuffled_generations: Optional[int] = None
+    # null = max(2, stage.num_generations // 2), capped at the group (ROVA). The corrupted group is trained with
+    # its own group-normalised advantage: a group of 1 always has advantage 0 and only dilutes the loss.
     corrupted_generations: Optional[int] = None
+    shuffle: str = "uniform"  # the shuffled branch's frame order: uniform (Video-R1) | derangement (no frame stays)
 
     def __post_init__(self) -> None:
         for name in self.branches:
-            _choice("tgrpo.branches", name, ("clean", "shuffled", "corrupted"))
+            _choice("tgrpo.branches", name, TGRPO_BRANCHES)
         if "clean" not in self.branches:
             raise ConfigError("tgrpo.branches", "must contain 'clean' (the group every other branch is compared to)")
         if len(set(self.branches)) != len(self.branches):
             raise ConfigError("tgrpo.branches", f"duplicate branch in {self.branches}")
-        for key in ("shuffled_generations", "corrupted_generations"):
-            value = getattr(self, key)
-            if value is not None:
-                _positive(f"tgrpo.{key}", value)
+        if self.shuffled_generations is not None:
+            _positive("tgrpo.shuffled_generations", self.shuffled_generations)
+        if self.corrupted_generations is not None and self.corrupted_generations < 2:
+            raise ConfigError(
+                "tgrpo.corrupted_generations",
+                f"got {self.corrupted_generations}; the corrupted branch is a trained group and needs >= 2 completions "
+                "(a group of one has advantage 0 and gives no gradient)",
+            )
+        _choice("tgrpo.shuffle", self.shuffle, SHUFFLE_MODES)
 
 
 @dataclass
@@ -351,19 +399,20 @@ class RootConfig:
 
     def __post_init__(self) -> None:
         stage = self.stage
+        rl = stage_kind(stage.name) == "rl"
+        corrupted_branch = rl and "corrupted" in self.tgrpo.branches
         local_rows = stage.per_device_train_batch_size * stage.generation_steps
-        if stage.name in RL_STAGES and local_rows % stage.num_generations != 0:
+        if rl and local_rows % stage.num_generations != 0:
             raise ConfigError(
                 "stage.per_device_train_batch_size",
                 f"per_device_train_batch_size x steps_per_generation ({local_rows}) must be a multiple of "
                 f"stage.num_generations ({stage.num_generations}) so each process holds whole prompt groups",
             )
-        half = max(1, stage.num_generations // 2)
         if self.tgrpo.shuffled_generations is None:
-            self.tgrpo.shuffled_generations = half
+            self.tgrpo.shuffled_generations = max(1, stage.num_generations // 2)
         if self.tgrpo.corrupted_generations is None:
-            self.tgrpo.corrupted_generations = half
-        if stage.name in ("tgrpo", "memory") and "corrupted" in self.tgrpo.branches:
+            self.tgrpo.corrupted_generations = min(stage.num_generations, max(2, stage.num_generations // 2))
+        if corrupted_branch:
             corrupted_rows = local_rows // stage.num_generations * self.tgrpo.corrupted_generations
             if corrupted_rows % stage.generation_steps:
                 raise ConfigError(
@@ -374,14 +423,16 @@ class RootConfig:
         for key in ("shuffled_generations", "corrupted_generations"):
             if getattr(self.tgrpo, key) > stage.num_generations:
                 raise ConfigError(f"tgrpo.{key}", f"must be <= stage.num_generations ({stage.num_generations})")
-        if stage.name in ("tgrpo", "memory") and "corrupted" in self.tgrpo.branches:
+        if corrupted_branch:
             if corruption_probability(self.corruption) <= 0.0:
                 raise ConfigError(
                     "corruption",
                     "the corrupted branch needs a corruption mix with a non-zero probability "
                     "(e.g. corruption=rova), or drop 'corrupted' from tgrpo.branches",
                 )
-        if self.reward.w_kl > 0 and stage.name in RL_STAGES and corruption_probability(self.corruption) <= 0.0:
+        if self.reward.w_kl > 0 and rl and corruption_probability(self.corruption) <= 0.0:
             raise ConfigError("reward.w_kl", "the KL-consistency reward needs a corruption mix (e.g. corruption=rova)")
+        if self.memory.enabled and not rl:
+            raise ConfigError("memory.enabled", f"the difficulty memory needs an RL stage; stage {stage.name!r} is not one")
         if self.cluster.name == "slurm" and self.cluster.gpus_per_node == 0 and self.distributed.backend == "nccl":
             raise ConfigError("distributed.backend", "nccl needs GPUs: set cluster.gpus_per_node or backend=gloo")

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
         corrupt,
         draw_corruption,
         replay,
-        shuffle_frames,
     )
+    from rova.corruption.temporal import shuffle_frames
 
 # Every variant name, family by family (variant names are unique across families).
 VARIANTS: tuple[str, ...] = tuple(v for f in FAMILIES for v in VARIANTS_BY_FAMILY[f])
@@ -37,7 +37,7 @@ _LAZY = {
     "corrupt": "rova.corruption.engine",
     "draw_corruption": "rova.corruption.engine",
     "replay": "rova.corruption.engine",
-    "shuffle_frames": "rova.corruption.engine",
+    "shuffle_frames": "rova.corruption.temporal",
 }
 
 __all__ = ["FAMILIES", "FAMILY_OF", "VARIANTS", "VARIANTS_BY_FAMILY", *_LAZY]

@@ -6,7 +6,11 @@ is nothing earlier to hold). Modes: `random` frames, `segment` bursts of 2-12 fr
 K evenly spaced frames: a lower frame rate, Kinetics-C).
 
 shuffle permutes a fraction of the frames (20-100 %); every chosen frame leaves its place, so the
-permutation is never the identity. Severity 5 permutes all frames: T-GRPO's shuffled branch.
+permutation is never the identity. Severity 5 permutes all frames.
+
+T-GRPO's shuffled branch is `shuffle_frames`: a uniformly random permutation of all frames by default
+(Video-R1: the identity and fixed points occur, with their natural probability), or a derangement of all
+frames (`mode="derangement"`, the severity-5 shuffle corruption: no frame keeps its place).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rova.corruption.base import Params, Variant, severity_value
+from rova.corruption.base import Params, Variant, check_clip, severity_value
 from rova.corruption.catalogue import FRAME_DROP_FILLS, FRAME_DROP_MODES
 
 DROP_FRACTION = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -128,3 +132,27 @@ VARIANTS = (
     ),
     Variant("shuffle", "temporal", draw_shuffle, apply_shuffle),
 )
+
+
+SHUFFLE_MODES = ("uniform", "derangement")  # tgrpo.shuffle
+
+
+def shuffle_frames(clip: np.ndarray, seed: int, mode: str = "uniform") -> tuple[np.ndarray, np.ndarray]:
+    """T-GRPO's shuffled branch (tgrpo.shuffle): all frames reordered by a permutation drawn from `seed`.
+
+    uniform: every permutation of the T frames is equally likely (Video-R1's random shuffle).
+    derangement: uniform over the permutations that move every frame (T > 1); bit-identical to the
+    severity-5 `shuffle` corruption with the same seed.
+    Returns (shuffled clip, permutation) with shuffled[i] = clip[permutation[i]]. Pure: no global RNG.
+    """
+    if mode not in SHUFFLE_MODES:
+        raise ValueError(f"shuffle mode must be one of {', '.join(SHUFFLE_MODES)}, got {mode!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    clip = check_clip(clip)
+    rng = np.random.default_rng(int(seed))
+    if mode == "uniform":
+        permutation = rng.permutation(clip.shape[0]).astype(np.int64)
+    else:
+        permutation = np.asarray(draw_shuffle(rng, 5, clip, {})["permutation"], dtype=np.int64)
+    return clip[permutation], permutation

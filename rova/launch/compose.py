@@ -42,24 +42,57 @@ def _suggest(key: str) -> str:
     return f" (did you mean {parent + '.' if parent else ''}{close[0]}?)" if close else ""
 
 
-def _schema_has(key: str) -> bool:
+def _schema_node(key: str):
     try:
-        return OmegaConf.select(OmegaConf.structured(RootConfig), key, throw_on_missing=False) is not None
+        return OmegaConf.select(OmegaConf.structured(RootConfig), key, throw_on_missing=False)
     except Exception:  # an invalid path is simply not in the schema
-        return False
+        return None
 
 
-def _hydra_error_to_config_error(exc: Exception) -> ConfigError:
+def _is_open_dict(key: str) -> bool:
+    """A `dict[str, ...]` field (cluster.additional_parameters, data.prompt.type_templates): new keys take `+`."""
+    parent = _schema_node(key.rpartition(".")[0]) if "." in key else None
+    return isinstance(parent, DictConfig) and OmegaConf.get_type(parent) is dict
+
+
+def _bad_override(overrides: list[str]) -> str | None:
+    """The first override Hydra's grammar rejects (its parser names no override)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except Exception:
+            return override
+    return None
+
+
+def _hydra_error_to_config_error(exc: Exception, overrides: list[str] = ()) -> ConfigError:
+    """Hydra's multi-line messages, rewritten to one line naming the key."""
     text = str(exc)
     match = re.search(r"Could not override '([^']+)'", text)
     if match:
         key = match.group(1)
         if "not in struct" in text or "To append to your config" in text:
-            if _schema_has(key):
-                return ConfigError(key, f"takes its default from the schema; set it with +{key}=...")
+            if _is_open_dict(key):
+                return ConfigError(key, f"new entry in a dict: add it with +{key}=...")
             return ConfigError(key, f"unknown key{_suggest(key)}")
         detail = text.splitlines()[-1].strip()
         return ConfigError(key, detail)
+    match = re.search(r"An item is already at '([^']+)'", text)
+    if match:
+        key = match.group(1)
+        return ConfigError(key, f"is a schema key: set it without '+' ({key}=...)")
+    match = re.search(r"Error merging override (\S+)", text)
+    if match:
+        override = match.group(1)
+        cause = exc.__cause__
+        key = getattr(cause, "full_key", None) or override.partition("=")[0].lstrip("+~")
+        first = (getattr(cause, "msg", None) or str(cause or text)).strip().splitlines()[0]
+        if isinstance(cause, ValidationError):
+            return ConfigError(key, f"wrong type: {first}")
+        return ConfigError(key, first)
     match = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
     if match:
         group, option = match.groups()
@@ -70,9 +103,17 @@ def _hydra_error_to_config_error(exc: Exception) -> ConfigError:
         group, option = match.groups()
         return ConfigError(group, f"could not load option {option!r}: {text.splitlines()[-1]}")
     match = re.search(r"Error parsing override '([^']+)'", text)
-    if match:
-        override = match.group(1)
-        return ConfigError(override.split("=")[0].lstrip("+~"), f"cannot parse override {override!r}")
+    override = match.group(1) if match else None
+    if override is None and "override_grammar" in text:
+        override = _bad_override(list(overrides))
+    if override is not None:
+        first = text.strip().splitlines()[0]
+        return ConfigError(
+            override.split("=")[0].lstrip("+~"),
+            f"cannot parse override {override!r} ({first}); quote values with spaces or braces: key='...'",
+        )
+    if isinstance(exc, OmegaConfBaseException) and getattr(exc, "full_key", None):
+        return _omegaconf_error_to_config_error(exc)
     return ConfigError("overrides", " ".join(text.split()))
 
 
@@ -83,12 +124,15 @@ def compose(overrides: list[str], *, return_hydra: bool = False) -> DictConfig:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
 
+    from rova.config.store import register_schema
+
+    register_schema()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
             return hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides), return_hydra_config=return_hydra)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise _hydra_error_to_config_error(exc) from exc
+        raise _hydra_error_to_config_error(exc, list(overrides)) from exc
     finally:
         GlobalHydra.instance().clear()
 
