@@ -243,7 +243,10 @@ def test_config_yaml_is_a_defaults_list_and_options_are_deltas_over_the_schema()
                 assert value != default, f"{group}/{option}.yaml: {key}={value!r} repeats the schema default"
 
 
-@pytest.mark.parametrize("overrides,key", BAD_OVERRIDES[:15], ids=[" ".join(o) for o, _ in BAD_OVERRIDES[:15]])
+LAUNCHER_CASES = BAD_OVERRIDES[:15] + HYDRA_ERRORS[:4]
+
+
+@pytest.mark.parametrize("overrides,key", LAUNCHER_CASES, ids=[" ".join(o) for o, _ in LAUNCHER_CASES])
 def test_launcher_exits_nonzero_fast_with_one_line_and_no_run_dir(tmp_path, overrides, key):
     out_root = tmp_path / "outputs"
     start = time.monotonic()
