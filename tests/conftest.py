@@ -47,14 +47,3 @@ def demo_file(cache_dir) -> Path:
     from rova.data.demo import build_demo_dataset
 
     return build_demo_dataset(cache_dir / "demo", num_clips=8)
-
-
-def run_overrides(cache_dir: Path, tmp_path: Path, *extra: str) -> list[str]:
-    """Overrides that point a test run at the session cache and a private output root, with tiny sizes."""
-    return [
-        f"run.cache_dir={cache_dir}",
-        f"run.output_root={tmp_path / 'outputs'}",
-        "data.demo_num_clips=8",
-        "logger=none",
-        *extra,
-    ]

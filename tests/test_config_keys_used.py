@@ -27,11 +27,6 @@ ALLOWED_UNREAD = {
        for f in ("photometric", "weather", "occlusion", "shake", "temporal")},
     **{f"corruption.{f}_variants": "corruption engine, getattr(cfg, f'{family}_variants')"
        for f in ("photometric", "weather", "occlusion", "shake", "temporal")},
-    # Wired in rova/training/args.py (TRL GRPOConfig keyword arguments): remove once args.py reads them.
-    "rollout.vllm_importance_sampling_correction": "wired in rova/training/args.py",
-    "rollout.vllm_importance_sampling_mode": "wired in rova/training/args.py",
-    "rollout.vllm_importance_sampling_clip_max": "wired in rova/training/args.py",
-    "rollout.vllm_importance_sampling_clip_min": "wired in rova/training/args.py",
 }
 
 

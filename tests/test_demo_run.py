@@ -15,8 +15,8 @@ def test_default_demo_run_writes_everything(tmp_path, cache_dir):
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["command"] and "git_sha" in meta
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    rewarded = [line for line in lines if "rewards/accuracy/mean" in line]
-    assert rewarded and all(isinstance(line["reward"], float) for line in rewarded)
+    rewarded = [line for line in lines if "rewards/clean/accuracy/mean" in line]
+    assert rewarded and all(isinstance(line["reward/mean"], float) for line in rewarded)
     assert any(p.name.startswith("offline-run-") for p in (run_dir / "wandb").iterdir())
     assert (run_dir / "model" / "config.json").exists()
     assert list((run_dir / "model").glob("*.safetensors"))

@@ -32,7 +32,7 @@ def mixed_dataset(demo_file: Path, tmp_path: Path, images: int = 4) -> Path:
 
 
 def test_image_groups_skip_the_shuffled_branch(tmp_path, cache_dir, demo_file):
-    from tests.test_video_trainer import make_trainer
+    from tests.support.trainers import make_trainer
 
     data = mixed_dataset(demo_file, tmp_path)
     trainer, cfg, run_dir = make_trainer(

@@ -12,9 +12,9 @@ import torch
 from rova.rewards import kl_reward
 from rova.training.visual_inputs import encode_prompt, left_pad, render_prompt, right_pad
 from tests.support.runs import launch, only_run_dir
-from tests.test_video_trainer import make_trainer
+from tests.support.trainers import make_trainer
 
-COMPONENTS = ("accuracy", "format", "length", "temporal", "kl", "iou")
+from rova.rewards.registry import CLEAN, components_for
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -33,9 +33,11 @@ def test_tgrpo_launch_generates_every_branch_and_logs_every_component(tmp_path, 
     for m in steps:
         # One prompt group per step: G clean, G/2 shuffled, G/2 corrupted completions.
         assert (m["branch/clean_completions"], m["branch/shuffled_completions"], m["branch/corrupted_completions"]) == (4, 2, 2)
-        for name in COMPONENTS:
-            assert f"rewards/{name}/mean" in m
-        assert m["rewards/kl/mean"] is not None and 0.0 < m["rewards/kl/mean"] <= 1.0
+        for component in components_for(CLEAN):
+            assert f"rewards/clean/{component.name}/mean" in m
+        for name in ("rewards/corrupted/accuracy/mean", "reward/clean/mean", "reward/corrupted/mean", "reward/mean"):
+            assert name in m
+        assert m["rewards/clean/kl/mean"] is not None and 0.0 < m["rewards/clean/kl/mean"] <= 1.0
         assert m["temporal/p"] is not None and m["corruption/frac_corrupted"] == 1.0
     resolved = (run_dir / "resolved.yaml").read_text()
     assert "kl_alpha: 2.0" in resolved and "p_weather: 1.0" in resolved
@@ -94,7 +96,7 @@ def test_kl_consistency_on_the_tiny_model(tmp_path, cache_dir):
     other = rng.integers(0, 256, clean.frames.shape, dtype=np.uint8)
     enc_clean = encode_prompt(processor, text, clean.frames, clean.sample_fps)
     enc_other = encode_prompt(processor, text, other, clean.sample_fps)
-    completions = trainer._generate_rows([enc_clean, enc_clean, enc_clean])
+    completions = trainer.generate_rows([enc_clean, enc_clean, enc_clean]).ids
     prompt_ids = [enc_clean.input_ids] * 3
 
     same = trainer._consistency_kl(prompt_ids, completions, [enc_clean.visual] * 3, [enc_clean.visual] * 3)
@@ -111,19 +113,69 @@ def test_kl_consistency_on_the_tiny_model(tmp_path, cache_dir):
 
 
 def test_memory_resume_restores_the_checkpointed_memory(tmp_path, cache_dir):
-    from rova.training.memory_stage import restore_from_checkpoint
-
     proc = launch(
         tmp_path, cache_dir, "stage=memory", "data.demo_num_clips=8", "logger=none", "stage.max_steps=2",
         "stage.save_steps=1", "memory.fail_threshold=0.99",
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = only_run_dir(tmp_path / "outputs")
-    first = json.loads((run_dir / "checkpoints" / "checkpoint-1" / "memory.json").read_text())
-    trainer, _, _ = make_trainer(cache_dir, tmp_path / "again", "stage=memory", "memory.fail_threshold=0.99")
-    restore_from_checkpoint(trainer, str(run_dir / "checkpoints" / "checkpoint-1"))
+    checkpoint = run_dir / "checkpoints" / "checkpoint-1"
+    first = json.loads((checkpoint / "memory.json").read_text())
+    trainer, _, _ = make_trainer(cache_dir, tmp_path / "again", "stage=memory", "memory.fail_threshold=0.99",
+                                 resume_from=str(checkpoint))
     assert trainer.memory.to_dict() == first
     assert len(trainer.memory) >= 1
+
+
+def test_a_fresh_memory_never_reads_the_run_dirs_memory_json(tmp_path, cache_dir):
+    """Regression: memory.json in the run dir was loaded even with run.resume=false (no checkpoint resumed)."""
+    from rova.memory import MemoryView, ReplayMemory
+
+    stale = ReplayMemory()
+    stale.state.add(0, "stale-sample", MemoryView.clean(), 0.0)
+    (tmp_path / "run").mkdir(parents=True)
+    stale.save(tmp_path / "run")
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage=memory", "run.resume=false")
+    assert len(trainer.memory) == 0
+
+
+def test_resuming_a_checkpoint_without_memory_json_fails_clearly(tmp_path, cache_dir):
+    """Regression: a checkpoint without memory.json silently kept an older memory file."""
+    proc = launch(tmp_path, cache_dir, "stage=memory", "data.demo_num_clips=8", "logger=none", "stage.max_steps=2",
+                  "stage.save_steps=1", "memory.fail_threshold=0.99")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    (run_dir / "checkpoints" / "checkpoint-2" / "memory.json").unlink()
+    again = launch(tmp_path, cache_dir, "stage=memory", "data.demo_num_clips=8", "logger=none", "stage.max_steps=3",
+                   "stage.save_steps=1", "memory.fail_threshold=0.99", f"run.dir={run_dir}")
+    assert again.returncode != 0
+    assert "checkpoint-2" in again.stderr and "memory.json" in again.stderr, again.stderr[-2000:]
+
+
+def test_resume_does_not_inflate_replay_counts_and_replays_the_stored_view(tmp_path, cache_dir):
+    """Regression: batches skipped on resume called replay selection, inflating counters and entry replays.
+
+    After a run that stops at step 2 and a resume to step 4, every replay counted in memory.json is a
+    replayed prompt group that really reached a rollout, and each replay of a corrupted view carried
+    exactly the stored corruption.
+    """
+    common = ("stage=memory", "data.demo_num_clips=8", "logger=none", "stage.save_steps=2", "memory.fail_threshold=0.99",
+              "memory.replay_frac=0.5", "stage.per_device_train_batch_size=8", "stage.num_generations=4")
+    proc = launch(tmp_path, cache_dir, *common, "stage.max_steps=2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    proc = launch(tmp_path, cache_dir, *common, "stage.max_steps=4", f"run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    memory = json.loads((run_dir / "memory.json").read_text())
+    rollouts = [json.loads(line) for line in (run_dir / "rollouts.jsonl").read_text().splitlines()]
+    replayed = [r for r in rollouts if r["replayed"]]
+    assert replayed, "the memory should replay hard samples within 4 steps"
+    assert memory["counters"]["replayed"] == len(replayed)
+    assert sum(entry["replays"] for entry in memory["entries"]) <= len(replayed)
+    for record in replayed:
+        view = record["replayed"]
+        if view["kind"] == "corrupted" and view["corruption_spec"] is not None:
+            assert record["corruption"] == view["corruption_spec"]
 
 
 def test_auxiliary_kl_loss_is_trained_and_logged(tmp_path, cache_dir):

@@ -14,19 +14,7 @@ import pytest
 import torch
 from trl import GRPOTrainer
 
-from rova.launch.compose import load
-from rova.launch.paths import absolutize
-from rova.stages.rl import build_trainer
-from tests.conftest import run_overrides
-
-
-def make_trainer(cache_dir: Path, tmp_path: Path, *extra: str):
-    _, cfg = load(run_overrides(cache_dir, tmp_path, *extra))
-    cfg = absolutize(cfg, tmp_path)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    trainer, _ = build_trainer(cfg, run_dir)
-    return trainer, cfg, run_dir
+from tests.support.trainers import make_trainer
 
 
 class VisionCallCounter:
@@ -56,7 +44,7 @@ class VisionCallCounter:
 
 def instrument(trainer, counter: VisionCallCounter, monkeypatch):
     """Wrap (not replace) the trainer's passes so each vision call is attributed to its pass."""
-    generate_rows = trainer._generate_rows
+    generate_rows = trainer.generate_rows
     logps = trainer._get_per_token_logps_and_entropies
     compute_loss = trainer._compute_loss
 
@@ -75,7 +63,7 @@ def instrument(trainer, counter: VisionCallCounter, monkeypatch):
         with counter.during("policy"):
             return compute_loss(*args, **kwargs)
 
-    monkeypatch.setattr(trainer, "_generate_rows", gen)
+    monkeypatch.setattr(trainer, "generate_rows", gen)
     monkeypatch.setattr(trainer, "_get_per_token_logps_and_entropies", lp)
     monkeypatch.setattr(trainer, "_compute_loss", loss)
 

@@ -216,10 +216,3 @@ def apply_random_corruption(
     if spec is None:
         return check_clip(clip), None
     return corrupt(clip, spec, seed)
-
-
-def shuffle_frames(clip: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """T-GRPO's shuffled branch: all frames permuted (no frame keeps its place when T > 1).
-    Returns (shuffled clip, permutation) with shuffled[i] = clip[permutation[i]]."""
-    out, record = corrupt(clip, CorruptionSpec("shuffle", 5), seed)
-    return out, np.asarray(record.params["permutation"], dtype=np.int64)

@@ -1,8 +1,11 @@
-"""stage=grpo | tgrpo | memory: GRPO-family training on video with the tiny or a real Qwen2.5-VL."""
+"""The RL stage (stage=grpo | tgrpo | memory): GRPO-family training on video with the tiny or a real Qwen2.5-VL.
+
+What runs is switched by config only: `tgrpo.branches` (shuffled / corrupted branches), `reward.*` weights
+(the reward registry), `memory.enabled` (difficulty-aware memory with replay and re-checks).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -24,10 +27,21 @@ def latest_checkpoint(checkpoints: Path) -> str | None:
     return str(max(done, key=lambda p: int(p.name.split("-")[-1])))
 
 
-def build_trainer(cfg: RootConfig, run_dir: Path, dist=None):
-    """Data, model, tracking and the VideoGRPOTrainer for a validated config (shared by the stage and tests)."""
+def rollout_scored_by_rova(*args, **kwargs):
+    """Handed to TRL as its reward function, which must never be called: rova's rollout scores completions itself
+    through the reward registry (rova.rewards.registry). Reaching this means a TRL code path bypassed it."""
+    raise RuntimeError(
+        "TRL called its own reward path; rova scores rollouts in VideoGRPOTrainer._generate_and_score_completions "
+        "(rova.rewards.registry). This TRL code path is not supported."
+    )
+
+
+def build_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str | None = None):
+    """Data, model, tracking and the VideoGRPOTrainer for a validated config (shared by the stage and tests).
+
+    `resume_from`: the checkpoint being resumed; the difficulty memory is restored from it (only from it).
+    """
     from rova.models.loading import load_model_and_processor
-    from rova.rewards import accuracy_reward, format_reward
     from rova.stages.assets import ensure_demo_data
     from rova.stages.setup import DistState
     from rova.training.args import grpo_config
@@ -55,26 +69,34 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None):
             "skipped": len(data.skipped), "too_long": data.too_long,
             "skipped_media": [{"path": p, "reason": r} for p, r in data.skipped],
         })
+    memory = None
+    if cfg.memory.enabled:
+        from rova.memory import ReplayMemory
+
+        memory = ReplayMemory.restore(cfg.memory, resume_from)
     report_to = ["wandb"] if cfg.logger.name == "wandb" else []
     args = grpo_config(cfg, run_dir, report_to=report_to, extra=dist.trainer_kwargs)
     trainer = VideoGRPOTrainer(
         model=model,
-        reward_funcs=[accuracy_reward, format_reward],
+        reward_funcs=[rollout_scored_by_rova],
         args=args,
         train_dataset=data.dataset,
         processing_class=processor,
         callbacks=[MetricsJsonlCallback(run_dir), PreemptionCallback(run_dir), ConsoleCallback()],
         rova_cfg=cfg,
         clip_source=ClipSource(
-            cfg.data.frame_sampling(cfg.model.image_factor), cfg.data.backend, cfg.corruption, cfg.stage.seed
+            cfg.data.frame_sampling(cfg.model.image_factor), cfg.data.backend, cfg.corruption, cfg.stage.seed,
+            shuffle_mode=cfg.tgrpo.shuffle,
         ),
         run_dir=run_dir,
+        memory=memory,
     )
     trainer.remove_callback(PrinterCallback)  # raw log dicts; ConsoleCallback prints one line per step
-    if cfg.stage.name == "memory":
-        from rova.training.memory_stage import attach_memory
+    if memory is not None:
+        from rova.memory import ReplayDataset
 
-        attach_memory(trainer, cfg, run_dir)
+        # Set after construction: TRL inspects the dataset it is given; replay rows come through this view.
+        trainer.train_dataset = ReplayDataset(data.dataset, memory)
     return trainer, processor
 
 
@@ -87,18 +109,14 @@ def run(cfg: RootConfig, run_dir: Path) -> None:
     setup_logging(run_dir, dist.is_main)
     resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
     wandb_run = init_wandb(cfg.logger, run_dir, resolved, dist.is_main, cfg.run.tag)
-    trainer, processor = build_trainer(cfg, run_dir, dist)
+    resume = latest_checkpoint(run_dir / CHECKPOINTS) if cfg.run.resume else None
+    if resume:
+        log.info("resuming from %s", resume)
+    trainer, processor = build_trainer(cfg, run_dir, dist, resume_from=resume)
     state = trainer.accelerator.state
     if dist.world_size > 1:
         print(f"[rova] rank {dist.rank}: {state.num_processes} processes, {state.distributed_type}, device {state.device}",
               flush=True)
-    resume = latest_checkpoint(run_dir / CHECKPOINTS) if cfg.run.resume else None
-    if resume:
-        log.info("resuming from %s", resume)
-        if trainer.memory is not None:
-            from rova.training.memory_stage import restore_from_checkpoint
-
-            restore_from_checkpoint(trainer, resume)
     result = trainer.train(resume_from_checkpoint=resume)
     preempted = any(getattr(cb, "preempted", False) for cb in trainer.callback_handler.callbacks)
     if preempted:

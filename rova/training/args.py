@@ -77,7 +77,10 @@ def vllm_arguments(cfg: RootConfig) -> dict:
         "vllm_gpu_memory_utilization": cfg.rollout.vllm_gpu_memory_utilization,
         "vllm_enable_sleep_mode": cfg.rollout.vllm_enable_sleep_mode,
         "vllm_max_model_length": cfg.rollout.vllm_max_model_length,
-        # rova's rollout does not collect vLLM's sampling log-probs, so TRL's truncated importance sampling
-        # correction (which needs them) is off; the loss uses the trainer's own old log-probs.
-        "vllm_importance_sampling_correction": False,
+        # vLLM's sampling log-probs come back with every rollout (rova.training.vllm_rollout), so TRL's
+        # importance-sampling correction of the vLLM / trainer mismatch works as in TRL (on by default).
+        "vllm_importance_sampling_correction": cfg.rollout.vllm_importance_sampling_correction,
+        "vllm_importance_sampling_mode": cfg.rollout.vllm_importance_sampling_mode,
+        "vllm_importance_sampling_clip_max": cfg.rollout.vllm_importance_sampling_clip_max,
+        "vllm_importance_sampling_clip_min": cfg.rollout.vllm_importance_sampling_clip_min,
     }

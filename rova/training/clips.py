@@ -31,13 +31,15 @@ class View:
 
 class ClipSource:
     def __init__(
-        self, sampling: FrameSamplingConfig, backend: str, corruption: CorruptionConfig, seed: int, cache_size: int = 64
+        self, sampling: FrameSamplingConfig, backend: str, corruption: CorruptionConfig, seed: int, cache_size: int = 64,
+        shuffle_mode: str = "uniform",
     ):
         self.sampling = sampling
         self.backend = backend
         self.corruption = corruption
         self.seed = seed
         self.cache_size = cache_size
+        self.shuffle_mode = shuffle_mode  # tgrpo.shuffle: "uniform" (Video-R1) or "derangement"
         self._cache: OrderedDict[str, View] = OrderedDict()
 
     def clean(self, row: dict) -> View:
@@ -74,7 +76,9 @@ class ClipSource:
 
     def shuffled(self, row: dict, step: int) -> View:
         clean = self.clean(row)
-        frames, permutation = shuffle_frames(clean.frames, stable_seed(self.seed, "shuffle", row["sample_id"], step))
+        frames, permutation = shuffle_frames(
+            clean.frames, stable_seed(self.seed, "shuffle", row["sample_id"], step), mode=self.shuffle_mode
+        )
         return View(frames, clean.sample_fps, clean.is_image, {"permutation": [int(i) for i in permutation]})
 
     def _read_image(self, path: str) -> np.ndarray:

@@ -91,11 +91,15 @@ class PreemptionCallback(TrainerCallback):
         return control
 
 
-CONSOLE_KEYS = (
-    ("loss", "loss"), ("reward", "reward"), ("rewards/accuracy/mean", "acc"), ("rewards/format/mean", "fmt"),
-    ("rewards/temporal/mean", "temp"), ("rewards/kl/mean", "kl_r"), ("rewards/accuracy_corrupted/mean", "acc_corr"),
-    ("memory/size", "mem"), ("completions/mean_length", "len"), ("step_time", "s/step"),
-)
+def console_keys() -> tuple[tuple[str, str], ...]:
+    """(metric, label) pairs of the console line: loss, reward, every clean-branch reward component, memory, length."""
+    from rova.rewards.registry import CLEAN, components_for
+
+    components = tuple((f"rewards/{CLEAN}/{c.name}/mean", c.name[:4]) for c in components_for(CLEAN))
+    return (
+        ("loss", "loss"), ("reward/mean", "reward"), *components, ("accuracy/corrupted", "acc_corr"),
+        ("memory/size", "mem"), ("completions/mean_length", "len"), ("step_time", "s/step"),
+    )
 
 
 class ConsoleCallback(TrainerCallback):
@@ -108,7 +112,7 @@ class ConsoleCallback(TrainerCallback):
             print(f"[rova] trained {state.global_step} steps in {logs['train_runtime']:.1f}s", flush=True)
             return
         parts = [f"step {state.global_step}/{state.max_steps}"]
-        for key, label in CONSOLE_KEYS:
+        for key, label in console_keys():
             value = logs.get(key)
             if isinstance(value, (int, float)) and math.isfinite(value):
                 parts.append(f"{label}={value:.4g}")
