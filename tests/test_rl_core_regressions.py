@@ -73,11 +73,20 @@ def test_batch_scaled_advantages_use_the_std_over_all_processes(tmp_path, cache_
         return reduce(tensor, reduction=reduction)
 
     monkeypatch.setattr(trainer.accelerator, "reduce", reduce_with_peer)
+    # Fixed rewards for this process's group, so the check never degenerates to an all-equal group.
+    import rova.training.trainer as trainer_module
+
+    score_rollout = trainer_module.score_rollout
+
+    def fixed_rewards(*args, **kwargs):
+        scores = score_rollout(*args, **kwargs)
+        scores["clean"].total = np.array([[1.0, 0.0, 0.0, 2.0]])
+        return scores
+
+    monkeypatch.setattr(trainer_module, "score_rollout", fixed_rewards)
     trainer.model.train()
     batch = trainer._generate_and_score_completions([trainer.train_dataset[0]] * 4)
-    import json
-
-    rewards = np.array(json.loads((run_dir / "rollouts.jsonl").read_text().splitlines()[-1])["reward"])
+    rewards = np.array([1.0, 0.0, 0.0, 2.0])
     expected = (rewards - rewards.mean()) / (np.concatenate([rewards, peer]).std(ddof=1) + 1e-4)
     np.testing.assert_allclose(batch["advantages"].numpy(), expected, rtol=1e-5, atol=1e-6)
 

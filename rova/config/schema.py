@@ -189,7 +189,7 @@ class DataConfig:
 
 @dataclass
 class RewardConfig:
-    """Reward weights and constants (definitions: shared/docs/rewards.md)."""
+    """Reward weights and constants (definitions: docs/rewards.md)."""
 
     name: str = "video_r1"
     w_acc: float = 1.0

@@ -372,10 +372,14 @@ class VideoGRPOTrainer(GRPOTrainer):
                 logps = (generation.sampling_logps or [[]] * (i + 1))[i]
                 sampling[r, : len(logps)] = torch.tensor(logps, dtype=torch.float32, device=device)
             output["sampling_per_token_logps"] = sampling
-            output["importance_sampling_ratio"] = importance_sampling_ratio(
+            ratio = importance_sampling_ratio(
                 output["old_per_token_logps"], sampling, comp_mask, self.vllm_importance_sampling_mode,
                 self.vllm_importance_sampling_clip_min, self.vllm_importance_sampling_clip_max,
             )
+            output["importance_sampling_ratio"] = ratio
+            values = ratio.flatten() if ratio.size(1) == 1 else ratio[comp_mask.bool()]
+            mean, _ = self._gathered_stats(values.cpu().numpy())
+            self._metrics[mode]["sampling/importance_sampling_ratio/mean"].append(mean)
         if self.rova_cfg.reward.kl_loss_coef > 0 and self.needs_corrupted_view:
             corrupted_of = [prompts[CORRUPTED][plan.rows[i][1]].visual for i in rows.indices]
             # Clean rows compare against their group's corrupted clip; corrupted rows already carry it.
