@@ -8,7 +8,6 @@ they fail on upstream 5.17 (0.5 s -> all 0, 1.5 s -> steps of 2, 2.75 s -> steps
 from __future__ import annotations
 
 import random
-from types import SimpleNamespace
 
 import numpy as np
 import pytest

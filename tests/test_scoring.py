@@ -122,7 +122,7 @@ def test_metrics_report_each_branch_and_the_trained_rows():
     m = rollout_metrics(plan, scores, rows, lengths, None, ["weather"], False).values
     assert m["completions/mean_length"][0].tolist() == [10, 20, 30, 40]
     assert m["completions/shuffled/mean_length"][0].tolist() == [300, 300]
-    assert m["reward"][0].tolist() == [1.3, 0.0, 0.0, 0.0]  # 1 + temporal 0.3 and m["reward"][1] == MEAN_STD
+    assert m["reward"][0].tolist() == [1.3, 0.0, 0.0, 0.0] and m["reward"][1] == MEAN_STD  # 1 + temporal 0.3
     assert m["frac_reward_zero_std/clean"][0].tolist() == [0.0]
     assert m["frac_reward_zero_std/corrupted"][0].tolist() == [1.0]
     assert m["frac_reward_zero_std"][0].tolist() == [0.0, 1.0]

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import contextmanager
-from pathlib import Path
 
-import pytest
 import torch
 from trl import GRPOTrainer
 

@@ -9,11 +9,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
 from rova.config.schema import DataConfig
 from rova.data.prompts import DEFAULT_TEMPLATES, PromptTemplates, build_messages
 from rova.data.records import VideoQARecord, load_records
 from rova.data.probe_cache import cached_verdicts
 from rova.data.video import split_by_verdict
+
+if TYPE_CHECKING:
+    import datasets
 
 log = logging.getLogger(__name__)
 
