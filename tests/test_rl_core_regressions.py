@@ -128,3 +128,38 @@ def test_grpo_stage_trains_the_clean_branch_only_and_tgrpo_all(tmp_path, cache_d
     assert grpo.branch_sizes == {"shuffled": 0, "corrupted": 0}
     temporal, _, _ = make_trainer(cache_dir, tmp_path / "b", "tgrpo.branches=[clean,shuffled]")
     assert temporal.branch_sizes["shuffled"] > 0 and temporal.branch_sizes["corrupted"] == 0
+
+
+def test_vllm_sampling_logprobs_feed_the_importance_sampling_ratio(tmp_path, cache_dir):
+    """Defect 8 (trainer side): vLLM's sampling log-probs reach TRL's importance-sampling correction.
+
+    vLLM cannot run here; the rollout it would return (token ids + sampling log-probs) is handed to the
+    trainer's loss-row phase directly, and the loss TRL computes from it is checked to be finite.
+    """
+    from rova.training.scoring import LossRows, plan_generation
+    from rova.training.trainer import Generation
+
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage.num_generations=2", "stage.per_device_train_batch_size=2")
+    trainer.use_vllm = True
+    trainer.vllm_importance_sampling_correction = True
+    trainer.vllm_importance_sampling_mode, trainer.vllm_importance_sampling_clip_min = "sequence_mask", None
+    trainer.vllm_importance_sampling_clip_max = 3.0
+    heads = [trainer.train_dataset[0]]
+    prompts = trainer._encode_views(heads, trainer._build_views(heads, 0))
+    plan = plan_generation(1, {"clean": 2}, {"clean": [True]})
+    words = trainer.processing_class.tokenizer("the answer is", add_special_tokens=False)["input_ids"]
+    eos = next(iter(trainer.eos_token_ids))
+    ids = [words[:2] + [eos], words[:1] + [eos]]
+    sampled = [[-0.5, -0.25, -0.125], [-1.0, -2.0]]
+    rows = LossRows([0, 1], np.array([1.0, -1.0]), np.array([True, True]), 2)
+    trainer.model.train()
+    batch = trainer._loss_batch(plan, prompts, Generation(ids, sampled), rows, "train")
+    old, mask = batch["old_per_token_logps"], batch["completion_mask"]
+    torch.testing.assert_close(batch["sampling_per_token_logps"][0], torch.tensor(sampled[0]))
+    assert torch.isnan(batch["sampling_per_token_logps"][1, 2])
+    expected = torch.exp(((old - torch.nan_to_num(batch["sampling_per_token_logps"])) * mask).sum(-1, keepdim=True))
+    expected = expected.masked_fill(expected > 3.0, 0.0)
+    torch.testing.assert_close(batch["importance_sampling_ratio"], expected)
+    trainer.current_gradient_accumulation_steps = 1  # set by the training loop, which is not running here
+    loss = trainer._compute_loss(trainer.model, batch)
+    assert torch.isfinite(loss)
