@@ -1,0 +1,1 @@
+"""Evaluation: scoring, aggregation, robustness metrics and reports (../shared/docs/eval.md)."""

@@ -1,0 +1,192 @@
+"""Per-item scoring and aggregation of evaluation results (../shared/docs/eval.md, "Metrics per item",
+"Aggregation"; the per-type scores are rova.rewards' accuracy in eval mode, docs/rewards.md).
+
+`score_prediction` scores one completion; `aggregate` turns a list of scored items into the JSON-able
+summary stored as `results["clean"]` and as every cell of `results["grid"]` (see rova.eval.report for
+the whole results dict).
+
+Aggregate schema (every key always present; an accuracy over zero items is None, never NaN, so the
+dict stays strict JSON)::
+
+    {
+      "n": int,                          # items scored
+      "accuracy": float | None,          # mean score over items (Video-R1 "mean_acc")
+      "extraction_failures": int,        # items whose completion had no <answer> span
+      "extraction_failure_rate": float | None,
+      "skipped_media": int,              # passthrough: items not scored because their clip failed to decode
+      "by_problem_type": {type: GROUP},
+      "by_benchmark": {benchmark: GROUP + {"skipped_media": int,
+                                           "by_subtask": {key: {value: GROUP}},
+                                           "subtask_mean": {key: float | None}}},
+      "by_subtask": {key: {value: GROUP}},     # over all benchmarks, items that carry the key
+      "subtask_mean": {key: float | None},     # unweighted mean of the per-value accuracies
+    }
+    GROUP = {"n": int, "accuracy": float | None, "extraction_failures": int}
+
+Sub-task values are stringified (JSON object keys); items without the key (or with None) are left out
+of that key's grouping only. "subtask_mean" is the official number of benchmarks that average over
+tasks (VSI-Bench overall = mean of per-task scores); "accuracy" is the plain mean over items.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from rova.rewards import MRA_THRESHOLDS, accuracy_score, canonical_problem_type, extract_answer
+
+# Which MRA convention regression items are scored with (rova.rewards.accuracy, eval mode). VSI-Bench
+# defines MRA with a strict "<"; lmms-eval uses "<="; Video-R1 adds 1e-8 to the denominator. Ours is
+# Video-R1's: strict "<" and |gt| + 1e-8 (so gt = 0 is scorable). Record it in every results file.
+MRA_CONVENTION = (
+    "video-r1: MRA = mean over theta in {0.50, 0.55, ..., 0.95} of 1[|pred - gt| / (|gt| + 1e-8) < 1 - theta]"
+)
+
+# Types whose per-item score is 0 or 1; the others (OCR, free-form, regression, grounding) are graded.
+BINARY_TYPES: tuple[str, ...] = ("multiple choice", "numerical")
+
+
+@dataclass(frozen=True)
+class ItemScore:
+    """The score of one completion: `score` in [0, 1]; `extracted` False when the completion had no
+    <answer> span (an extraction failure, scored 0 unless fallback_whole_output); `answer` the text that
+    was scored (the extracted span, the whole stripped output under the fallback, else None)."""
+
+    score: float
+    extracted: bool
+    answer: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def scoring_conventions(*, fallback_whole_output: bool = False) -> dict[str, Any]:
+    """The scoring conventions to record under `results["config"]["scoring"]`."""
+    return {
+        "mode": "eval",
+        "mra": MRA_CONVENTION,
+        "mra_thresholds": list(MRA_THRESHOLDS),
+        "numerical": "1 if round(pred, 2) == round(gt, 2)",
+        "missing_answer": "whole output scored" if fallback_whole_output else "score 0, extraction failure",
+        "fallback_whole_output": bool(fallback_whole_output),
+    }
+
+
+def score_prediction(
+    completion: Any, solution: str, problem_type: str, *, fallback_whole_output: bool = False
+) -> ItemScore:
+    """Score one completion against its solution ("<answer>X</answer>") with the eval-mode accuracy.
+
+    A malformed solution or unknown problem_type raises rova.rewards.RewardDataError (a data error); any
+    completion (None, garbage, huge) scores a finite value in [0, 1].
+    """
+    problem_type = canonical_problem_type(problem_type)
+    text = completion if isinstance(completion, str) else ""
+    answer = extract_answer(text)
+    extracted = answer is not None
+    if answer is None and fallback_whole_output:
+        answer = text.strip()
+    score = accuracy_score(text, solution, problem_type, mode="eval", fallback_whole_output=fallback_whole_output)
+    return ItemScore(score=float(score), extracted=extracted, answer=answer)
+
+
+# --------------------------------------------------------------------------------------------------
+# Aggregation
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def _group(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {
+        "n": len(items),
+        "accuracy": _mean([item["score"] for item in items]),
+        "extraction_failures": sum(1 for item in items if not item["extracted"]),
+    }
+
+
+def _by(items: Iterable[Mapping[str, Any]], key: str) -> dict[str, list[Mapping[str, Any]]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for item in items:
+        value = item.get(key)
+        if value is None:
+            continue
+        groups.setdefault(str(value), []).append(item)
+    return dict(sorted(groups.items()))
+
+
+def _subtasks(items: Sequence[Mapping[str, Any]], subtask_keys: Sequence[str]) -> tuple[dict, dict]:
+    by_subtask: dict[str, dict[str, Any]] = {}
+    subtask_mean: dict[str, float | None] = {}
+    for key in subtask_keys:
+        groups = _by(items, key)
+        if not groups:
+            continue
+        by_subtask[key] = {value: _group(members) for value, members in groups.items()}
+        subtask_mean[key] = _mean([g["accuracy"] for g in by_subtask[key].values()])
+    return by_subtask, subtask_mean
+
+
+def _check_item(index: int, item: Mapping[str, Any]) -> None:
+    for key in ("benchmark", "problem_type", "score", "extracted"):
+        if key not in item:
+            raise ValueError(f"item {index} has no {key!r} key: {sorted(item)}")
+    score = item["score"]
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0:
+        raise ValueError(f"item {index} has score {score!r}; expected a finite number in [0, 1]")
+
+
+def aggregate(
+    items: Sequence[Mapping[str, Any]],
+    subtask_keys: Sequence[str] = (),
+    *,
+    skipped_media: int | Mapping[str, int] = 0,
+) -> dict[str, Any]:
+    """Summarise scored items (dicts with at least benchmark, problem_type, score, extracted).
+
+    subtask_keys: record keys that name a sub-task (e.g. "duration", "domain", "task_type"); each one
+    present in some item gets per-value accuracies and their unweighted mean, overall and per benchmark.
+    skipped_media: the number of items not scored because their media failed (passed through), either
+    a total or per benchmark.
+    """
+    items = list(items)
+    for index, item in enumerate(items):
+        _check_item(index, item)
+    if isinstance(skipped_media, Mapping):
+        skipped_by_benchmark = {str(k): int(v) for k, v in skipped_media.items()}
+    else:
+        skipped_by_benchmark = {}
+    skipped_total = sum(skipped_by_benchmark.values()) if skipped_by_benchmark else int(skipped_media)
+
+    overall = _group(items)
+    by_subtask, subtask_mean = _subtasks(items, subtask_keys)
+    by_benchmark: dict[str, Any] = {}
+    for name, members in _by(items, "benchmark").items():
+        bench_subtask, bench_mean = _subtasks(members, subtask_keys)
+        by_benchmark[name] = {
+            **_group(members),
+            "skipped_media": skipped_by_benchmark.get(name, 0),
+            "by_subtask": bench_subtask,
+            "subtask_mean": bench_mean,
+        }
+    for name, count in skipped_by_benchmark.items():  # a benchmark whose every clip was skipped
+        if name not in by_benchmark:
+            by_benchmark[name] = {**_group([]), "skipped_media": count, "by_subtask": {}, "subtask_mean": {}}
+    typed: dict[str, list[Mapping[str, Any]]] = {}
+    for item in items:
+        typed.setdefault(canonical_problem_type(item["problem_type"]), []).append(item)
+    by_type = {name: _group(members) for name, members in sorted(typed.items())}
+    return {
+        "n": overall["n"],
+        "accuracy": overall["accuracy"],
+        "extraction_failures": overall["extraction_failures"],
+        "extraction_failure_rate": overall["extraction_failures"] / len(items) if items else None,
+        "skipped_media": skipped_total,
+        "by_problem_type": by_type,
+        "by_benchmark": dict(sorted(by_benchmark.items())),
+        "by_subtask": by_subtask,
+        "subtask_mean": subtask_mean,
+    }
