@@ -193,3 +193,9 @@ def test_flip_rate_is_a_fraction(rows):
         assert stats["rate"] <= (stats["rate_given_clean_right"] if stats["clean_right"] else 0.0) + 1e-12
     else:
         assert math.isnan(stats["rate"])
+
+
+def test_items_with_item_id_are_matched_by_it():
+    clean = [{"benchmark": "b", "item_id": "x", "problem_type": "OCR", "score": 0.9}]
+    corrupted = [{"benchmark": "b", "item_id": "x", "problem_type": "OCR", "score": 0.1}]
+    assert flip_stats(clean, corrupted)["flips"] == 1

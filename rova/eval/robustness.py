@@ -76,7 +76,8 @@ def severity_key(severity: Any) -> str:
         return text
 
 
-def _severity_order(key: str) -> tuple[int, float, str]:
+def severity_order(key: str) -> tuple[int, float, str]:
+    """Sort key of a severity key: numbers in numeric order, then the rest alphabetically."""
     try:
         return (0, float(key), key)
     except ValueError:
@@ -112,7 +113,7 @@ def accuracy_grid(grid: Grid) -> dict[str, dict[str, float]]:
             if acc is not None:
                 cells[key] = acc
         if cells:
-            out[str(corruption)] = dict(sorted(cells.items(), key=lambda kv: _severity_order(kv[0])))
+            out[str(corruption)] = dict(sorted(cells.items(), key=lambda kv: severity_order(kv[0])))
     return out
 
 
@@ -151,7 +152,7 @@ def per_severity(grid: Grid) -> dict[str, float]:
     for row in accuracy_grid(grid).values():
         for severity, acc in row.items():
             by.setdefault(severity, []).append(acc)
-    return {s: _mean(v) for s, v in sorted(by.items(), key=lambda kv: _severity_order(kv[0]))}
+    return {s: _mean(v) for s, v in sorted(by.items(), key=lambda kv: severity_order(kv[0]))}
 
 
 def per_family(grid: Grid) -> dict[str, float]:
@@ -183,18 +184,29 @@ def _index(items: Sequence[Mapping[str, Any]], id_keys: Sequence[str], what: str
     return index
 
 
+def default_id_keys(items: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """("benchmark", "item_id") when every item carries an item_id (rova.eval predictions), else
+    ("benchmark", "problem_id") (Video-R1 records)."""
+    if items and all("item_id" in item for item in items):
+        return ("benchmark", "item_id")
+    return ("benchmark", "problem_id")
+
+
 def flip_stats(
     clean_items: Sequence[Mapping[str, Any]],
     corrupted_items: Sequence[Mapping[str, Any]],
     *,
-    id_keys: Sequence[str] = ("benchmark", "problem_id"),
+    id_keys: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Flips between clean and corrupted per-item scores (items dicts with score, problem_type, id_keys).
+    """Flips between clean and corrupted per-item scores (items dicts with score, problem_type, id_keys;
+    id_keys None: `default_id_keys(clean_items)`).
 
     Returns {"n": items in both, "flips": right -> wrong, "unflips": wrong -> right, "clean_right": n,
     "rate": flips / n, "rate_given_clean_right": flips / clean_right, "missing": clean items absent
     from the corrupted run (e.g. skipped media)}; a rate over zero items is NaN.
     """
+    if id_keys is None:
+        id_keys = default_id_keys(clean_items)
     clean = _index(clean_items, id_keys, "clean")
     corrupted = _index(corrupted_items, id_keys, "corrupted")
     common = [key for key in clean if key in corrupted]
@@ -322,7 +334,7 @@ def summarize(
     grid_items: Mapping[str, Mapping[Any, Sequence[Mapping[str, Any]]]] | None = None,
     reference: Mapping[str, Any] | None = None,
     reference_name: str | None = None,
-    id_keys: Sequence[str] = ("benchmark", "problem_id"),
+    id_keys: Sequence[str] | None = None,
 ) -> RobustnessSummary:
     """All robustness metrics of one model.
 
@@ -371,7 +383,7 @@ def summarize(
         flip: dict[str, dict[str, dict[str, Any]]] = {}
         for corruption in ordered_corruptions(list(grid_items)):
             row = {severity_key(s): flip_stats(clean_items, items, id_keys=id_keys) for s, items in grid_items[corruption].items()}
-            flip[corruption] = dict(sorted(row.items(), key=lambda kv: _severity_order(kv[0])))
+            flip[corruption] = dict(sorted(row.items(), key=lambda kv: severity_order(kv[0])))
         summary.flip = flip
         summary.flip_rate = {c: {s: stats["rate"] for s, stats in row.items()} for c, row in flip.items()}
         rates = [r for row in summary.flip_rate.values() for r in row.values() if math.isfinite(r)]

@@ -35,7 +35,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rova.rewards import MRA_THRESHOLDS, accuracy_score, canonical_problem_type, extract_answer
+from rova.rewards import (
+    MRA_THRESHOLDS,
+    accuracy_score,
+    canonical_problem_type,
+    extract_answer,
+)
 
 # Which MRA convention regression items are scored with (rova.rewards.accuracy, eval mode). VSI-Bench
 # defines MRA with a strict "<"; lmms-eval uses "<="; Video-R1 adds 1e-8 to the denominator. Ours is
