@@ -1,5 +1,9 @@
 """Decode the sampled frames of a video (decord or PyAV) and resize them by the Qwen2.5-VL rules.
 
+Also: a segment of a video (`segment=(start, end)` seconds: frames are sampled inside it only), and
+frame folders (a directory of JPEG/PNG frames, sorted naturally, at a stated fps; read_frame_folder),
+as evaluation benchmarks ship them.
+
 transformers 5 decodes video paths only through torchcodec, so we decode ourselves and hand the
 processor a uint8 [T, H, W, 3] array plus the true sampling fps (`do_sample_frames=False`).
 
@@ -10,12 +14,14 @@ videos (filter_decodable); they never substitute another video.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import struct
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import cv2
 import numpy as np
@@ -29,6 +35,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BACKENDS = ("decord", "pyav")
+# Image files a frame folder may hold (anything else in the folder is ignored).
+FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+# (start, end) in seconds; None = from the first frame / to the last one.
+Segment = tuple[Optional[float], Optional[float]]
 
 # Top-level ISO-BMFF (mp4/mov) box types a file may start with.
 _BMFF_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp"}
@@ -131,18 +142,45 @@ def _check_file(path: str) -> None:
     _check_mp4_structure(path, size)
 
 
-def _plan(path: str, total_frames: int, fps: float, cfg: FrameSamplingConfig) -> tuple[np.ndarray, float]:
+def segment_frame_range(total_frames: int, fps: float, segment: Segment) -> tuple[int, int]:
+    """[first, last] frame indices (inclusive) of a (start, end) segment in seconds; ValueError if it holds none.
+
+    Frame i is taken to show time i / fps (as MVBench's and lmms-eval's segment readers do); the bounds
+    are rounded to the nearest frame and clamped to the video.
+    """
+    start, end = segment
+    duration = total_frames / fps
+    first = 0 if start is None else max(0, int(round(start * fps)))
+    last = total_frames - 1 if end is None else min(total_frames - 1, int(round(end * fps)))
+    if first > total_frames - 1:
+        raise ValueError(f"segment starts at {start:g} s, after the video ends ({duration:.2f} s)")
+    if last < first:
+        raise ValueError(f"segment [{start}, {end}] s holds no frames of this {duration:.2f} s video")
+    return first, last
+
+
+def _plan(
+    path: str, total_frames: int, fps: float, cfg: FrameSamplingConfig, segment: Segment | None = None
+) -> tuple[np.ndarray, float]:
     if not fps or not np.isfinite(fps) or fps <= 0:
         raise VideoDecodeError(f"{path}: invalid frame rate {fps!r} (must be > 0)")
     if total_frames <= 0:
         raise VideoDecodeError(f"{path}: video has no frames")
+    first, count = 0, total_frames
     try:
-        return sample_frame_indices(total_frames, fps, cfg)
+        if segment is not None and segment != (None, None):
+            first, last = segment_frame_range(total_frames, fps, segment)
+            count = last - first + 1
+        indices, sample_fps = sample_frame_indices(count, fps, cfg)
     except ValueError as exc:
-        raise VideoDecodeError(f"{path}: {exc}") from None
+        where = "" if first == 0 and count == total_frames else f" (segment {segment[0]}-{segment[1]} s)"
+        raise VideoDecodeError(f"{path}: {exc}{where}") from None
+    return indices + first, sample_fps
 
 
-def _decode_decord(path: str, cfg: FrameSamplingConfig) -> tuple[np.ndarray, np.ndarray, float, float, int]:
+def _decode_decord(
+    path: str, cfg: FrameSamplingConfig, segment: Segment | None = None
+) -> tuple[np.ndarray, np.ndarray, float, float, int]:
     import decord
 
     try:
@@ -150,7 +188,7 @@ def _decode_decord(path: str, cfg: FrameSamplingConfig) -> tuple[np.ndarray, np.
         total, fps = len(reader), float(reader.get_avg_fps())
     except Exception as exc:  # decord raises RuntimeError / DECORDError with native messages
         raise VideoDecodeError(f"{path}: cannot open with decord ({_short(exc)})") from None
-    indices, sample_fps = _plan(path, total, fps, cfg)
+    indices, sample_fps = _plan(path, total, fps, cfg, segment)
     try:
         batch = reader.get_batch(indices.tolist())
         frames = batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)
@@ -159,7 +197,9 @@ def _decode_decord(path: str, cfg: FrameSamplingConfig) -> tuple[np.ndarray, np.
     return frames, indices, sample_fps, fps, total
 
 
-def _decode_pyav(path: str, cfg: FrameSamplingConfig) -> tuple[np.ndarray, np.ndarray, float, float, int]:
+def _decode_pyav(
+    path: str, cfg: FrameSamplingConfig, segment: Segment | None = None
+) -> tuple[np.ndarray, np.ndarray, float, float, int]:
     import av
 
     try:
@@ -177,7 +217,7 @@ def _decode_pyav(path: str, cfg: FrameSamplingConfig) -> tuple[np.ndarray, np.nd
         if total <= 0 and stream.duration and stream.time_base and fps > 0:
             # Containers without a frame count: estimate from the duration (as decord does).
             total = int(round(float(stream.duration * stream.time_base) * fps))
-        indices, sample_fps = _plan(path, total, fps, cfg)
+        indices, sample_fps = _plan(path, total, fps, cfg, segment)
         wanted = set(indices.tolist())
         last = int(indices[-1])
         kept: list[np.ndarray] = []
@@ -218,14 +258,14 @@ def _resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _decode_sampled(
-    path: str, cfg: FrameSamplingConfig, backend: str
+    path: str, cfg: FrameSamplingConfig, backend: str, segment: Segment | None = None
 ) -> tuple[np.ndarray, np.ndarray, float, float, int, tuple[int, int]]:
     """Checked decode of the sampled frames: (frames, indices, sample_fps, fps, total, target (h, w))."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     _check_file(path)
     decode = _decode_decord if backend == "decord" else _decode_pyav
-    frames, indices, sample_fps, fps, total = decode(path, cfg)
+    frames, indices, sample_fps, fps, total = decode(path, cfg, segment)
     if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[3] != 3 or frames.dtype != np.uint8:
         raise VideoDecodeError(
             f"{path}: decoder returned frames of shape {frames.shape} {frames.dtype}, "
@@ -238,10 +278,16 @@ def _decode_sampled(
     return frames, indices, float(sample_fps), fps, total, size
 
 
-def read_clip(path: str | os.PathLike, cfg: FrameSamplingConfig, backend: str = "decord") -> Clip:
-    """Decode only the sampled frames of `path` and resize them to target_size; raise VideoDecodeError."""
+def read_clip(
+    path: str | os.PathLike, cfg: FrameSamplingConfig, backend: str = "decord", *, segment: Segment | None = None
+) -> Clip:
+    """Decode only the sampled frames of `path` and resize them to target_size; raise VideoDecodeError.
+
+    `segment` = (start, end) seconds (either may be None): the frames are sampled inside it only, by
+    the same rules as a whole video of that length; `indices` stay indices into the whole video.
+    """
     path = os.fspath(path)
-    frames, indices, sample_fps, fps, total, (height, width) = _decode_sampled(path, cfg, backend)
+    frames, indices, sample_fps, fps, total, (height, width) = _decode_sampled(path, cfg, backend, segment)
     return Clip(
         frames=_resize(frames, height, width),
         sample_fps=sample_fps,
@@ -252,13 +298,15 @@ def read_clip(path: str | os.PathLike, cfg: FrameSamplingConfig, backend: str = 
     )
 
 
-def probe_video(path: str | os.PathLike, cfg: FrameSamplingConfig, backend: str = "decord") -> VideoInfo:
+def probe_video(
+    path: str | os.PathLike, cfg: FrameSamplingConfig, backend: str = "decord", *, segment: Segment | None = None
+) -> VideoInfo:
     """Fully decode the sampled frames (the only reliable test) and report what was found.
 
     Raises VideoDecodeError exactly when read_clip would; the frames are not kept (nor resized).
     """
     path = os.fspath(path)
-    frames, indices, sample_fps, fps, total, (height, width) = _decode_sampled(path, cfg, backend)
+    frames, indices, sample_fps, fps, total, (height, width) = _decode_sampled(path, cfg, backend, segment)
     return VideoInfo(
         path=path,
         total_frames=total,
@@ -287,6 +335,85 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int]:
             return image.height, image.width
     except Exception as exc:
         raise VideoDecodeError(f"{path}: cannot decode image ({_short(exc)})") from None
+
+
+def read_image(path: str | os.PathLike, cfg: FrameSamplingConfig) -> np.ndarray:
+    """An image as a one-frame clip uint8 [1, H, W, 3], sized as training sizes images (2-frame budget)."""
+    from PIL import Image
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise VideoDecodeError(f"{path}: file not found")
+    try:
+        with Image.open(path) as img:
+            array = np.asarray(img.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise VideoDecodeError(f"{path}: cannot read image ({_short(exc)})") from None
+    try:
+        height, width = target_size(array.shape[0], array.shape[1], 2, cfg)
+    except ValueError as exc:
+        raise VideoDecodeError(f"{path}: {exc}") from None
+    return cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA)[None]
+
+
+def _natural_key(name: str) -> list:
+    """Sort key that orders frame_2.jpg before frame_10.jpg (digit runs compare as numbers)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", name)]
+
+
+def list_frame_files(folder: str | os.PathLike) -> list[str]:
+    """The frame images of a frame folder (FRAME_EXTENSIONS), sorted naturally; VideoDecodeError if none."""
+    folder = os.fspath(folder)
+    if not os.path.exists(folder):
+        raise VideoDecodeError(f"{folder}: frame folder not found")
+    if not os.path.isdir(folder):
+        raise VideoDecodeError(f"{folder}: not a directory (expected a frame folder)")
+    names = [
+        n for n in os.listdir(folder)
+        if n.lower().endswith(FRAME_EXTENSIONS) and not n.startswith(".") and os.path.isfile(os.path.join(folder, n))
+    ]
+    if not names:
+        raise VideoDecodeError(f"{folder}: frame folder holds no frame images ({', '.join(FRAME_EXTENSIONS)})")
+    return [os.path.join(folder, n) for n in sorted(names, key=_natural_key)]
+
+
+def _read_frame_file(path: str) -> np.ndarray:
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise VideoDecodeError(f"{path}: cannot read frame ({_short(exc)})") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise VideoDecodeError(f"{path}: cannot decode frame image (empty, truncated or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_frame_folder(
+    folder: str | os.PathLike, cfg: FrameSamplingConfig, fps: float, *, segment: Segment | None = None
+) -> Clip:
+    """Sample and resize the frames of a frame folder (frames at `fps`), by the same rules as read_clip.
+
+    Only the sampled frame files are decoded. Frames of different sizes are each resized to the size
+    planned from the first sampled frame. Raises VideoDecodeError naming the folder or the bad frame.
+    """
+    folder = os.fspath(folder)
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+        raise VideoDecodeError(f"{folder}: invalid frame-folder fps {fps!r} (must be > 0)")
+    files = list_frame_files(folder)
+    indices, sample_fps = _plan(folder, len(files), float(fps), cfg, segment)
+    first = _read_frame_file(files[int(indices[0])])
+    try:
+        height, width = target_size(first.shape[0], first.shape[1], len(indices), cfg)
+    except ValueError as exc:
+        raise VideoDecodeError(f"{folder}: {exc}") from None
+    out = np.empty((len(indices), height, width, 3), dtype=np.uint8)
+    for i, index in enumerate(indices.tolist()):
+        frame = first if i == 0 else _read_frame_file(files[index])
+        out[i] = _resize(frame[None], height, width)[0]
+    return Clip(
+        frames=out, sample_fps=float(sample_fps), indices=indices, source_fps=float(fps),
+        total_frames=len(files), path=folder,
+    )
 
 
 # (reason it cannot be used or None, visual tokens the model will see for it or None)
