@@ -108,7 +108,7 @@ def test_every_preset_composes(name, monkeypatch):
     monkeypatch.delenv("ROVA_EVAL_MEDIA", raising=False)
     cfg, node = _composed_benchmark(name)
     assert isinstance(cfg, BenchmarkConfig) and cfg.name == name
-    assert cfg.file.endswith("demo/demo.json" if name == "demo" else f"/data/eval/eval_{name}.json")
+    assert cfg.file.endswith("demo_benchmark/demo.json" if name == "demo" else f"/data/eval/eval_{name}.json")
     sampling = cfg.frame_sampling()
     if name == "demo":
         assert cfg.build_demo and cfg.max_frames == 8 and cfg.max_pixels == 6272
@@ -397,11 +397,15 @@ def test_malformed_records_are_rejected(tmp_path, change, match):
         read_benchmark_items(BenchmarkConfig(file=str(file)))
 
 
-def test_demo_benchmark_builds_and_reads(cache_dir, demo_file):
-    cfg = BenchmarkConfig(name="demo", file=str(demo_file), build_demo=True, demo_num_clips=8, min_pixels=3136,
+def test_demo_benchmark_is_built_held_out_and_reads(tmp_path, demo_file):
+    file = tmp_path / "demo_benchmark" / "demo.json"
+    cfg = BenchmarkConfig(name="demo", file=str(file), build_demo=True, demo_num_clips=8, min_pixels=3136,
                           max_frames=8, max_pixels=6272, total_pixels=50176, subtask_keys=["demo.kind"])
     data = load_benchmark(cfg, backend="pyav")
-    assert len(data) == 8 and not data.skipped
+    assert len(data) == 8 and not data.skipped and data.items[0].benchmark == "demo"
     assert data.items[0].subtasks["demo.kind"] == "direction"
+    training = {Path(r["path"]).name for r in json.loads(demo_file.read_text())}
+    assert not training & {Path(item.media_path).name for item in data.items}  # other clips than data=demo's
+    assert load_benchmark(cfg, probe=False).items[0].media_path == data.items[0].media_path  # rebuilt alike
     frames, fps, is_image = read_item_clip(data.items[0], cfg, "pyav")
     assert frames.shape[0] == 6 and fps == pytest.approx(2.0) and not is_image  # 3 s at 2 fps

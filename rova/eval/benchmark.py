@@ -141,6 +141,7 @@ class BenchmarkItem:
     segment: Optional[tuple[Optional[float], Optional[float]]] = None  # (start, end) seconds, if any
     frames_fps: Optional[float] = None  # fps of a frame folder
     subtasks: dict[str, str] = field(default_factory=dict)  # subtask key -> value, for keys the record has
+    benchmark: str = ""             # the benchmark's name (benchmark.name)
 
     @property
     def media_path(self) -> str:
@@ -163,6 +164,7 @@ class BenchmarkItem:
         out = self.record.to_dict()
         out.update(
             item_id=self.item_id,
+            benchmark=self.benchmark,
             index=self.index,
             media_kind=self.media_kind,
             segment=list(self.segment) if self.segment else None,
@@ -399,6 +401,7 @@ def read_benchmark_items(cfg: BenchmarkConfig) -> tuple[list[BenchmarkItem], int
                 segment=segment if kind != "image" else None,
                 frames_fps=_frames_fps(obj, cfg, where) if kind == "frames" else None,
                 subtasks=subtasks,
+                benchmark=cfg.name,
             )
         )
     return items, num_records
@@ -502,8 +505,14 @@ def _verdicts(
         return dict(pool.map(_probe_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
 
 
+# The training demo (data=demo) renders seed 0; the demo benchmark renders seed 1 into its own folder, so its
+# clips are held out from training.
+DEMO_BENCHMARK_SEED = 1
+
+
 def ensure_benchmark_demo(cfg: BenchmarkConfig) -> None:
-    """Build the demo clips into benchmark.file's folder if benchmark.build_demo (one process; others wait)."""
+    """Build the held-out demo clips into benchmark.file's folder if benchmark.build_demo (one process builds,
+    the others wait; deterministic, so a second build rewrites the same files)."""
     if not cfg.build_demo:
         return
     from rova.data.demo import build_demo_dataset
@@ -511,7 +520,7 @@ def ensure_benchmark_demo(cfg: BenchmarkConfig) -> None:
 
     file = Path(cfg.file)
     with file_lock(file.parent.with_name(file.parent.name + ".lock")):
-        built = build_demo_dataset(file.parent, num_clips=cfg.demo_num_clips)
+        built = build_demo_dataset(file.parent, num_clips=cfg.demo_num_clips, seed=DEMO_BENCHMARK_SEED)
     if Path(built) != file:
         raise ConfigError("benchmark.file", f"the demo builder writes {built}; point benchmark.file there")
 
