@@ -29,7 +29,7 @@ from rova.corruption import (
     replay,
     shuffle_frames,
 )
-from rova.corruption import catalogue, occlusion, shake, temporal, weather
+from rova.corruption import catalogue, occlusion, photometric, shake, temporal, weather
 from rova.corruption.engine import REGISTRY
 
 # No random parameter in their definition (HSV V += c; (x - mean) * c + mean): seed-independent.
@@ -297,6 +297,72 @@ def test_moving_blocks_show_the_recorded_rectangles_and_move_a_bounded_step(seed
         assert np.abs(np.diff(b["y"])).max() <= occlusion.MAX_STEP_FRACTION * h + 1
         assert np.abs(np.diff(b["x"])).max() <= occlusion.MAX_STEP_FRACTION * w + 1
         assert min(b["y"]) >= 0 and max(b["y"]) + b["h"] <= h and min(b["x"]) >= 0 and max(b["x"]) + b["w"] <= w
+
+
+def test_night_follows_the_spec_table_and_keeps_the_picture():
+    """(gain, gamma, c) from the spec; on [0, 1] values gain, then gamma, then the cool tint (R x0.9,
+    B x1.1), then zero-mean shot noise. Severity 5 maps white to (40, 45, 49)/255 and mid-grey to
+    (11, 12, 13)/255 (the first table mapped both to 0: a black clip)."""
+    table = ((0.8, 1.2, 60.0), (0.7, 1.35, 40.0), (0.6, 1.5, 25.0), (0.5, 1.7, 15.0), (0.4, 1.9, 10.0))
+    assert photometric.NIGHT == table
+    assert photometric.NIGHT_TINT == (0.9, 1.0, 1.1)
+    levels = np.array([64, 128, 255], np.uint8)
+    clip = np.repeat(np.repeat(levels[None, :, None, None], 3, axis=3), 8, axis=2).repeat(4, axis=0)  # [4, 3, 8, 3]
+    clip = np.ascontiguousarray(np.repeat(clip, 3, axis=1))  # [4, 9, 8, 3]: three grey bands
+    for severity, (gain, gamma, photons) in enumerate(photometric.NIGHT, start=1):
+        _, record = corrupt(clip, CorruptionSpec("night", severity), 3)
+        assert (record.params["gain"], record.params["gamma"], record.params["shot_noise_c"]) == (gain, gamma, photons)
+        noiseless = replay(clip, {**record.to_dict(), "params": {**record.params, "shot_noise_c": 1e12}})
+        for band, x in enumerate(levels / 255):
+            expected = 255 * np.array([0.9, 1.0, 1.1]) * (gain * x) ** gamma
+            got = noiseless[:, 3 * band : 3 * band + 3].reshape(-1, 3)
+            assert np.abs(got - np.rint(expected)).max() <= 0, (severity, x, got[0], expected)
+    # with noise: the level is kept on average (above it where the noise clips at 0), and it is blue
+    big = np.full((16, 64, 64, 3), 128, np.uint8)
+    for severity, (gain, gamma, _) in enumerate(photometric.NIGHT, start=1):
+        mean = corrupt(big, CorruptionSpec("night", severity), 0)[0].reshape(-1, 3).mean(axis=0)
+        expected = 255 * np.array([0.9, 1.0, 1.1]) * (gain * 128 / 255) ** gamma
+        assert np.all(mean > expected - 1) and mean[0] < mean[2], (severity, mean, expected)
+        if severity <= 3:
+            assert np.allclose(mean, expected, atol=1.0), (severity, mean, expected)
+
+
+def test_night_records_without_a_tint_replay_untinted():
+    """Records logged before the tint existed carry no `tint`: they replay the old (untinted) bytes."""
+    clip = panning_clip(4, 32, 48)
+    _, record = corrupt(clip, CorruptionSpec("night", 2), 5)
+    old = {k: v for k, v in record.params.items() if k != "tint"}
+    untinted = replay(clip, {**record.to_dict(), "params": {**old}})
+    assert np.array_equal(untinted, replay(clip, {**record.to_dict(), "params": {**old, "tint": [1.0, 1.0, 1.0]}}))
+    assert not np.array_equal(untinted, replay(clip, record))
+
+
+def test_fog_strength_grows_strictly_and_its_layer_is_standardised():
+    strengths = [s for s, _ in weather.FOG]
+    assert weather.FOG == ((1.5, 2.0), (2.0, 2.0), (2.5, 1.7), (2.75, 1.5), (3.0, 1.4))
+    assert all(b > a for a, b in zip(strengths, strengths[1:]))
+    clip = panning_clip(4, 96, 160)
+    for severity in range(1, 6):
+        for seed in range(3):
+            _, record = corrupt(clip, CorruptionSpec("fog", severity), seed)
+            layer = weather.fog_layer(96, 160, record.params)
+            assert layer.dtype == np.float32 and layer.min() >= 0 and layer.max() <= 1
+            assert abs(layer.mean() - weather.FOG_MEAN) < 0.01 and abs(layer.std() - weather.FOG_STD) < 0.01
+    # a record without the layer statistics (logged before they existed) replays the old layer
+    old = {k: v for k, v in record.params.items() if k not in ("layer_mean", "layer_std")}
+    raw = weather.plasma_fractal(np.random.default_rng(old["fog_seed"]), 256, old["decay"])[:96, :160]
+    assert np.array_equal(weather.fog_layer(96, 160, old), raw)
+    old_record = {**record.to_dict(), "params": old}
+    assert np.array_equal(replay(clip, old_record), replay(clip, old_record))
+    assert not np.array_equal(replay(clip, old_record), replay(clip, record))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fog_distance_from_clean_grows_strictly_with_severity(seed):
+    clip = panning_clip(4, 96, 160, seed)
+    outs = [corrupt(clip, CorruptionSpec("fog", s), seed)[0] for s in range(1, 6)]
+    distance = [np.abs(out.astype(np.int16) - clip).mean() for out in outs]
+    assert all(b > a for a, b in zip(distance, distance[1:])), [round(d, 2) for d in distance]
 
 
 def test_occlusion_covers_the_severity_fraction():

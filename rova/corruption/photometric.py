@@ -79,8 +79,11 @@ def apply_dusk(clip: np.ndarray, params: Params) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# night: gain, then gamma, then shot noise
-NIGHT = ((0.7, 1.5, 60.0), (0.55, 2.0, 25.0), (0.4, 2.5, 12.0), (0.3, 3.0, 5.0), (0.2, 4.0, 3.0))
+# night: gain, then gamma, then a cool tint, then shot noise (all on [0, 1] values).
+# (gain, gamma, photon count c); the scene stays visible at every severity (the first table's
+# (0.3, 3) and (0.2, 4) left a black clip: a mean level < 10/255).
+NIGHT = ((0.8, 1.2, 60.0), (0.7, 1.35, 40.0), (0.6, 1.5, 25.0), (0.5, 1.7, 15.0), (0.4, 1.9, 10.0))
+NIGHT_TINT = (0.9, 1.0, 1.1)  # RGB gains: moonlight is bluer
 _Z_SCALE = 32.0  # standard normal quantiles stored as int16 in units of 1/32
 
 
@@ -90,6 +93,7 @@ def draw_night(rng: np.random.Generator, severity: int, clip: np.ndarray, option
     return {
         "gain": gain,
         "gamma": gamma,
+        "tint": list(NIGHT_TINT),
         "shot_noise_c": photons,
         "noise_seed": new_seed(rng),
         # each frame reads its noise from a different window of one [2H, 2W] pool (see apply_night)
@@ -118,15 +122,24 @@ def night_noise_pool(h: int, w: int, noise_seed: int) -> np.ndarray:
     return cv2.LUT(uniform, _NORMAL_Q)
 
 
-def apply_night(clip: np.ndarray, params: Params) -> np.ndarray:
-    t, h, w, _ = clip.shape
+def night_curves(params: Params) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel lookup tables [256, 3]: the mean level y = tint * (gain x)^gamma as uint8, and the
+    shot-noise std 255 sqrt(y / c) as int16 (Poisson(c y) / c has mean y and std sqrt(y / c)).
+    A record without a tint (written before the tint existed) replays untinted, byte for byte."""
     x = np.arange(256, dtype=np.float64) / 255
     dark = np.clip(params["gain"] * x, 0, 1) ** params["gamma"]
-    # Poisson(c * y) / c has mean y and std sqrt(y / c): the Gaussian shot-noise model, per pixel.
-    sigma = np.rint(255 * np.sqrt(dark / params["shot_noise_c"])).astype(np.int16)
+    level = np.clip(dark[:, None] * np.asarray(params.get("tint", (1.0, 1.0, 1.0)), np.float64)[None, :], 0, 1)
+    sigma = np.rint(255 * np.sqrt(level / params["shot_noise_c"])).astype(np.int16)
+    return lut_u8(255 * level), sigma
+
+
+def apply_night(clip: np.ndarray, params: Params) -> np.ndarray:
+    t, h, w, _ = clip.shape
+    mean_lut, sigma_lut = night_curves(params)
     image = as_image(clip)
-    mean = cv2.LUT(image, lut_u8(255 * dark)).reshape(clip.shape)
-    std = cv2.LUT(image, sigma).reshape(clip.shape)
+    # 3-channel tables: cv2.LUT maps each channel through its own column.
+    mean = cv2.LUT(image, mean_lut.reshape(256, 1, 3)).reshape(clip.shape)
+    std = cv2.LUT(image, sigma_lut.reshape(256, 1, 3)).reshape(clip.shape)
     pool = night_noise_pool(h, w, params["noise_seed"])
     out = np.empty_like(clip)
     for i, (oy, ox) in enumerate(params["noise_offsets"]):
