@@ -20,6 +20,7 @@ from rova.corruption.config import CorruptionConfig
 from rova.data.prompts import PromptTemplates
 from rova.data.sampling import FrameSamplingConfig
 from rova.errors import ConfigError
+from rova.eval.config import BenchmarkConfig, EvalConfig
 from rova.memory.difficulty import MemoryConfig
 
 CORRUPTION_FAMILIES = ("photometric", "weather", "occlusion", "shake", "temporal")
@@ -160,7 +161,7 @@ class DataConfig:
     min_frames: int = 4
     max_frames: int = 16               # Video-R1 trains with 16 frames
     min_pixels: int = 3136
-    max_pixels: int = 200704           # 128 * 28 * 28 per frame (Video-R1)
+    max_pixels: int = 100352           # 128 * 28 * 28 per frame (Video-R1 training; its eval uses 256 * 28 * 28)
     total_pixels: int = 3211264
     # Wording: question, type_templates, options_header, system (Video-R1's by default, rova/data/prompts.py).
     prompt: PromptTemplates = field(default_factory=PromptTemplates)
@@ -395,6 +396,8 @@ class RootConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     tgrpo: TGRPOConfig = field(default_factory=TGRPOConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self) -> None:

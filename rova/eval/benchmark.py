@@ -61,73 +61,7 @@ VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov")
 SEGMENT_KEYS = ("start", "end")
 BACKENDS = ("decord", "pyav")
 
-# Video-R1 evaluates through qwen-vl-utils' fetch_video: fps 2 clamped to [4, 16] frames, 256 x 28 x 28
-# pixels per frame at most, VIDEO_MIN_PIXELS (128 x 28 x 28) at least, and VIDEO_TOTAL_PIXELS
-# (128000 x 28 x 28 x 0.9) for the whole clip, a budget that never binds at these frame counts.
-PX = 28 * 28
-
-
-@dataclass
-class BenchmarkConfig:
-    """One evaluation benchmark: its eval file, media root, frame sampling and sub-task keys.
-
-    The defaults are Video-R1's evaluation settings; conf/benchmark/*.yaml are deltas over them.
-    """
-
-    name: str = "custom"                      # names the items (item_id = "<name>/<problem_id>") and results
-    file: str = "???"                         # a Video-R1-format eval .json / .jsonl
-    media_root: Optional[str] = None          # null = the file's folder
-    fps: float = 2.0
-    min_frames: int = 4
-    max_frames: int = 16                      # Video-R1 reports 16 (also 32 and 64)
-    min_pixels: int = 128 * PX                # qwen-vl-utils VIDEO_MIN_PIXELS
-    max_pixels: int = 256 * PX                # 256 x 28 x 28 per frame at eval (128 x 28 x 28 in training)
-    total_pixels: int = 90316800              # qwen-vl-utils VIDEO_TOTAL_PIXELS (int(128000 * 28 * 28 * 0.9))
-    # Record keys that carry sub-tasks (aggregation groups): "key", "a.b" (nested), "a|b" (first present).
-    subtask_keys: list[str] = field(default_factory=list)
-    frame_folder_fps: Optional[float] = None  # fps of frame-folder clips whose record states none
-    segments: bool = True                     # sample inside a record's start/end (seconds) when present
-    max_items: Optional[int] = None           # the first N records of the file (smoke runs)
-    build_demo: bool = False                  # build the procedural demo clips into file's folder on first use
-    demo_num_clips: int = 24
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip() or "/" in self.name:
-            raise ConfigError("benchmark.name", f"must be a non-empty name without '/', got {self.name!r}")
-        # "???" (MISSING) is reported by OmegaConf when the config is instantiated; only reject empty values.
-        if not self.file:
-            raise ConfigError("benchmark.file", "required: a Video-R1-format eval .json or .jsonl file")
-        if self.media_root is not None and not str(self.media_root).strip():
-            raise ConfigError("benchmark.media_root", "must be a folder or null (null = the eval file's folder)")
-        keys = list(self.subtask_keys)
-        if not all(isinstance(k, str) and all(p.strip() for p in k.replace("|", ".").split(".")) for k in keys):
-            raise ConfigError("benchmark.subtask_keys", f"must be a list of record keys, got {keys!r}")
-        if len(set(keys)) != len(keys):
-            raise ConfigError("benchmark.subtask_keys", f"lists a key twice: {keys!r}")
-        fps = self.frame_folder_fps
-        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float))
-                                or not math.isfinite(fps) or fps <= 0):
-            raise ConfigError("benchmark.frame_folder_fps", f"must be null or a number > 0, got {fps!r}")
-        if self.max_items is not None and (isinstance(self.max_items, bool) or self.max_items <= 0):
-            raise ConfigError("benchmark.max_items", f"must be null or > 0, got {self.max_items!r}")
-        if self.demo_num_clips <= 0:
-            raise ConfigError("benchmark.demo_num_clips", f"must be > 0, got {self.demo_num_clips}")
-        self.frame_sampling()  # validates fps, frame and pixel bounds
-
-    def frame_sampling(self, image_factor: int = 28) -> FrameSamplingConfig:
-        try:
-            return FrameSamplingConfig(
-                fps=self.fps,
-                min_frames=self.min_frames,
-                max_frames=self.max_frames,
-                min_pixels=self.min_pixels,
-                max_pixels=self.max_pixels,
-                total_pixels=self.total_pixels,
-                image_factor=image_factor,
-            )
-        except ConfigError as exc:  # FrameSamplingConfig names data.<key>; here the keys are benchmark.<key>
-            key = exc.key.replace("data.", "benchmark.", 1)
-            raise ConfigError(key, exc.problem.replace("data.", "benchmark.")) from None
+from rova.eval.config import BenchmarkConfig  # noqa: E402  (the schema lives with the light config module)
 
 
 @dataclass

@@ -25,6 +25,9 @@ def absolutize(cfg: RootConfig, base: Path) -> RootConfig:
     cfg.run.dir = _absolute(cfg.run.dir, base)
     cfg.data.train_file = _absolute(cfg.data.train_file, base)
     cfg.data.media_root = _absolute(cfg.data.media_root, base)
+    cfg.benchmark.file = _absolute(cfg.benchmark.file, base)
+    cfg.benchmark.media_root = _absolute(cfg.benchmark.media_root, base)
+    cfg.eval.reference = _absolute(cfg.eval.reference, base)
     if cfg.model.build_tiny or _looks_local(cfg.model.path, base):
         cfg.model.path = _absolute(cfg.model.path, base)
     return cfg

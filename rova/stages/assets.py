@@ -10,10 +10,12 @@ from rova.utils.locking import file_lock
 
 def prepare_assets(cfg: RootConfig) -> None:
     """Build what the run builds on first use (tiny model, demo data) in ONE plain process, before workers start."""
+    from rova.eval.benchmark import ensure_benchmark_demo
     from rova.models.loading import ensure_model_files
 
     ensure_model_files(cfg.model)
     ensure_demo_data(cfg.data)
+    ensure_benchmark_demo(cfg.benchmark)
 
 
 def ensure_demo_data(cfg: DataConfig) -> None:
@@ -28,3 +30,4 @@ def ensure_demo_data(cfg: DataConfig) -> None:
         from rova.errors import ConfigError
 
         raise ConfigError("data.train_file", f"the demo builder writes {built}; point data.train_file there")
+

@@ -20,7 +20,7 @@ class StageSpec:
     name: str
     entry: str                 # "package.module:function", imported only when the stage runs
     summary: str
-    kind: str                  # "rl": GRPO-family (prompt groups of stage.num_generations); later "sft", "eval", ...
+    kind: str                  # "rl": GRPO-family (prompt groups of stage.num_generations); "eval"; later "sft", ...
     reads: tuple[str, ...]     # config keys naming the inputs it needs
     writes: tuple[str, ...]    # files and folders it leaves in its run dir
 
@@ -46,6 +46,13 @@ STAGES: dict[str, StageSpec] = {
         StageSpec(
             "memory", "rova.stages.rl:run", "T-GRPO with the difficulty-aware memory (memory.enabled=true)",
             "rl", _RL_READS, _RL_WRITES + ("memory.json",),
+        ),
+        StageSpec(
+            "eval", "rova.stages.eval:run",
+            "benchmark accuracy, clean and under every eval.corruptions x eval.severities cell",
+            "eval", ("model.path", "benchmark.file", "eval.reference"),
+            ("resolved.yaml", "predictions.jsonl", "results.json", "report.md", "heatmap.png", "families.png",
+             "train.log"),
         ),
     )
 }

@@ -1,0 +1,137 @@
+"""The `eval.*` and `benchmark.*` settings (schemas of those sections; field names are the config keys).
+
+Light on purpose (no OpenCV, no torch): the config schema imports it on the launch path.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+from rova.data.sampling import FrameSamplingConfig
+from rova.errors import ConfigError
+
+DECODING_PRESETS = {
+    # Greedy: what lmms-eval / VLMEvalKit use, and deterministic across runs and shards.
+    "greedy": {"do_sample": False},
+    # Video-R1's eval_bench.py settings (vLLM): temperature 0.1, top_p 0.001.
+    "video_r1": {"do_sample": True, "temperature": 0.1, "top_p": 0.001},
+}
+
+
+@dataclass
+class EvalConfig:
+    """What stage=eval measures: the clean benchmark, and the robustness grid corruptions x severities."""
+
+    corruptions: list[str] = field(default_factory=list)   # families or variants; [] = clean only
+    severities: list[int] = field(default_factory=lambda: [1, 3, 5])
+    seed: int = 0                      # corrupted clip of (item, corruption, severity) = f(seed, those three)
+    decoding: str = "greedy"           # greedy | video_r1
+    max_new_tokens: int = 256
+    batch_size: int = 4                # prompts per HF generate call (left padding)
+    fallback_whole_output: bool = False  # score the whole output when <answer> is missing (off: counted as failure)
+    reference: Optional[str] = None    # a reference model's results.json: adds CE, mCE, relative mCE
+
+    def __post_init__(self) -> None:
+        from rova.corruption import FAMILIES, VARIANTS
+
+        for name in self.corruptions:
+            if name not in FAMILIES and name not in VARIANTS:
+                raise ConfigError(
+                    "eval.corruptions", f"unknown corruption {name!r}; families: {', '.join(FAMILIES)}; "
+                    f"variants: {', '.join(VARIANTS)}"
+                )
+        if len(set(self.corruptions)) != len(self.corruptions):
+            raise ConfigError("eval.corruptions", f"duplicate entry in {self.corruptions}")
+        for severity in self.severities:
+            if not (isinstance(severity, int) and 1 <= severity <= 5):
+                raise ConfigError("eval.severities", f"got {severity!r}; severities are integers 1-5")
+        if self.corruptions and not self.severities:
+            raise ConfigError("eval.severities", "a robustness grid needs at least one severity")
+        if self.decoding not in DECODING_PRESETS:
+            raise ConfigError("eval.decoding", f"got {self.decoding!r}; allowed: {', '.join(DECODING_PRESETS)}")
+        if self.max_new_tokens < 1:
+            raise ConfigError("eval.max_new_tokens", f"got {self.max_new_tokens}; must be >= 1")
+        if self.batch_size < 1:
+            raise ConfigError("eval.batch_size", f"got {self.batch_size}; must be >= 1")
+
+    def grid_variants(self) -> list[str]:
+        """The corruption variants of the grid, families expanded in catalogue order, each once."""
+        from rova.corruption import VARIANTS_BY_FAMILY
+
+        out: list[str] = []
+        for name in self.corruptions:
+            for variant in VARIANTS_BY_FAMILY.get(name, (name,)):
+                if variant not in out:
+                    out.append(variant)
+        return out
+
+
+# Video-R1 evaluates through qwen-vl-utils' fetch_video: fps 2 clamped to [4, 16] frames, 256 x 28 x 28
+# pixels per frame at most, VIDEO_MIN_PIXELS (128 x 28 x 28) at least, and VIDEO_TOTAL_PIXELS
+# (128000 x 28 x 28 x 0.9) for the whole clip, a budget that never binds at these frame counts.
+PX = 28 * 28
+
+
+@dataclass
+class BenchmarkConfig:
+    """One evaluation benchmark: its eval file, media root, frame sampling and sub-task keys.
+
+    The defaults are Video-R1's evaluation settings; conf/benchmark/*.yaml are deltas over them.
+    """
+
+    name: str = "custom"                      # names the items (item_id = "<name>/<problem_id>") and results
+    file: str = "???"                         # a Video-R1-format eval .json / .jsonl
+    media_root: Optional[str] = None          # null = the file's folder
+    fps: float = 2.0
+    min_frames: int = 4
+    max_frames: int = 16                      # Video-R1 reports 16 (also 32 and 64)
+    min_pixels: int = 128 * PX                # qwen-vl-utils VIDEO_MIN_PIXELS
+    max_pixels: int = 256 * PX                # 256 x 28 x 28 per frame at eval (128 x 28 x 28 in training)
+    total_pixels: int = 90316800              # qwen-vl-utils VIDEO_TOTAL_PIXELS (int(128000 * 28 * 28 * 0.9))
+    # Record keys that carry sub-tasks (aggregation groups): "key", "a.b" (nested), "a|b" (first present).
+    subtask_keys: list[str] = field(default_factory=list)
+    frame_folder_fps: Optional[float] = None  # fps of frame-folder clips whose record states none
+    segments: bool = True                     # sample inside a record's start/end (seconds) when present
+    max_items: Optional[int] = None           # the first N records of the file (smoke runs)
+    build_demo: bool = False                  # build the procedural demo clips into file's folder on first use
+    demo_num_clips: int = 24
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip() or "/" in self.name:
+            raise ConfigError("benchmark.name", f"must be a non-empty name without '/', got {self.name!r}")
+        # "???" (MISSING) is reported by OmegaConf when the config is instantiated; only reject empty values.
+        if not self.file:
+            raise ConfigError("benchmark.file", "required: a Video-R1-format eval .json or .jsonl file")
+        if self.media_root is not None and not str(self.media_root).strip():
+            raise ConfigError("benchmark.media_root", "must be a folder or null (null = the eval file's folder)")
+        keys = list(self.subtask_keys)
+        if not all(isinstance(k, str) and all(p.strip() for p in k.replace("|", ".").split(".")) for k in keys):
+            raise ConfigError("benchmark.subtask_keys", f"must be a list of record keys, got {keys!r}")
+        if len(set(keys)) != len(keys):
+            raise ConfigError("benchmark.subtask_keys", f"lists a key twice: {keys!r}")
+        fps = self.frame_folder_fps
+        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float))
+                                or not math.isfinite(fps) or fps <= 0):
+            raise ConfigError("benchmark.frame_folder_fps", f"must be null or a number > 0, got {fps!r}")
+        if self.max_items is not None and (isinstance(self.max_items, bool) or self.max_items <= 0):
+            raise ConfigError("benchmark.max_items", f"must be null or > 0, got {self.max_items!r}")
+        if self.demo_num_clips <= 0:
+            raise ConfigError("benchmark.demo_num_clips", f"must be > 0, got {self.demo_num_clips}")
+        self.frame_sampling()  # validates fps, frame and pixel bounds
+
+    def frame_sampling(self, image_factor: int = 28) -> FrameSamplingConfig:
+        try:
+            return FrameSamplingConfig(
+                fps=self.fps,
+                min_frames=self.min_frames,
+                max_frames=self.max_frames,
+                min_pixels=self.min_pixels,
+                max_pixels=self.max_pixels,
+                total_pixels=self.total_pixels,
+                image_factor=image_factor,
+            )
+        except ConfigError as exc:  # FrameSamplingConfig names data.<key>; here the keys are benchmark.<key>
+            key = exc.key.replace("data.", "benchmark.", 1)
+            raise ConfigError(key, exc.problem.replace("data.", "benchmark.")) from None

@@ -1,0 +1,60 @@
+"""Batched HF generation for evaluation: left-padded prompts with their own clips, decoding from config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rova.eval.config import DECODING_PRESETS
+from rova.training.visual_inputs import EncodedPrompt, encode_prompt, left_pad, mm_token_type_ids, stack_visual
+
+VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+
+
+@dataclass
+class Generator:
+    """A model and its processor, generating one completion per prompt (greedy by default)."""
+
+    model: object
+    processor: object
+    decoding: str = "greedy"
+    max_new_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        from transformers import GenerationConfig
+
+        tokenizer = self.processor.tokenizer
+        self.pad_id = tokenizer.pad_token_id
+        self.image_token = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+        self.video_token = tokenizer.convert_tokens_to_ids("<|video_pad|>")
+        eos = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id]
+        self.eos_ids = sorted({int(t) for t in eos if t is not None})
+        self.generation_config = GenerationConfig(
+            max_new_tokens=self.max_new_tokens,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.pad_id,
+            # A completion must never contain vision placeholders (the model would look for clip features).
+            suppress_tokens=[tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS],
+            **DECODING_PRESETS[self.decoding],
+        )
+
+    def encode(self, text: str, frames: np.ndarray, sample_fps: float | None, is_image: bool) -> EncodedPrompt:
+        return encode_prompt(self.processor, text, frames, sample_fps, is_image)
+
+    @torch.no_grad()
+    def generate(self, prompts: list[EncodedPrompt]) -> list[str]:
+        if not prompts:
+            return []
+        device = next(self.model.parameters()).device
+        ids, mask = left_pad([p.input_ids for p in prompts], self.pad_id, device)
+        out = self.model.generate(
+            input_ids=ids, attention_mask=mask, mm_token_type_ids=mm_token_type_ids(ids, self.image_token, self.video_token),
+            **stack_visual([p.visual for p in prompts], device), generation_config=self.generation_config,
+        )
+        completions = []
+        for row in out[:, ids.size(1):].cpu().tolist():
+            cut = next((i for i, tok in enumerate(row) if tok in self.eos_ids), None)
+            completions.append(row[: cut + 1] if cut is not None else row)
+        return self.processor.batch_decode(completions, skip_special_tokens=True)

@@ -1,0 +1,171 @@
+"""stage=eval: the clean benchmark, then every cell of the robustness grid, resumable and sharded.
+
+Cells: "clean", then "<variant>@<severity>" for every variant of `eval.corruptions` (families expand to
+their variants) and every severity. The corrupted clip of (item, variant, severity) is
+`corrupt(clip, CorruptionSpec(variant, severity), seed)` with seed = stable_seed(eval.seed, item id,
+variant, severity): every model, run and shard sees byte-identical clips (each prediction records the
+clip's SHA-1). Predictions are appended per item (rova.eval.predictions), so a re-run skips what is done.
+With N processes (distributed=ddp), process r scores items r, r+N, ...; process 0 merges the shards and
+writes results.json, report.md and the pictures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rova.eval.predictions import CLEAN_CELL, PredictionStore, cell_name, merge_stores
+
+log = logging.getLogger(__name__)
+PREDICTIONS = "predictions.jsonl"
+
+
+def clip_digest(frames: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(frames).tobytes()).hexdigest()
+
+
+def grid_cells(eval_cfg) -> list[tuple[str | None, int | None]]:
+    return [(None, None)] + [(v, s) for v in eval_cfg.grid_variants() for s in eval_cfg.severities]
+
+
+def corrupted_clip(frames: np.ndarray, variant: str, severity: int, seed: int, item_id: str) -> np.ndarray:
+    from rova.corruption import CorruptionSpec, corrupt
+    from rova.training.clips import stable_seed
+
+    out, _ = corrupt(frames, CorruptionSpec(variant, severity), stable_seed(seed, "eval", item_id, variant, severity))
+    return out
+
+
+def shard_path(run_dir: Path, rank: int, world: int) -> Path:
+    return run_dir / (PREDICTIONS if world == 1 else f"predictions.rank{rank}-of-{world}.jsonl")
+
+
+class Progress:
+    """One line per batch on rank 0: items done / total, items/s, ETA."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done, self.enabled, self.start = total, 0, enabled, time.monotonic()
+
+    def advance(self, n: int, cell: str) -> None:
+        self.done += n
+        if not self.enabled or self.total == 0 or n == 0:
+            return
+        rate = self.done / max(time.monotonic() - self.start, 1e-9)
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        print(f"[rova] eval {self.done}/{self.total} ({100 * self.done / self.total:.0f}%) {cell:<18} "
+              f"{rate:.2f} items/s  ETA {eta:.0f}s", flush=True)
+
+
+def score_cells(cfg, items, read_clip, generator, store: PredictionStore, rank: int, world: int,
+                render_text, progress: Progress) -> None:
+    """Score every (cell, item) of this shard that the store does not hold yet, batch by batch."""
+    from rova.eval.scoring import score_prediction
+
+    mine = items[rank::world]
+    for variant, severity in grid_cells(cfg.eval):
+        cell = cell_name(variant, severity)
+        pending = [item for item in mine if not store.done(cell, item.item_id)]
+        progress.advance(len(mine) - len(pending), cell)
+        for start in range(0, len(pending), cfg.eval.batch_size):
+            batch = pending[start : start + cfg.eval.batch_size]
+            prompts, digests = [], []
+            for item in batch:
+                frames, fps, is_image = read_clip(item)
+                if variant is not None:
+                    frames = corrupted_clip(frames, variant, severity, cfg.eval.seed, item.item_id)
+                digests.append(clip_digest(frames))
+                prompts.append(generator.encode(render_text(item), frames, fps, is_image))
+            for item, completion, digest in zip(batch, generator.generate(prompts), digests):
+                record = item.record
+                scored = score_prediction(completion, record.solution, record.problem_type,
+                                          fallback_whole_output=cfg.eval.fallback_whole_output)
+                store.append({
+                    "cell": cell, "item_id": item.item_id, "benchmark": item.benchmark,
+                    "problem_type": record.problem_type, "score": scored.score, "extracted": scored.extracted,
+                    "answer": scored.answer, "solution": record.solution, "completion": completion[:4000],
+                    "clip_sha1": digest, **{k: item.subtasks.get(k) for k in cfg.benchmark.subtask_keys},
+                })
+            progress.advance(len(batch), cell)
+
+
+def write_results(cfg, run_dir: Path, records: list[dict], skipped: list, resolved: dict) -> dict:
+    """results.json, report.md, heatmap.png and families.png from every prediction."""
+    from rova.eval.report import write_report
+    from rova.eval.robustness import summarize
+    from rova.eval.scoring import aggregate, scoring_conventions
+    from rova.utils.io import atomic_write_json
+
+    keys = list(cfg.benchmark.subtask_keys)
+    by_cell: dict[str, list[dict]] = {}
+    for record in records:
+        by_cell.setdefault(record["cell"], []).append(record)
+    clean = aggregate(by_cell.get(CLEAN_CELL, []), keys, skipped_media=len(skipped))
+    grid: dict[str, dict[str, dict]] = {}
+    grid_items: dict[str, dict[str, list[dict]]] = {}
+    for variant, severity in grid_cells(cfg.eval)[1:]:
+        cell_items = by_cell.get(cell_name(variant, severity), [])
+        grid.setdefault(variant, {})[str(severity)] = aggregate(cell_items, keys)
+        grid_items.setdefault(variant, {})[str(severity)] = cell_items
+    reference = None
+    if cfg.eval.reference:
+        import json
+
+        reference = json.loads(Path(cfg.eval.reference).read_text())
+    results = {
+        "config": {"model": cfg.model.path, "benchmark": resolved.get("benchmark"), "eval": resolved.get("eval"),
+                   "scoring": scoring_conventions(fallback_whole_output=cfg.eval.fallback_whole_output)},
+        "clean": clean,
+        "grid": grid,
+        "robustness": summarize(
+            clean, grid, clean_items=by_cell.get(CLEAN_CELL, []), grid_items=grid_items, reference=reference,
+            reference_name=cfg.eval.reference,
+        ).to_dict() if grid else None,
+        "skipped_media": [s.to_dict() for s in skipped],
+    }
+    atomic_write_json(run_dir / "results.json", results)
+    write_report(results, run_dir)
+    return results
+
+
+def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: None) -> dict | None:
+    from omegaconf import OmegaConf
+
+    from rova.data.prompts import build_messages
+    from rova.eval.benchmark import load_benchmark, read_item_clip
+    from rova.eval.generation import Generator
+    from rova.models.loading import load_model_and_processor
+    from rova.training.visual_inputs import render_prompt
+
+    model, processor = load_model_and_processor(cfg.model)
+    model.eval()
+    data = load_benchmark(cfg.benchmark, backend=cfg.data.backend, image_factor=cfg.model.image_factor,
+                          workers=cfg.data.probe_workers)
+    generator = Generator(model, processor, cfg.eval.decoding, cfg.eval.max_new_tokens)
+    templates = cfg.data.prompt
+
+    def render_text(item) -> str:
+        return render_prompt(processor, build_messages(item.record, templates))
+
+    def read_clip(item):
+        return read_item_clip(item, cfg.benchmark, backend=cfg.data.backend, image_factor=cfg.model.image_factor)
+
+    store = PredictionStore(shard_path(run_dir, rank, world))
+    cells = grid_cells(cfg.eval)
+    progress = Progress(len(data.items[rank::world]) * len(cells), enabled=rank == 0)
+    score_cells(cfg, data.items, read_clip, generator, store, rank, world, render_text, progress)
+    barrier()
+    if rank != 0:
+        return None
+    records = merge_stores(shard_path(run_dir, r, world) for r in range(world))
+    resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    results = write_results(cfg, run_dir, records, data.skipped, resolved)
+    clean = results["clean"]["accuracy"]
+    print(f"[rova] eval done: {len(data.items)} items, {len(cells)} cells, clean accuracy "
+          f"{clean if clean is None else round(clean, 4)}", flush=True)
+    for name in ("results.json", "report.md", PREDICTIONS if world == 1 else "predictions.rank*.jsonl"):
+        print(f"[rova]   {run_dir / name}", flush=True)
+    return results

@@ -1,0 +1,101 @@
+"""stage=eval end to end on the tiny model and the held-out demo benchmark: files, metrics, resume, shards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.support.runs import launch, only_run_dir
+
+GRID = ("eval.corruptions=[rain,night]", "eval.severities=[1,5]")
+SMALL = ("stage=eval", "benchmark.demo_num_clips=6", "eval.max_new_tokens=32", "logger=none")
+
+
+def _results(run_dir: Path) -> dict:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+def _predictions(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def grid_run(tmp_path_factory, cache_dir):
+    tmp = tmp_path_factory.mktemp("eval")
+    proc = launch(tmp, cache_dir, *SMALL, *GRID)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return only_run_dir(tmp / "outputs")
+
+
+def test_eval_writes_results_predictions_pictures_and_report(grid_run):
+    run_dir = grid_run
+    results = _results(run_dir)
+    predictions = _predictions(run_dir / "predictions.jsonl")
+    cells = {"clean", "rain@1", "rain@5", "night@1", "night@5"}
+    assert {p["cell"] for p in predictions} == cells
+    assert len(predictions) == 6 * len(cells)
+    assert len({(p["cell"], p["item_id"]) for p in predictions}) == len(predictions)
+    assert results["clean"]["n"] == 6 and set(results["grid"]) == {"rain", "night"}
+    for name in ("heatmap.png", "families.png"):
+        with Image.open(run_dir / name) as image:
+            assert image.size[0] > 200 and image.size[1] > 100
+    report = (run_dir / "report.md").read_text()
+    assert "mPC" in report and "rain" in report and "night" in report
+    # Every item's corrupted clip differs from its clean clip; a cell's clips differ across severities.
+    by_key = {(p["cell"], p["item_id"]): p["clip_sha1"] for p in predictions}
+    for item in {p["item_id"] for p in predictions}:
+        hashes = [by_key[(cell, item)] for cell in sorted(cells)]
+        assert len(set(hashes)) == len(hashes)
+
+
+def test_mpc_and_rpc_equal_what_the_table_gives(grid_run):
+    results = _results(grid_run)
+    cells = [results["grid"][c][s]["accuracy"] for c in ("rain", "night") for s in ("1", "5")]
+    robustness = results["robustness"]
+    assert robustness["mpc"] == pytest.approx(float(np.mean(cells)))
+    clean = results["clean"]["accuracy"]
+    if clean:
+        assert robustness["rpc"] == pytest.approx(robustness["mpc"] / clean)
+    else:
+        assert robustness["rpc"] is None  # undefined when the clean accuracy is 0, and said so
+    scores = {(p["cell"], p["item_id"]): p["score"] for p in _predictions(grid_run / "predictions.jsonl")}
+    rain5 = [v for (c, _), v in scores.items() if c == "rain@5"]
+    assert results["grid"]["rain"]["5"]["accuracy"] == pytest.approx(float(np.mean(rain5)))
+
+
+def test_a_killed_eval_resumes_every_item_exactly_once(grid_run, tmp_path, cache_dir):
+    """Half the predictions and a torn last line, as a kill leaves them: the re-run completes the rest."""
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    full = (grid_run / "predictions.jsonl").read_text().splitlines(keepends=True)
+    (resumed / "predictions.jsonl").write_text("".join(full[: len(full) // 2]) + full[len(full) // 2][:25])
+    proc = launch(tmp_path, cache_dir, *SMALL, *GRID, f"run.dir={resumed}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    again = _predictions(resumed / "predictions.jsonl")
+    assert len(again) == len(full)
+    assert len({(p["cell"], p["item_id"]) for p in again}) == len(full)
+    first, second = _results(grid_run), _results(resumed)
+    assert second["clean"] == first["clean"] and second["grid"] == first["grid"]
+    assert second["robustness"] == first["robustness"]
+
+
+def test_two_runs_see_identical_corrupted_clips_and_metrics(grid_run, tmp_path, cache_dir):
+    proc = launch(tmp_path, cache_dir, *SMALL, *GRID)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    other = only_run_dir(tmp_path / "outputs")
+    hashes = lambda run: {(p["cell"], p["item_id"]): p["clip_sha1"] for p in _predictions(run / "predictions.jsonl")}  # noqa: E731
+    assert hashes(other) == hashes(grid_run)
+    assert _results(other)["grid"] == _results(grid_run)["grid"]
+
+
+def test_bad_eval_values_fail_before_anything_runs(tmp_path, cache_dir):
+    for override, key in (("eval.corruptions=[sandstorm]", "eval.corruptions"), ("eval.severities=[0]", "eval.severities"),
+                          ("eval.decoding=beam", "eval.decoding"), ("benchmark=nope", "benchmark")):
+        proc = launch(tmp_path, cache_dir, "stage=eval", override)
+        assert proc.returncode == 2 and proc.stderr.strip().startswith(f"config error: {key}"), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "outputs").exists()
