@@ -22,6 +22,7 @@ from rova.eval.benchmark import (
     read_item_clip,
 )
 from tests.conftest import shared_data_or_skip
+from tests.support.eval_media import map_mmvu_media, write_frame_folder
 
 PX = 28 * 28
 PRESETS = ("demo", "mvbench", "tempcompass", "videomme", "videommmu", "vsibench", "mmvu")
@@ -164,14 +165,8 @@ def mmvu_mapped(tmp_path):
     """A media root where the first 3 MMVU records' paths are symlinks to the real clips."""
     file = shared_data_or_skip("benchmarks", "eval_mmvu.json")
     videos = shared_data_or_skip("videos")
-    records = json.loads(file.read_text(encoding="utf-8"))
     root = tmp_path / "media"
-    clips = ["video_r1_example.mp4", "tw_grpo_8.mp4", "tw_grpo_video_12176.mp4"]
-    for record, clip in zip(records[:3], clips):
-        target = root / record["video"].lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(videos / clip, target)
-    return file, root, [videos / clip for clip in clips]
+    return file, root, map_mmvu_media(file, videos, root)
 
 
 def test_real_mmvu_items_with_media_decode_and_the_rest_are_missing(mmvu_mapped):
@@ -207,11 +202,7 @@ def frame_folder(tmp_path_factory):
     clip = read_clip(clip_path, extract)
     assert clip.nframes == 60 and clip.sample_fps == pytest.approx(6.0)
     root = tmp_path_factory.mktemp("frames")
-    folder = root / "clips" / "tw_grpo_8"
-    folder.mkdir(parents=True)
-    for i, frame in enumerate(clip.frames, start=1):
-        assert cv2.imwrite(str(folder / f"frame_{i}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, 95])
+    folder = write_frame_folder(clip.frames, root / "clips" / "tw_grpo_8")
     (folder / "notes.txt").write_text("not a frame")
     return root, folder, clip
 

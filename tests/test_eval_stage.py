@@ -99,3 +99,59 @@ def test_bad_eval_values_fail_before_anything_runs(tmp_path, cache_dir):
         assert proc.returncode == 2 and proc.stderr.strip().startswith(f"config error: {key}"), proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "outputs").exists()
+
+
+TINY_FRAMES = ("benchmark.max_frames=4", "benchmark.min_pixels=3136", "benchmark.max_pixels=6272")
+
+
+def test_real_mmvu_file_evaluates_end_to_end_with_missing_media_reported(tmp_path, cache_dir):
+    from tests.conftest import shared_data_or_skip
+    from tests.support.eval_media import map_mmvu_media
+
+    file = shared_data_or_skip("benchmarks", "eval_mmvu.json")
+    videos = shared_data_or_skip("videos")
+    map_mmvu_media(file, videos, tmp_path / "media")
+    proc = launch(tmp_path, cache_dir, "stage=eval", "benchmark=mmvu", f"benchmark.file={file}",
+                  f"benchmark.media_root={tmp_path / 'media'}", "benchmark.max_items=5", *TINY_FRAMES,
+                  "eval.max_new_tokens=16", "logger=none")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = _results(only_run_dir(tmp_path / "outputs"))
+    assert results["clean"]["n"] == 3 and results["clean"]["skipped_media"] == 2
+    assert len(results["skipped_media"]) == 2
+    assert all(s["reason"].endswith("file not found") for s in results["skipped_media"])
+    assert set(results["clean"]["by_problem_type"]) == {"multiple choice"}
+
+
+def test_frame_folder_benchmark_evaluates_end_to_end(tmp_path, cache_dir):
+    from tests.conftest import shared_data_or_skip
+    from tests.support.eval_media import frame_folder_benchmark
+
+    file = frame_folder_benchmark(shared_data_or_skip("videos", "tw_grpo_8.mp4"), tmp_path / "bench")
+    proc = launch(tmp_path, cache_dir, "stage=eval", f"benchmark.file={file}", "benchmark.name=frames",
+                  "benchmark.build_demo=false", "benchmark.subtask_keys=[task_type]", *TINY_FRAMES,
+                  "eval.max_new_tokens=16", "eval.corruptions=[fog]", "eval.severities=[3]", "logger=none")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    results = _results(run_dir)
+    assert results["clean"]["n"] == 2 and results["grid"]["fog"]["3"]["n"] == 2
+    assert set(results["clean"]["by_subtask"]["task_type"]) == {"task0", "task1"}
+
+
+@pytest.mark.slow
+def test_two_local_shards_give_the_predictions_of_one_process(tmp_path, cache_dir):
+    common = (*SMALL, "eval.corruptions=[rain]", "eval.severities=[5]", "eval.batch_size=1")
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = launch(tmp_path / "one", cache_dir, *common)
+    two = launch(tmp_path / "two", cache_dir, *common, "distributed=ddp", "distributed.nproc_per_node=2")
+    for proc in (one, two):
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    single, sharded = only_run_dir(tmp_path / "one" / "outputs"), only_run_dir(tmp_path / "two" / "outputs")
+    shards = sorted(sharded.glob("predictions.rank*-of-2.jsonl"))
+    assert len(shards) == 2 and all(_predictions(s) for s in shards)
+
+    def completions(paths):
+        return {(p["cell"], p["item_id"]): (p["completion"], p["clip_sha1"]) for path in paths for p in _predictions(path)}
+
+    assert completions(shards) == completions([single / "predictions.jsonl"])
+    assert _results(sharded)["clean"] == _results(single)["clean"]
