@@ -147,7 +147,7 @@ def test_two_local_shards_give_the_predictions_of_one_process(tmp_path, cache_di
     for proc in (one, two):
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     single, sharded = only_run_dir(tmp_path / "one" / "outputs"), only_run_dir(tmp_path / "two" / "outputs")
-    shards = sorted(sharded.glob("predictions.rank*-of-2.jsonl"))
+    shards = sorted(sharded.glob("predictions.shard*-of-2.jsonl"))
     assert len(shards) == 2 and all(_predictions(s) for s in shards)
 
     def completions(paths):

@@ -97,3 +97,20 @@ def test_preemption_signal_checkpoints_and_requeues(tmp_path, cache_dir, local_s
 
 def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
+
+def test_eval_shards_are_one_job_array_merged_into_one_result(tmp_path, cache_dir, local_slurm):
+    """stage=eval with eval.shards=2: one array of 2 tasks on one run dir; the last shard merges."""
+    proc = launch(tmp_path, cache_dir, "stage=eval", "cluster=slurm", "cluster.wait=true", "eval.shards=2",
+                  "benchmark.demo_num_clips=5", "eval.max_new_tokens=16", "eval.corruptions=[fog]",
+                  "eval.severities=[2]", timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (run_dir,) = run_dirs(tmp_path / "outputs")
+    job = json.loads((run_dir / "slurm_job.json").read_text())
+    assert len(job["job_ids"]) == 2 and len({j.split("_")[0] for j in job["job_ids"]}) == 1
+    shards = sorted(run_dir.glob("predictions.shard*-of-2.jsonl"))
+    items = [json.loads(line) for path in shards for line in path.read_text().splitlines()]
+    assert len(shards) == 2 and len(items) == 5 * 2
+    assert len({(p["cell"], p["item_id"]) for p in items}) == len(items)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["clean"]["n"] == 5 and results["grid"]["fog"]["2"]["n"] == 5

@@ -437,5 +437,8 @@ class RootConfig:
             raise ConfigError("reward.w_kl", "the KL-consistency reward needs a corruption mix (e.g. corruption=rova)")
         if self.memory.enabled and not rl:
             raise ConfigError("memory.enabled", f"the difficulty memory needs an RL stage; stage {stage.name!r} is not one")
+        if self.eval.shards > 1 and self.cluster.name != "slurm":
+            raise ConfigError("eval.shards", "shards are SLURM array tasks: use cluster=slurm, or distributed=ddp "
+                              "with distributed.nproc_per_node to shard over local processes")
         if self.cluster.name == "slurm" and self.cluster.gpus_per_node == 0 and self.distributed.backend == "nccl":
             raise ConfigError("distributed.backend", "nccl needs GPUs: set cluster.gpus_per_node or backend=gloo")

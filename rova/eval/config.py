@@ -32,6 +32,7 @@ class EvalConfig:
     batch_size: int = 4                # prompts per HF generate call (left padding)
     fallback_whole_output: bool = False  # score the whole output when <answer> is missing (off: counted as failure)
     reference: Optional[str] = None    # a reference model's results.json: adds CE, mCE, relative mCE
+    shards: int = 1                    # cluster=slurm: K array tasks share the items (each may run N processes)
 
     def __post_init__(self) -> None:
         from rova.corruption import FAMILIES, VARIANTS
@@ -55,6 +56,8 @@ class EvalConfig:
             raise ConfigError("eval.max_new_tokens", f"got {self.max_new_tokens}; must be >= 1")
         if self.batch_size < 1:
             raise ConfigError("eval.batch_size", f"got {self.batch_size}; must be >= 1")
+        if self.shards < 1:
+            raise ConfigError("eval.shards", f"got {self.shards}; must be >= 1")
 
     def grid_variants(self) -> list[str]:
         """The corruption variants of the grid, families expanded in catalogue order, each once."""

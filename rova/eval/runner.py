@@ -5,8 +5,9 @@ their variants) and every severity. The corrupted clip of (item, variant, severi
 `corrupt(clip, CorruptionSpec(variant, severity), seed)` with seed = stable_seed(eval.seed, item id,
 variant, severity): every model, run and shard sees byte-identical clips (each prediction records the
 clip's SHA-1). Predictions are appended per item (rova.eval.predictions), so a re-run skips what is done.
-With N processes (distributed=ddp), process r scores items r, r+N, ...; process 0 merges the shards and
-writes results.json, report.md and the pictures.
+Shards: K SLURM array tasks (eval.shards) x N processes each (distributed=ddp) give K*N shards; shard i
+scores items i, i + K*N, ... into its own predictions file and leaves a `.done` marker. Whichever shard
+finds every marker present merges the files and writes results.json, report.md and the pictures.
 """
 
 from __future__ import annotations
@@ -40,8 +41,12 @@ def corrupted_clip(frames: np.ndarray, variant: str, severity: int, seed: int, i
     return out
 
 
-def shard_path(run_dir: Path, rank: int, world: int) -> Path:
-    return run_dir / (PREDICTIONS if world == 1 else f"predictions.rank{rank}-of-{world}.jsonl")
+def shard_path(run_dir: Path, shard: int, num_shards: int) -> Path:
+    return run_dir / (PREDICTIONS if num_shards == 1 else f"predictions.shard{shard}-of-{num_shards}.jsonl")
+
+
+def done_marker(run_dir: Path, shard: int, num_shards: int) -> Path:
+    return shard_path(run_dir, shard, num_shards).with_suffix(".done")
 
 
 class Progress:
@@ -60,12 +65,12 @@ class Progress:
               f"{rate:.2f} items/s  ETA {eta:.0f}s", flush=True)
 
 
-def score_cells(cfg, items, read_clip, generator, store: PredictionStore, rank: int, world: int,
+def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard: int, num_shards: int,
                 render_text, progress: Progress) -> None:
     """Score every (cell, item) of this shard that the store does not hold yet, batch by batch."""
     from rova.eval.scoring import score_prediction
 
-    mine = items[rank::world]
+    mine = items[shard::num_shards]
     for variant, severity in grid_cells(cfg.eval):
         cell = cell_name(variant, severity)
         pending = [item for item in mine if not store.done(cell, item.item_id)]
@@ -131,9 +136,11 @@ def write_results(cfg, run_dir: Path, records: list[dict], skipped: list, resolv
     return results
 
 
-def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: None) -> dict | None:
-    from omegaconf import OmegaConf
+def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: None, task: int = 0) -> dict | None:
+    """Score this process's shard; the shard that completes the set merges and writes the results.
 
+    rank / world: this process among the task's processes; task: the SLURM array index (eval.shards tasks).
+    """
     from rova.data.prompts import build_messages
     from rova.eval.benchmark import load_benchmark, read_item_clip
     from rova.eval.generation import Generator
@@ -153,19 +160,34 @@ def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: 
     def read_clip(item):
         return read_item_clip(item, cfg.benchmark, backend=cfg.data.backend, image_factor=cfg.model.image_factor)
 
-    store = PredictionStore(shard_path(run_dir, rank, world))
+    shard, num_shards = task * world + rank, cfg.eval.shards * world
+    store = PredictionStore(shard_path(run_dir, shard, num_shards))
     cells = grid_cells(cfg.eval)
-    progress = Progress(len(data.items[rank::world]) * len(cells), enabled=rank == 0)
-    score_cells(cfg, data.items, read_clip, generator, store, rank, world, render_text, progress)
+    progress = Progress(len(data.items[shard::num_shards]) * len(cells), enabled=rank == 0)
+    score_cells(cfg, data.items, read_clip, generator, store, shard, num_shards, render_text, progress)
+    done_marker(run_dir, shard, num_shards).write_text("done\n")
     barrier()
     if rank != 0:
         return None
-    records = merge_stores(shard_path(run_dir, r, world) for r in range(world))
+    from rova.utils.locking import file_lock
+
+    with file_lock(run_dir / "merge.lock"):
+        missing = [i for i in range(num_shards) if not done_marker(run_dir, i, num_shards).exists()]
+        if missing:
+            print(f"[rova] eval shard {shard} of {num_shards} done; waiting for shards {missing} to merge", flush=True)
+            return None
+        return _merge_and_report(cfg, run_dir, data, num_shards, len(cells))
+
+
+def _merge_and_report(cfg, run_dir: Path, data, num_shards: int, num_cells: int) -> dict:
+    from omegaconf import OmegaConf
+
+    records = merge_stores(shard_path(run_dir, i, num_shards) for i in range(num_shards))
     resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
     results = write_results(cfg, run_dir, records, data.skipped, resolved)
     clean = results["clean"]["accuracy"]
-    print(f"[rova] eval done: {len(data.items)} items, {len(cells)} cells, clean accuracy "
+    print(f"[rova] eval done: {len(data.items)} items, {num_cells} cells, clean accuracy "
           f"{clean if clean is None else round(clean, 4)}", flush=True)
-    for name in ("results.json", "report.md", PREDICTIONS if world == 1 else "predictions.rank*.jsonl"):
+    for name in ("results.json", "report.md", PREDICTIONS if num_shards == 1 else "predictions.shard*.jsonl"):
         print(f"[rova]   {run_dir / name}", flush=True)
     return results

@@ -28,9 +28,10 @@ REPO = Path(__file__).resolve().parents[2]
 class SlurmRun:
     """The picklable callable a SLURM task runs: the workers of one run dir on this node."""
 
-    def __init__(self, run_dir: str, signal_delay_s: int = 120):
+    def __init__(self, run_dir: str, signal_delay_s: int = 120, eval_shard: int | None = None):
         self.run_dir = str(run_dir)
         self.signal_delay_s = signal_delay_s
+        self.eval_shard = eval_shard  # the array index of one of eval.shards tasks sharing one run dir
         self._child: subprocess.Popen | None = None
 
     def __call__(self) -> dict:
@@ -51,6 +52,8 @@ class SlurmRun:
         cmd = worker_command(cfg, run_dir, nnodes=nnodes, node_rank=node_rank, master_addr=master, master_port=port)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        if self.eval_shard is not None:
+            env["ROVA_EVAL_SHARD"] = str(self.eval_shard)
         self._child = subprocess.Popen(cmd, env=env, cwd=REPO)
         code = self._child.wait()
         if code != 0:
@@ -67,7 +70,7 @@ class SlurmRun:
         deadline = time.monotonic() + max(10, self.signal_delay_s - 15)
         while self._child is not None and self._child.poll() is None and time.monotonic() < deadline:
             time.sleep(1)
-        fresh = SlurmRun(self.run_dir, self.signal_delay_s)
+        fresh = SlurmRun(self.run_dir, self.signal_delay_s, self.eval_shard)
         return submitit.helpers.DelayedSubmission(fresh)
 
 
@@ -108,17 +111,29 @@ def submit(typed_jobs: list[RootConfig], run_dirs: list[Path]) -> int:
     # How often a timed-out/preempted job may requeue itself (a constructor argument in submitit).
     executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm", slurm_max_num_timeout=cfg.cluster.max_requeues)
     executor.update_parameters(**executor_parameters(cfg))
-    tasks = [SlurmRun(str(d), cfg.cluster.signal_delay_s) for d in run_dirs]
+    tasks, task_dirs = [], []
+    for job_cfg, run_dir in zip(typed_jobs, run_dirs):
+        # An eval with eval.shards = K is K tasks on one run dir; anything else is one task per run dir.
+        shards = job_cfg.eval.shards if job_cfg.eval.shards > 1 else None
+        for shard in range(shards) if shards else [None]:
+            tasks.append(SlurmRun(str(run_dir), cfg.cluster.signal_delay_s, shard))
+            task_dirs.append(Path(run_dir))
     if len(tasks) == 1:
         jobs = [executor.submit(tasks[0])]
     else:
         jobs = executor.submit_array(tasks)  # ONE array job, array_parallelism at a time
-    for job, run_dir in zip(jobs, run_dirs):
-        atomic_write_json(Path(run_dir) / "slurm_job.json", {"job_id": job.job_id, "folder": str(folder)})
+    job_ids: dict[Path, list[str]] = {}
+    for job, run_dir in zip(jobs, task_dirs):
+        job_ids.setdefault(run_dir, []).append(job.job_id)
         print(f"[rova] submitted {job.job_id} -> {run_dir}", flush=True)
+    for run_dir, ids in job_ids.items():
+        record = {"job_id": ids[0], "folder": str(folder)}
+        if len(ids) > 1:
+            record["job_ids"] = ids
+        atomic_write_json(run_dir / "slurm_job.json", record)
     if not cfg.cluster.wait:
         return 0
-    return wait_for(jobs, run_dirs)
+    return wait_for(jobs, task_dirs)
 
 
 def in_queue(job_id: str) -> bool:

@@ -32,7 +32,9 @@ def run(cfg, run_dir: Path) -> None:
     if rank == 0:
         ensure_benchmark_demo(cfg.benchmark)
     barrier()
-    run_eval(cfg, Path(run_dir), rank, world, barrier)
+    # A SLURM array task of an eval.shards job knows its index from the environment its task set.
+    task = int(os.environ.get("ROVA_EVAL_SHARD", "0"))
+    run_eval(cfg, Path(run_dir), rank, world, barrier, task=task)
     if world > 1:
         import torch.distributed as dist
 
