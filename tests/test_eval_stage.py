@@ -155,3 +155,44 @@ def test_two_local_shards_give_the_predictions_of_one_process(tmp_path, cache_di
 
     assert completions(shards) == completions([single / "predictions.jsonl"])
     assert _results(sharded)["clean"] == _results(single)["clean"]
+
+
+def test_reference_results_add_corruption_errors(grid_run, tmp_path, cache_dir):
+    """eval.reference: CE / mCE / relative mCE against a reference model's results.json (here: the same model)."""
+    proc = launch(tmp_path, cache_dir, *SMALL, *GRID, f"eval.reference={grid_run / 'results.json'}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    robustness = _results(only_run_dir(tmp_path / "outputs"))["robustness"]
+    assert set(robustness["ce"]) == {"rain", "night"}
+    # Against itself every corruption error ratio is 1 (when the reference has any error at all).
+    assert all(v == pytest.approx(1.0) for v in robustness["ce"].values() if v is not None)
+    assert robustness["mce"] is None or robustness["mce"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_sigkilled_eval_resumes_with_every_item_once_and_the_same_metrics(grid_run, tmp_path, cache_dir):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.runs import REPO
+
+    run_dir = tmp_path / "killed"
+    cmd = [sys.executable, str(REPO / "launch.py"), f"run.cache_dir={cache_dir}", f"run.output_root={tmp_path}",
+           *SMALL, *GRID, f"run.dir={run_dir}"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    predictions = run_dir / "predictions.jsonl"
+    deadline = time.monotonic() + 300
+    while not (predictions.exists() and len(predictions.read_text().splitlines()) >= 8):
+        assert proc.poll() is None and time.monotonic() < deadline, "eval ended before it could be killed"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "results.json").exists()
+    again = launch(tmp_path, cache_dir, *SMALL, *GRID, f"run.dir={run_dir}")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    rows = _predictions(predictions)
+    assert len(rows) == 6 * 5 and len({(p["cell"], p["item_id"]) for p in rows}) == len(rows)
+    first, second = _results(grid_run), _results(run_dir)
+    assert second["clean"] == first["clean"] and second["grid"] == first["grid"]
