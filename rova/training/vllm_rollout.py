@@ -33,25 +33,40 @@ def allowed_token_ids(vocab_size: int, banned: list[int]) -> list[int]:
     return [t for t in range(vocab_size) if t not in banned_set]
 
 
-def sampling_params(trainer, greedy: bool):
+def vllm_sampling_params(*, max_tokens: int, temperature: float, top_p: float, stop_token_ids: list[int],
+                         tokenizer, banned: list[int], logprobs: int | None = None):
+    """vLLM SamplingParams shared by the training rollout and stage=eval: one completion per prompt, stopping at
+    `stop_token_ids`, with the `banned` (vision placeholder) ids made impossible to sample."""
     from vllm import SamplingParams
 
-    args = trainer.args
     kwargs = {
         "n": 1,
-        "max_tokens": args.max_completion_length,
-        "temperature": 0.0 if greedy else args.temperature,
-        "top_p": 1.0 if greedy else args.top_p,
-        "stop_token_ids": list(trainer.eos_token_ids),
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "stop_token_ids": list(stop_token_ids),
         # Vision placeholders must never be sampled (see VideoGRPOTrainer.__init__): a logit bias only makes them
         # unlikely, a whitelist makes them impossible. vLLM checks the whitelist against len(tokenizer).
-        "allowed_token_ids": allowed_token_ids(len(trainer.processing_class.tokenizer),
-                                               trainer.generation_config.suppress_tokens or []),
+        "allowed_token_ids": allowed_token_ids(len(tokenizer), banned),
+    }
+    if logprobs is not None:
+        kwargs["logprobs"] = logprobs
+    return SamplingParams(**kwargs)
+
+
+def sampling_params(trainer, greedy: bool):
+    args = trainer.args
+    return vllm_sampling_params(
+        max_tokens=args.max_completion_length,
+        temperature=0.0 if greedy else args.temperature,
+        top_p=1.0 if greedy else args.top_p,
+        stop_token_ids=trainer.eos_token_ids,
+        tokenizer=trainer.processing_class.tokenizer,
+        banned=trainer.generation_config.suppress_tokens or [],
         # The sampled token's log-prob (processed: after temperature / top_p, as TRL's engine is configured), for
         # TRL's importance-sampling correction.
-        "logprobs": 0,
-    }
-    return SamplingParams(**kwargs)
+        logprobs=0,
+    )
 
 
 def sampled_logprobs(completion) -> list[float]:
