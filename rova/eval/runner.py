@@ -143,15 +143,22 @@ def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: 
     """
     from rova.data.prompts import build_messages
     from rova.eval.benchmark import load_benchmark, read_item_clip
-    from rova.eval.generation import Generator
+    from rova.eval.vllm_generation import make_generator
     from rova.models.loading import load_model_and_processor
     from rova.training.visual_inputs import render_prompt
 
-    model, processor = load_model_and_processor(cfg.model)
-    model.eval()
+    if cfg.rollout.name == "vllm":  # vLLM loads the weights itself: only the processor is needed here
+        from transformers import AutoProcessor
+
+        from rova.models.loading import ensure_model_files
+
+        model, processor = None, AutoProcessor.from_pretrained(ensure_model_files(cfg.model))
+    else:
+        model, processor = load_model_and_processor(cfg.model)
+        model.eval()
     data = load_benchmark(cfg.benchmark, backend=cfg.data.backend, image_factor=cfg.model.image_factor,
                           workers=cfg.data.probe_workers)
-    generator = Generator(model, processor, cfg.eval.decoding, cfg.eval.max_new_tokens)
+    generator = make_generator(cfg, model, processor)
     templates = cfg.data.prompt
 
     def render_text(item) -> str:
