@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from rova.corruption.config import CorruptionConfig
 from rova.data.prompts import PromptTemplates
-from rova.data.sampling import FrameSamplingConfig
+from rova.data.sampling import FrameSamplingConfig, frame_sampling_of
 from rova.errors import ConfigError
 from rova.eval.config import BenchmarkConfig, EvalConfig
 from rova.memory.difficulty import MemoryConfig
@@ -177,15 +177,7 @@ class DataConfig:
         self.frame_sampling()  # validates fps, frame and pixel bounds
 
     def frame_sampling(self, image_factor: int = 28) -> FrameSamplingConfig:
-        return FrameSamplingConfig(
-            fps=self.fps,
-            min_frames=self.min_frames,
-            max_frames=self.max_frames,
-            min_pixels=self.min_pixels,
-            max_pixels=self.max_pixels,
-            total_pixels=self.total_pixels,
-            image_factor=image_factor,
-        )
+        return frame_sampling_of(self, image_factor)
 
 
 @dataclass

@@ -70,6 +70,21 @@ class FrameSamplingConfig:
             )
 
 
+SAMPLING_KEYS = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "total_pixels")
+
+
+def frame_sampling_of(settings, image_factor: int = 28, group: str = "data") -> FrameSamplingConfig:
+    """The FrameSamplingConfig of a config section holding the SAMPLING_KEYS (data.*, benchmark.*); errors
+    name the keys of that section."""
+    try:
+        return FrameSamplingConfig(**{key: getattr(settings, key) for key in SAMPLING_KEYS}, image_factor=image_factor)
+    except ConfigError as exc:
+        if group == "data":
+            raise
+        # FrameSamplingConfig names data.<key>; this section's keys are <group>.<key>.
+        raise ConfigError(exc.key.replace("data.", f"{group}.", 1), exc.problem.replace("data.", f"{group}.")) from None
+
+
 def _round_by_factor(number: float, factor: int) -> int:
     return round(number / factor) * factor
 

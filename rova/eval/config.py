@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from rova.data.sampling import FrameSamplingConfig
+from rova.data.sampling import FrameSamplingConfig, frame_sampling_of
 from rova.errors import ConfigError
 
 DECODING_PRESETS = {
@@ -125,16 +125,4 @@ class BenchmarkConfig:
         self.frame_sampling()  # validates fps, frame and pixel bounds
 
     def frame_sampling(self, image_factor: int = 28) -> FrameSamplingConfig:
-        try:
-            return FrameSamplingConfig(
-                fps=self.fps,
-                min_frames=self.min_frames,
-                max_frames=self.max_frames,
-                min_pixels=self.min_pixels,
-                max_pixels=self.max_pixels,
-                total_pixels=self.total_pixels,
-                image_factor=image_factor,
-            )
-        except ConfigError as exc:  # FrameSamplingConfig names data.<key>; here the keys are benchmark.<key>
-            key = exc.key.replace("data.", "benchmark.", 1)
-            raise ConfigError(key, exc.problem.replace("data.", "benchmark.")) from None
+        return frame_sampling_of(self, image_factor, group="benchmark")
