@@ -19,9 +19,11 @@ from typing import Any, Optional
 from rova.corruption.config import CorruptionConfig
 from rova.data.prompts import PromptTemplates
 from rova.data.sampling import FrameSamplingConfig, frame_sampling_of
+from rova.annotate.config import CotConfig
 from rova.errors import ConfigError
 from rova.eval.config import BenchmarkConfig, EvalConfig
 from rova.memory.difficulty import MemoryConfig
+from rova.training.sft_config import SftConfig
 
 CORRUPTION_FAMILIES = ("photometric", "weather", "occlusion", "shake", "temporal")
 TGRPO_BRANCHES = ("clean", "shuffled", "corrupted")
@@ -390,6 +392,8 @@ class RootConfig:
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sft: SftConfig = field(default_factory=SftConfig)
+    cot: CotConfig = field(default_factory=CotConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self) -> None:
@@ -429,6 +433,9 @@ class RootConfig:
             raise ConfigError("reward.w_kl", "the KL-consistency reward needs a corruption mix (e.g. corruption=rova)")
         if self.memory.enabled and not rl:
             raise ConfigError("memory.enabled", f"the difficulty memory needs an RL stage; stage {stage.name!r} is not one")
+        if self.cot.shards > 1 and self.cluster.name != "slurm":
+            raise ConfigError("cot.shards", "shards are SLURM array tasks: use cluster=slurm, or distributed=ddp "
+                              "with distributed.nproc_per_node to shard over local processes")
         if self.eval.shards > 1 and self.cluster.name != "slurm":
             raise ConfigError("eval.shards", "shards are SLURM array tasks: use cluster=slurm, or distributed=ddp "
                               "with distributed.nproc_per_node to shard over local processes")

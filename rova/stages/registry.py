@@ -20,7 +20,7 @@ class StageSpec:
     name: str
     entry: str                 # "package.module:function", imported only when the stage runs
     summary: str
-    kind: str                  # "rl": GRPO-family (prompt groups of stage.num_generations); "eval"; later "sft", ...
+    kind: str                  # "rl": GRPO-family (prompt groups of stage.num_generations); "sft"; "annotate"; "eval"
     reads: tuple[str, ...]     # config keys naming the inputs it needs
     writes: tuple[str, ...]    # files and folders it leaves in its run dir
 
@@ -46,6 +46,18 @@ STAGES: dict[str, StageSpec] = {
         StageSpec(
             "memory", "rova.stages.rl:run", "T-GRPO with the difficulty-aware memory (memory.enabled=true)",
             "rl", _RL_READS, _RL_WRITES + ("memory.json",),
+        ),
+        StageSpec(
+            "cot", "rova.stages.cot:run",
+            "a teacher (model.*) writes <think> rationales for data.train_file; the best scoring sample is kept",
+            "annotate", ("model.path", "data.train_file"),
+            ("resolved.yaml", "cot_predictions.jsonl", "cot.json", "cot_report.json", "train.log"),
+        ),
+        StageSpec(
+            "sft", "rova.stages.sft:run",
+            "video SFT on a Video-R1-COT file, loss on the assistant completion only",
+            "sft", ("model.path", "data.train_file"),
+            ("resolved.yaml", "metrics.jsonl", "train.log", "checkpoints/", "model/", "summary.json"),
         ),
         StageSpec(
             "eval", "rova.stages.eval:run",
