@@ -22,3 +22,9 @@ def test_default_demo_run_writes_everything(tmp_path, cache_dir):
     assert list((run_dir / "model").glob("*.safetensors"))
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["global_step"] == 4
+    # The reward curves, and the console's last line says where they are.
+    from PIL import Image
+
+    with Image.open(run_dir / "rewards.png") as image:
+        assert image.size[0] > 300
+    assert proc.stdout.strip().splitlines()[-1].endswith(str(run_dir / "rewards.png"))

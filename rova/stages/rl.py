@@ -140,11 +140,15 @@ def run(cfg: RootConfig, run_dir: Path) -> None:
             "rollouts": str(run_dir / "rollouts.jsonl"),
             "wandb": str(Path(wandb_run.dir).parent) if wandb_run is not None else None,
         }
+        from rova.training.curves import REWARDS_PNG, plot_rewards
+
+        curves = plot_rewards(run_dir / "metrics.jsonl", run_dir / REWARDS_PNG)
+        summary["rewards_png"] = str(curves) if curves else None
         atomic_write_json(run_dir / "summary.json", summary)
         print(f"[rova] done: {cfg.stage.name}, {trainer.state.global_step} steps")
-        for key in ("model_dir", "metrics", "rollouts", "wandb"):
+        for key in ("model_dir", "metrics", "rollouts", "wandb", "rewards_png"):
             if summary[key]:
-                print(f"[rova]   {key:<9} {summary[key]}")
+                print(f"[rova]   {key:<11} {summary[key]}")
     if wandb_run is not None:
         wandb_run.finish()
     dist.finish()
