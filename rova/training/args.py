@@ -84,3 +84,37 @@ def vllm_arguments(cfg: RootConfig) -> dict:
         "vllm_importance_sampling_clip_max": cfg.rollout.vllm_importance_sampling_clip_max,
         "vllm_importance_sampling_clip_min": cfg.rollout.vllm_importance_sampling_clip_min,
     }
+
+
+def sft_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: dict | None = None):
+    """transformers' TrainingArguments for stage=sft (rova.training.sft says why not TRL's SFTConfig)."""
+    from transformers import TrainingArguments
+
+    stage = cfg.stage
+    return TrainingArguments(
+        output_dir=str(Path(run_dir) / CHECKPOINTS),
+        max_steps=stage.max_steps,
+        learning_rate=stage.learning_rate,
+        lr_scheduler_type=stage.lr_scheduler_type,
+        warmup_steps=int(stage.warmup_steps) if stage.warmup_steps >= 1 else stage.warmup_steps,
+        weight_decay=stage.weight_decay,
+        max_grad_norm=stage.max_grad_norm,
+        per_device_train_batch_size=stage.per_device_train_batch_size,
+        gradient_accumulation_steps=stage.gradient_accumulation_steps,
+        gradient_checkpointing=stage.gradient_checkpointing,
+        save_strategy="steps",
+        save_steps=stage.save_steps,
+        save_total_limit=stage.save_total_limit,
+        logging_steps=stage.logging_steps,
+        seed=stage.seed,
+        data_seed=stage.seed,
+        dataloader_num_workers=stage.dataloader_num_workers,
+        remove_unused_columns=False,  # the collator needs the raw rows (prompt messages, media path)
+        bf16=cfg.model.dtype == "bfloat16",
+        fp16=cfg.model.dtype == "float16",
+        report_to=report_to,
+        run_name=Path(run_dir).name,
+        disable_tqdm=True,
+        dataloader_pin_memory=_has_cuda(),
+        **(extra or {}),
+    )
