@@ -113,8 +113,11 @@ def submit(typed_jobs: list[RootConfig], run_dirs: list[Path]) -> int:
     executor.update_parameters(**executor_parameters(cfg))
     tasks, task_dirs = [], []
     for job_cfg, run_dir in zip(typed_jobs, run_dirs):
-        # An eval with eval.shards = K is K tasks on one run dir; anything else is one task per run dir.
-        shards = job_cfg.eval.shards if job_cfg.eval.shards > 1 else None
+        # An eval (cot) with eval.shards (cot.shards) = K is K tasks on one run dir; anything else is one task per run dir.
+        from rova.stages.registry import get_spec
+
+        count = {"eval": job_cfg.eval.shards, "annotate": job_cfg.cot.shards}.get(get_spec(job_cfg.stage.name).kind, 1)
+        shards = count if count > 1 else None
         for shard in range(shards) if shards else [None]:
             tasks.append(SlurmRun(str(run_dir), cfg.cluster.signal_delay_s, shard))
             task_dirs.append(Path(run_dir))

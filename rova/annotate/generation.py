@@ -1,0 +1,67 @@
+"""The teacher's generators for stage=cot: the eval generators (HF or vLLM), sampling with cot.temperature/top_p.
+
+The eval Generator decodes by a named preset (greedy by default); CoT annotation needs k different samples per
+prompt, so these subclasses replace the preset's decoding by sampling at (temperature, top_p) and change nothing
+else (eos ids, banned vision placeholders, prompt encoding and decoding stay the eval generators').
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rova.errors import RovaError
+from rova.eval.generation import Generator
+from rova.eval.vllm_generation import VLLMGenerator
+
+
+@dataclass
+class SamplingGenerator(Generator):
+    """HF batched generate, sampling at (temperature, top_p)."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.generation_config.do_sample = True
+        self.generation_config.temperature = self.temperature
+        self.generation_config.top_p = self.top_p
+        # HF's default top_k=50 would cut what top_p keeps; vLLM (the other path) applies no top-k either.
+        self.generation_config.top_k = 0
+
+
+@dataclass
+class SamplingVLLMGenerator(VLLMGenerator):
+    """vLLM generate, sampling at (temperature, top_p) (the engine is seeded with `seed`)."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from rova.training.vllm_rollout import vllm_sampling_params
+
+        self.sampling_params = vllm_sampling_params(
+            max_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
+            stop_token_ids=self.eos_ids, tokenizer=self.processor.tokenizer,
+            banned=list(self.generation_config.suppress_tokens or []),
+        )
+
+
+def make_cot_generator(cfg, model, processor, enforce_eager: bool = False) -> Generator:
+    """The teacher for `cfg.rollout.name`: HF generate on `model`, or a vLLM engine on `cfg.model.path`."""
+    cot = cfg.cot
+    if cfg.rollout.name == "hf":
+        return SamplingGenerator(model, processor, max_new_tokens=cot.max_new_tokens,
+                                 temperature=cot.temperature, top_p=cot.top_p)
+    if cfg.rollout.name != "vllm":
+        raise RovaError(f"rollout.name: got {cfg.rollout.name!r}; stage=cot supports hf and vllm")
+    from rova.models.loading import ensure_model_files
+
+    return SamplingVLLMGenerator(
+        model=None, processor=processor, max_new_tokens=cot.max_new_tokens,
+        model_dir=ensure_model_files(cfg.model), dtype=cfg.model.dtype,
+        gpu_memory_utilization=cfg.rollout.vllm_gpu_memory_utilization,
+        max_model_len=cfg.rollout.vllm_max_model_length, seed=cfg.stage.seed, enforce_eager=enforce_eager,
+        temperature=cot.temperature, top_p=cot.top_p,
+    )

@@ -1,0 +1,267 @@
+"""stage=cot: a teacher answers every record of data.train_file; the best sample that scores enough is kept.
+
+Each record with readable media (probed and decoded by the training rules: data.frame_sampling, data.backend)
+is sent cot.num_samples times in one generate call (the prompt repeated k times) with the Video-R1 CoT
+prompt (data.prompt); every sample is scored by accuracy_score (training mode) against the record's
+solution. The best sample with an <answer> span and a score >= cot.min_score is kept (the first on ties);
+otherwise the record is dropped, with the reason. Broken or missing media are skipped and counted, never
+replaced.
+
+Resumable and sharded like stage=eval (rova.eval.runner): one line per record in cot_predictions.jsonl
+(cell "cot", item_id = the record's sample_id), appended and fsynced, so a re-run does only what is missing.
+K SLURM array tasks (cot.shards, env ROVA_EVAL_SHARD) x N processes (distributed=ddp) give K*N shard files
+with `.done` markers; whichever shard finds every marker merges them and writes cot.json and cot_report.json.
+
+cot.json (Video-R1-COT schema): each kept record as it was in data.train_file (every key and value), with
+`process` = the kept sample's <think>...</think> span (the text before <answer> wrapped in <think> tags when
+the sample has no <think> span), `solution` = the kept sample's <answer>...</answer> span, and the media key
+('path' and/or 'video') rewritten to the ABSOLUTE path the record resolved to, so the file loads from any
+folder (its original relative path would resolve against the run dir).
+Sampling is seeded per generate call (stage.seed, the call's first item), so an HF re-run that resumes at a
+batch boundary reproduces the uninterrupted run; vLLM sampling is seeded per engine only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rova.eval.predictions import PredictionStore, merge_stores
+from rova.eval.runner import Progress
+
+log = logging.getLogger(__name__)
+
+CELL = "cot"
+PREDICTIONS = "cot_predictions.jsonl"
+OUTPUT = "cot.json"
+REPORT = "cot_report.json"
+_THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL)
+_ANSWER_RE = re.compile(r"<answer>.*?</answer>", re.DOTALL)
+
+
+@dataclass
+class CotItem:
+    """One record of the input file: its stable id, its raw JSON object, and the parsed record."""
+
+    item_id: str
+    raw: dict[str, Any]
+    record: Any  # rova.data.records.VideoQARecord
+
+
+def shard_path(run_dir: Path, shard: int, num_shards: int) -> Path:
+    return run_dir / (PREDICTIONS if num_shards == 1 else f"cot_predictions.shard{shard}-of-{num_shards}.jsonl")
+
+
+def done_marker(run_dir: Path, shard: int, num_shards: int) -> Path:
+    return shard_path(run_dir, shard, num_shards).with_suffix(".done")
+
+
+def load_items(data_cfg) -> list[CotItem]:
+    """Every record of data.train_file (data.max_samples first ones), with its raw object, in file order."""
+    from rova.data.records import _read_raw, load_records
+
+    records = load_records(data_cfg.train_file, media_root=data_cfg.media_root)
+    raw = [obj for _, obj in _read_raw(Path(data_cfg.train_file))]
+    items = [CotItem(r.sample_id, obj, r) for r, obj in zip(records, raw)]
+    return items if data_cfg.max_samples is None else items[: data_cfg.max_samples]
+
+
+def split_parts(completion: str) -> tuple[str | None, str | None]:
+    """(process, solution) of a completion: its <think>...</think> and <answer>...</answer> spans, tags kept.
+
+    Without a <think> span the text before the answer (stripped) becomes the process, in <think> tags."""
+    answer = _ANSWER_RE.search(completion)
+    think = _THINK_RE.search(completion)
+    if think is not None:
+        process = think.group(0)
+    else:
+        before = completion[: answer.start()] if answer else completion
+        process = f"<think>{before.strip()}</think>" if before.strip() else None
+    return process, answer.group(0) if answer else None
+
+
+def judge(item: CotItem, samples: list[str], min_score: float) -> dict[str, Any]:
+    """The prediction line of one record: every sample, its score, and which one is kept (or why none is)."""
+    from rova.rewards.accuracy import accuracy_score
+
+    record = item.record
+    scores = [accuracy_score(s, record.solution, record.problem_type, mode="train") for s in samples]
+    eligible = [i for i, s in enumerate(samples) if split_parts(s)[1] is not None and scores[i] >= min_score]
+    best = max(eligible, key=lambda i: (scores[i], -i)) if eligible else None
+    if best is not None:
+        status, reason = "kept", None
+    elif not any(split_parts(s)[1] is not None for s in samples):
+        status, reason = "dropped", "no sample has an <answer> span"
+    else:
+        status, reason = "dropped", f"best score {max(scores):.3g} < cot.min_score {min_score:g}"
+    return {"cell": CELL, "item_id": item.item_id, "problem_type": record.problem_type, "status": status,
+            "reason": reason, "best": best, "scores": scores, "completions": samples}
+
+
+def annotate(cfg, items: list[CotItem], read_clip, generator, store: PredictionStore, shard: int, num_shards: int,
+             render_text, progress: Progress, skipped: dict[str, str]) -> None:
+    """Annotate every record of this shard that the store does not hold yet, one generate call at a time.
+
+    `skipped`: item_id -> reason for media that failed the probe; a decode failure here is skipped the same way.
+    """
+    import torch
+
+    from rova.errors import VideoDecodeError
+    from rova.training.clips import stable_seed
+
+    k = cfg.cot.num_samples
+    per_call = max(1, cfg.cot.batch_size // k)  # cot.batch_size counts prompts, and each record is k prompts
+    mine = items[shard::num_shards]
+    pending = [item for item in mine if not store.done(CELL, item.item_id)]
+    progress.advance(len(mine) - len(pending), CELL)
+    unreadable = [i for i in pending if i.item_id in skipped]
+    for item in unreadable:
+        store.append(_skip_line(item, skipped[item.item_id]))
+    pending = [i for i in pending if i.item_id not in skipped]
+    progress.advance(len(unreadable), CELL)
+    for start in range(0, len(pending), per_call):
+        batch = pending[start : start + per_call]
+        prompts, ready = [], []
+        for item in batch:
+            try:
+                frames, fps, is_image = read_clip(item)
+            except VideoDecodeError as exc:
+                log.warning("skipping undecodable media: %s", exc)
+                store.append(_skip_line(item, str(exc)))
+                continue
+            prompts += [generator.encode(render_text(item), frames, fps, is_image)] * k
+            ready.append(item)
+        if ready:
+            # Seeded per call from its first item: a resumed run that starts at the same call samples the same.
+            torch.manual_seed(stable_seed(cfg.stage.seed, CELL, ready[0].item_id))
+            completions = generator.generate(prompts)
+            for j, item in enumerate(ready):
+                store.append(judge(item, completions[j * k : (j + 1) * k], cfg.cot.min_score))
+        progress.advance(len(batch), CELL)
+
+
+def _skip_line(item: CotItem, reason: str) -> dict[str, Any]:
+    return {"cell": CELL, "item_id": item.item_id, "problem_type": item.record.problem_type, "status": "skipped",
+            "reason": reason, "best": None, "scores": [], "completions": [], "path": item.record.media_path}
+
+
+def cot_record(item: CotItem, line: dict[str, Any]) -> dict[str, Any]:
+    """The Video-R1-COT record of a kept item: the raw record, absolute media path, process and solution."""
+    from rova.data.records import MEDIA_KEYS
+
+    out = dict(item.raw)
+    for key in MEDIA_KEYS:
+        if key in out:
+            out[key] = item.record.media_path
+    out["process"], out["solution"] = split_parts(line["completions"][line["best"]])
+    if out["process"] is None:  # an answer with no text before it: the process is empty, not missing
+        out["process"] = "<think></think>"
+    return out
+
+
+def write_outputs(cfg, run_dir: Path, items: list[CotItem], lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """cot.json (kept records, input order) and cot_report.json (kept / dropped / skipped per problem type)."""
+    from rova.utils.io import atomic_write_json
+
+    by_id = {line["item_id"]: line for line in lines}
+    missing = [item.item_id for item in items if item.item_id not in by_id]
+    if missing:
+        raise RuntimeError(f"{run_dir}: {len(missing)} records have no prediction line (first: {missing[:3]})")
+    kept = [cot_record(item, by_id[item.item_id]) for item in items if by_id[item.item_id]["status"] == "kept"]
+    per_type: dict[str, Counter] = {}
+    reasons: Counter = Counter()
+    for item in items:
+        line = by_id[item.item_id]
+        per_type.setdefault(item.record.problem_type, Counter())[line["status"]] += 1
+        if line["status"] == "dropped":
+            reasons[line["reason"].split(" < ")[0] if line["reason"].startswith("best score") else line["reason"]] += 1
+    statuses = ("kept", "dropped", "skipped")
+    report = {
+        "train_file": str(cfg.data.train_file),
+        "teacher": cfg.model.path,
+        "settings": {"num_samples": cfg.cot.num_samples, "min_score": cfg.cot.min_score,
+                     "temperature": cfg.cot.temperature, "top_p": cfg.cot.top_p,
+                     "max_new_tokens": cfg.cot.max_new_tokens, "seed": cfg.stage.seed},
+        "records": len(items),
+        **{s: sum(c[s] for c in per_type.values()) for s in statuses},
+        "by_problem_type": {t: {s: c[s] for s in statuses} for t, c in sorted(per_type.items())},
+        "dropped_reasons": {("best score < cot.min_score" if r == "best score" else r): n for r, n in reasons.items()},
+        "skipped_media": [{"item_id": item.item_id, "path": item.record.media_path,
+                           "reason": by_id[item.item_id]["reason"]}
+                          for item in items if by_id[item.item_id]["status"] == "skipped"],
+    }
+    atomic_write_json(run_dir / OUTPUT, kept)
+    atomic_write_json(run_dir / REPORT, report)
+    return report
+
+
+def run_cot(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: None, task: int = 0,
+            generator=None) -> dict | None:
+    """Annotate this process's shard; the shard that completes the set merges and writes cot.json.
+
+    rank / world: this process among the task's processes; task: the SLURM array index (cot.shards tasks).
+    `generator`: a ready teacher (tests); by default the model.* teacher for rollout.name.
+    """
+    from rova.data.prompts import build_messages
+    from rova.data.probe_cache import cached_verdicts
+    from rova.training.clips import ClipSource
+    from rova.training.visual_inputs import render_prompt
+
+    run_dir = Path(run_dir)
+    if generator is None:
+        from rova.annotate.generation import make_cot_generator
+
+        if cfg.rollout.name == "vllm":  # vLLM loads the weights itself: only the processor is needed here
+            from transformers import AutoProcessor
+
+            from rova.models.loading import ensure_model_files
+
+            model, processor = None, AutoProcessor.from_pretrained(ensure_model_files(cfg.model))
+        else:
+            from rova.models.loading import load_model_and_processor
+
+            model, processor = load_model_and_processor(cfg.model)
+            model.eval()
+        generator = make_cot_generator(cfg, model, processor)
+    processor = generator.processor
+    items = load_items(cfg.data)
+    sampling = cfg.data.frame_sampling(cfg.model.image_factor)
+    verdicts = cached_verdicts([i.record for i in items], sampling, cfg.data.backend,
+                               Path(cfg.run.cache_dir) / "media_probe.json", cfg.data.probe_workers)
+    skipped = {i.item_id: verdicts[i.record.media_path][0] for i in items
+               if verdicts[i.record.media_path][0] is not None}
+    clips = ClipSource(sampling, cfg.data.backend, cfg.corruption, cfg.stage.seed, cache_size=1)
+
+    def render_text(item: CotItem) -> str:
+        return render_prompt(processor, build_messages(item.record, cfg.data.prompt))
+
+    def read_clip(item: CotItem):
+        view = clips.clean({"media_path": item.record.media_path, "data_type": item.record.data_type})
+        return view.frames, view.sample_fps, view.is_image
+
+    shard, num_shards = task * world + rank, cfg.cot.shards * world
+    store = PredictionStore(shard_path(run_dir, shard, num_shards))
+    progress = Progress(len(items[shard::num_shards]), enabled=rank == 0)
+    annotate(cfg, items, read_clip, generator, store, shard, num_shards, render_text, progress, skipped)
+    done_marker(run_dir, shard, num_shards).write_text("done\n")
+    barrier()
+    if rank != 0:
+        return None
+    from rova.utils.locking import file_lock
+
+    with file_lock(run_dir / "cot_merge.lock"):
+        missing = [i for i in range(num_shards) if not done_marker(run_dir, i, num_shards).exists()]
+        if missing:
+            print(f"[rova] cot shard {shard} of {num_shards} done; waiting for shards {missing} to merge", flush=True)
+            return None
+        lines = merge_stores(shard_path(run_dir, i, num_shards) for i in range(num_shards))
+        report = write_outputs(cfg, run_dir, items, lines)
+    print(f"[rova] cot done: {report['records']} records, kept {report['kept']}, dropped {report['dropped']}, "
+          f"skipped {report['skipped']} (media)", flush=True)
+    for name in (OUTPUT, REPORT):
+        print(f"[rova]   {run_dir / name}", flush=True)
+    return report
