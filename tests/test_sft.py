@@ -6,8 +6,6 @@ import json
 import math
 from pathlib import Path
 
-import pytest
-
 from tests.support.runs import launch, only_run_dir
 from tests.support.trainers import run_overrides
 
@@ -93,8 +91,16 @@ def test_records_without_process_are_skipped_or_trained_on_the_solution(cache_di
     assert len(clipped.dataset) + clipped.too_long == data.total
 
 
-@pytest.mark.parametrize("batch", [2])
-def test_sft_run_saves_a_model_grpo_loads_and_resume_continues(cache_dir, tmp_path, batch):
+def test_gradient_checkpointing_trains(cache_dir, tmp_path):
+    trainer, _, _, _ = _sft_trainer(cache_dir, tmp_path, "stage.gradient_checkpointing=true", "stage.max_steps=1",
+                                    "stage.per_device_train_batch_size=2", "stage.save_steps=100")
+    result = trainer.train()
+    assert trainer.model.is_gradient_checkpointing
+    assert trainer.state.global_step == 1 and math.isfinite(result.training_loss)
+
+
+def test_sft_run_saves_a_model_grpo_loads_and_resume_continues(cache_dir, tmp_path):
+    batch = 2
     sft = launch(tmp_path, cache_dir, "stage=sft", "data.demo_num_clips=8", "stage.max_steps=2", "logger=none",
                  f"stage.per_device_train_batch_size={batch}", "stage.save_steps=2")
     assert sft.returncode == 0, sft.stdout[-3000:] + sft.stderr[-3000:]
