@@ -178,7 +178,8 @@ def write_outputs(cfg, run_dir: Path, items: list[CotItem], lines: list[dict[str
         line = by_id[item.item_id]
         per_type.setdefault(item.record.problem_type, Counter())[line["status"]] += 1
         if line["status"] == "dropped":
-            reasons[line["reason"].split(" < ")[0] if line["reason"].startswith("best score") else line["reason"]] += 1
+            # By kind: the per-record score is in the prediction line.
+            reasons["best score < cot.min_score" if line["reason"].startswith("best score") else line["reason"]] += 1
     statuses = ("kept", "dropped", "skipped")
     report = {
         "train_file": str(cfg.data.train_file),
@@ -189,7 +190,7 @@ def write_outputs(cfg, run_dir: Path, items: list[CotItem], lines: list[dict[str
         "records": len(items),
         **{s: sum(c[s] for c in per_type.values()) for s in statuses},
         "by_problem_type": {t: {s: c[s] for s in statuses} for t, c in sorted(per_type.items())},
-        "dropped_reasons": {("best score < cot.min_score" if r == "best score" else r): n for r, n in reasons.items()},
+        "dropped_reasons": dict(reasons),
         "skipped_media": [{"item_id": item.item_id, "path": item.record.media_path,
                            "reason": by_id[item.item_id]["reason"]}
                           for item in items if by_id[item.item_id]["status"] == "skipped"],
