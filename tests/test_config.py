@@ -91,13 +91,13 @@ def test_stage_names_and_kinds_come_from_the_registry(monkeypatch):
     from rova.stages import registry
 
     with pytest.raises(ConfigError, match="allowed: " + ", ".join(registry.stage_names())):
-        load(["stage.name=sft"])
+        load(["stage.name=distill"])
     # A registered stage of another kind: the RL group-size rule does not apply to it.
-    spec = registry.StageSpec("sft", "rova.stages.rl:run", "test-only", "sft", (), ())
-    monkeypatch.setitem(registry.STAGES, "sft", spec)
-    assert load(["stage.name=sft", "stage.per_device_train_batch_size=3"])[1].stage.name == "sft"
+    spec = registry.StageSpec("distill", "rova.stages.rl:run", "test-only", "sft", (), ())
+    monkeypatch.setitem(registry.STAGES, "distill", spec)
+    assert load(["stage.name=distill", "stage.per_device_train_batch_size=3"])[1].stage.name == "distill"
     with pytest.raises(ConfigError, match="memory.enabled"):
-        load(["stage.name=sft", "memory.enabled=true"])
+        load(["stage.name=distill", "memory.enabled=true"])
 
 
 def test_shuffle_mode_key():
@@ -138,7 +138,7 @@ BAD_OVERRIDES = [
     (["stage.per_device_train_batch_size=3"], "stage.per_device_train_batch_size"),
     (["stage.learning_rate=0"], "stage.learning_rate"),
     (["stage.loss_type=ppo"], "stage.loss_type"),
-    (["stage.name=sft"], "stage.name"),
+    (["stage.name=distill"], "stage.name"),
     (["data.fps=0"], "data.fps"),
     (["data.fps=-2"], "data.fps"),
     (["data.max_frames=2", "data.min_frames=4"], "data.max_frames"),

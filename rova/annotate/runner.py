@@ -246,7 +246,7 @@ def run_cot(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: N
 
     shard, num_shards = task * world + rank, cfg.cot.shards * world
     store = PredictionStore(shard_path(run_dir, shard, num_shards))
-    progress = Progress(len(items[shard::num_shards]), enabled=rank == 0)
+    progress = Progress(len(items[shard::num_shards]), enabled=rank == 0, label="cot")
     annotate(cfg, items, read_clip, generator, store, shard, num_shards, render_text, progress, skipped)
     done_marker(run_dir, shard, num_shards).write_text("done\n")
     barrier()
