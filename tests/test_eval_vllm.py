@@ -18,7 +18,8 @@ import torch
 from rova.config.schema import ModelConfig, RolloutConfig
 from rova.errors import RovaError
 from rova.eval.config import EvalConfig
-from rova.eval.generation import VISION_TOKENS, Generator
+from rova.eval.generation import Generator
+from rova.training.visual_inputs import VISION_TOKENS
 from rova.eval.vllm_generation import VLLMGenerator, make_generator
 from rova.training.visual_inputs import encode_prompt, render_prompt
 

@@ -163,3 +163,18 @@ def test_vllm_sampling_logprobs_feed_the_importance_sampling_ratio(tmp_path, cac
     trainer.current_gradient_accumulation_steps = 1  # set by the training loop, which is not running here
     loss = trainer._compute_loss(trainer.model, batch)
     assert torch.isfinite(loss)
+
+
+def test_padding_rows_of_the_embedding_are_never_sampled(tmp_path, cache_dir):
+    """Qwen2.5-VL pads its 151,665-token tokenizer to 151,936 embedding rows; HF generate could sample those
+    rows (text no tokenizer decodes). They are banned with the vision placeholders, as on the vLLM path."""
+    from rova.training.visual_inputs import VISION_TOKENS, banned_token_ids
+
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage.max_steps=1")
+    tokenizer = trainer.processing_class.tokenizer
+    vision = [tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS]
+    assert banned_token_ids(tokenizer, len(tokenizer) + 3) == vision + [len(tokenizer) + i for i in range(3)]
+    assert banned_token_ids(tokenizer, None) == vision
+    vocab = trainer.model.get_output_embeddings().weight.shape[0]
+    assert trainer.model.config.get_text_config().vocab_size == vocab
+    assert trainer.generation_config.suppress_tokens == banned_token_ids(tokenizer, vocab)

@@ -8,9 +8,15 @@ import numpy as np
 import torch
 
 from rova.eval.config import DECODING_PRESETS
-from rova.training.visual_inputs import EncodedPrompt, encode_prompt, left_pad, mm_token_type_ids, stack_visual
-
-VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+from rova.training.visual_inputs import (
+    EncodedPrompt,
+    banned_token_ids,
+    embedding_rows,
+    encode_prompt,
+    left_pad,
+    mm_token_type_ids,
+    stack_visual,
+)
 
 
 @dataclass
@@ -35,8 +41,8 @@ class Generator:
             max_new_tokens=self.max_new_tokens,
             eos_token_id=self.eos_ids,
             pad_token_id=self.pad_id,
-            # A completion must never contain vision placeholders (the model would look for clip features).
-            suppress_tokens=[tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS],
+            # Vision placeholders and the embedding's padding rows are never sampled.
+            suppress_tokens=banned_token_ids(tokenizer, embedding_rows(self.model)),
             **DECODING_PRESETS[self.decoding],
         )
 

@@ -42,6 +42,8 @@ from rova.training.rollout_metrics import MEAN_STD, SUM, MetricValues, rollout_m
 from rova.training.scoring import BranchScores, GenerationPlan, LossRows, loss_rows, plan_generation, score_rollout
 from rova.training.visual_inputs import (
     EncodedPrompt,
+    banned_token_ids,
+    embedding_rows,
     encode_prompt,
     left_pad,
     mm_token_type_ids,
@@ -52,8 +54,6 @@ from rova.training.visual_inputs import (
 from rova.utils.io import append_jsonl
 
 log = logging.getLogger(__name__)
-
-VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
 
 
 def branch_sizes(cfg: RootConfig) -> dict[str, int]:
@@ -104,8 +104,8 @@ class VideoGRPOTrainer(GRPOTrainer):
         tokenizer = self.processing_class.tokenizer
         self._image_token = tokenizer.convert_tokens_to_ids("<|image_pad|>")
         self._video_token = tokenizer.convert_tokens_to_ids("<|video_pad|>")
-        # A completion must never contain vision placeholders: the model would look for clip features for them.
-        self.banned_token_ids = [tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS]
+        # Vision placeholders and the embedding's padding rows are never sampled (HF here, vLLM in vllm_rollout).
+        self.banned_token_ids = banned_token_ids(tokenizer, embedding_rows(self.model))
         self.generation_config.suppress_tokens = list(self.banned_token_ids)
         self.branch_sizes = branch_sizes(rova_cfg)
         # The KL-consistency reward and loss need the corrupted view even when the corrupted branch is not generated.

@@ -14,6 +14,25 @@ import torch
 
 VISUAL_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw")
 MM_IMAGE, MM_VIDEO = 1, 2
+VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+
+
+def embedding_rows(model) -> int | None:
+    """Rows of the model's (text) embedding, from its config: right under ZeRO-3 too, where the weights are
+    partitioned. None without an HF model (vLLM holds the weights)."""
+    config = getattr(model, "config", None)
+    if config is None:
+        return None
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return getattr(text, "vocab_size", None)
+
+
+def banned_token_ids(tokenizer, vocab_size: int | None = None) -> list[int]:
+    """Ids a completion must never contain: vision placeholders (the model would look for clip features for
+    them) and the embedding rows past the tokenizer (Qwen2.5-VL pads 151,665 tokens to 151,936 rows: text no
+    tokenizer can decode)."""
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS]
+    return ids + list(range(len(tokenizer), max(int(vocab_size or 0), len(tokenizer))))
 
 
 @dataclass
