@@ -93,7 +93,7 @@ def test_stage_names_and_kinds_come_from_the_registry(monkeypatch):
     with pytest.raises(ConfigError, match="allowed: " + ", ".join(registry.stage_names())):
         load(["stage.name=distill"])
     # A registered stage of another kind: the RL group-size rule does not apply to it.
-    spec = registry.StageSpec("distill", "rova.stages.rl:run", "test-only", "sft", (), ())
+    spec = registry.StageSpec("distill", "rova.stages.rl:run", "test-only", "sft", (), (), "summary.json")
     monkeypatch.setitem(registry.STAGES, "distill", spec)
     assert load(["stage.name=distill", "stage.per_device_train_batch_size=3"])[1].stage.name == "distill"
     with pytest.raises(ConfigError, match="memory.enabled"):

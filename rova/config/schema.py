@@ -23,6 +23,7 @@ from rova.annotate.config import CotConfig
 from rova.errors import ConfigError
 from rova.eval.config import BenchmarkConfig, EvalConfig
 from rova.memory.difficulty import MemoryConfig
+from rova.recipe.config import RecipeConfig
 from rova.training.sft_config import SftConfig
 
 CORRUPTION_FAMILIES = ("photometric", "weather", "occlusion", "shake", "temporal")
@@ -395,6 +396,7 @@ class RootConfig:
     sft: SftConfig = field(default_factory=SftConfig)
     cot: CotConfig = field(default_factory=CotConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
 
     def __post_init__(self) -> None:
         stage = self.stage

@@ -23,6 +23,7 @@ class StageSpec:
     kind: str                  # "rl": GRPO-family (prompt groups of stage.num_generations); "sft"; "annotate"; "eval"
     reads: tuple[str, ...]     # config keys naming the inputs it needs
     writes: tuple[str, ...]    # files and folders it leaves in its run dir
+    done: str                  # the file whose presence in its run dir means the run finished (written last)
 
     def load(self) -> Callable:
         module_name, _, func = self.entry.partition(":")
@@ -38,33 +39,33 @@ _RL_WRITES = (
 STAGES: dict[str, StageSpec] = {
     spec.name: spec
     for spec in (
-        StageSpec("grpo", "rova.stages.rl:run", "GRPO on video (clean branch only)", "rl", _RL_READS, _RL_WRITES),
+        StageSpec("grpo", "rova.stages.rl:run", "GRPO on video (clean branch only)", "rl", _RL_READS, _RL_WRITES, "summary.json"),
         StageSpec(
             "tgrpo", "rova.stages.rl:run", "T-GRPO + ROVA branches: clean, shuffled (temporal), corrupted (KL)",
-            "rl", _RL_READS, _RL_WRITES,
+            "rl", _RL_READS, _RL_WRITES, "summary.json",
         ),
         StageSpec(
             "memory", "rova.stages.rl:run", "T-GRPO with the difficulty-aware memory (memory.enabled=true)",
-            "rl", _RL_READS, _RL_WRITES + ("memory.json",),
+            "rl", _RL_READS, _RL_WRITES + ("memory.json",), "summary.json",
         ),
         StageSpec(
             "cot", "rova.stages.cot:run",
             "a teacher (model.*) writes <think> rationales for data.train_file; the best scoring sample is kept",
             "annotate", ("model.path", "data.train_file"),
-            ("resolved.yaml", "cot_predictions.jsonl", "cot.json", "cot_report.json", "train.log"),
+            ("resolved.yaml", "cot_predictions.jsonl", "cot.json", "cot_report.json", "train.log"), "cot_report.json",
         ),
         StageSpec(
             "sft", "rova.stages.sft:run",
             "video SFT on a Video-R1-COT file, loss on the assistant completion only",
             "sft", ("model.path", "data.train_file"),
-            ("resolved.yaml", "metrics.jsonl", "train.log", "checkpoints/", "model/", "summary.json"),
+            ("resolved.yaml", "metrics.jsonl", "train.log", "checkpoints/", "model/", "summary.json"), "summary.json",
         ),
         StageSpec(
             "eval", "rova.stages.eval:run",
             "benchmark accuracy, clean and under every eval.corruptions x eval.severities cell",
             "eval", ("model.path", "benchmark.file", "eval.reference"),
             ("resolved.yaml", "predictions.jsonl", "results.json", "report.md", "heatmap.png", "families.png",
-             "train.log"),
+             "train.log"), "results.json",
         ),
     )
 }
