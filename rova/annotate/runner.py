@@ -62,10 +62,10 @@ def done_marker(run_dir: Path, shard: int, num_shards: int) -> Path:
 
 def load_items(data_cfg) -> list[CotItem]:
     """Every record of data.train_file (data.max_samples first ones), with its raw object, in file order."""
-    from rova.data.records import _read_raw, load_records
+    from rova.data.records import load_records, read_raw_records
 
     records = load_records(data_cfg.train_file, media_root=data_cfg.media_root)
-    raw = [obj for _, obj in _read_raw(Path(data_cfg.train_file))]
+    raw = [obj for _, obj in read_raw_records(Path(data_cfg.train_file))]
     items = [CotItem(r.sample_id, obj, r) for r, obj in zip(records, raw)]
     return items if data_cfg.max_samples is None else items[: data_cfg.max_samples]
 

@@ -78,8 +78,12 @@ class VideoQARecord:
         return out
 
 
-def _read_raw(path: Path) -> list[tuple[str, Any]]:
-    """(location label, parsed object) for each record of a JSON list or a JSON Lines file."""
+def read_raw_records(path: Path) -> list[tuple[str, Any]]:
+    """(location label, parsed object) for each record of a JSON list or a JSON Lines file, in file order.
+
+    The objects are not validated (see parse_record); the label ("record 3", or "record 3 (line 4)" for
+    JSON Lines) names the record in error messages. An unreadable, empty or malformed file raises DataError.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -136,7 +140,13 @@ def _resolve_media(raw: str, media_root: Path, root_given: bool) -> str:
     return os.path.normpath(os.path.join(media_root, rel))
 
 
-def _parse_record(obj: Any, where: str, media_root: Path, root_given: bool) -> VideoQARecord:
+def parse_record(obj: Any, where: str, media_root: Path, root_given: bool) -> VideoQARecord:
+    """Validate one raw record (a JSON object of the Video-R1 schema) into a VideoQARecord.
+
+    `where` prefixes every error message (file and record label); the media path is resolved against
+    `media_root` (with `root_given`, a leading "/" is placed under it too; see load_records). A missing or
+    ill-typed key raises DataError naming the key. sample_id is the problem_id (see disambiguate_ids).
+    """
     def bad(key: str, problem: str) -> DataError:
         return DataError(f"{where}: key '{key}': {problem}")
 
@@ -195,8 +205,10 @@ def _parse_record(obj: Any, where: str, media_root: Path, root_given: bool) -> V
     )
 
 
-def _disambiguate_ids(records: list[VideoQARecord], path: Path) -> None:
-    """Make sample_id unique: repeated problem_ids get a content hash (stable under reordering)."""
+def disambiguate_ids(records: list[VideoQARecord], path: Path) -> None:
+    """Make sample_id unique in place: repeated problem_ids get a content hash (stable under reordering).
+
+    `path` only names the file in the warning logged when ids repeat."""
     counts = Counter(r.sample_id for r in records)
     repeated = {sid for sid, n in counts.items() if n > 1}
     if not repeated:
@@ -224,7 +236,11 @@ def load_records(path: str | os.PathLike, media_root: str | os.PathLike | None =
     path = Path(path)
     root_given = media_root is not None
     root = Path(media_root).absolute() if root_given else path.absolute().parent
-    raw = _read_raw(path)
-    records = [_parse_record(obj, f"{path}: {where}", root, root_given) for where, obj in raw]
-    _disambiguate_ids(records, path)
+    raw = read_raw_records(path)
+    records = [parse_record(obj, f"{path}: {where}", root, root_given) for where, obj in raw]
+    disambiguate_ids(records, path)
     return records
+
+
+# The old private name, still imported by rova.eval.export; new code uses read_raw_records.
+_read_raw = read_raw_records

@@ -35,9 +35,9 @@ from rova.data.records import (
     MEDIA_KEYS,
     PROBLEM_TYPES,
     VideoQARecord,
-    _disambiguate_ids,
-    _parse_record,
-    _read_raw,
+    disambiguate_ids,
+    parse_record,
+    read_raw_records,
 )
 from rova.data.sampling import FrameSamplingConfig
 from rova.data.video import (
@@ -293,7 +293,7 @@ def read_benchmark_items(cfg: BenchmarkConfig) -> tuple[list[BenchmarkItem], int
     path = Path(cfg.file)
     root_given = cfg.media_root is not None
     root = Path(cfg.media_root).absolute() if root_given else path.absolute().parent
-    raw = _read_raw(path)
+    raw = read_raw_records(path)
     num_records = len(raw)
     if cfg.max_items is not None:
         raw = raw[: cfg.max_items]
@@ -302,12 +302,12 @@ def read_benchmark_items(cfg: BenchmarkConfig) -> tuple[list[BenchmarkItem], int
     for index, (where, obj) in enumerate(raw):
         where = f"{path}: {where}"
         prepared, raw_type, has_id = _prepare(obj, index, where)
-        record = _parse_record(prepared, where, root, root_given)
+        record = parse_record(prepared, where, root, root_given)
         if not has_id:
             record.sample_id = f"#{index}"
         records.append(record)
         meta.append((prepared, raw_type, has_id))
-    _disambiguate_ids(records, path)
+    disambiguate_ids(records, path)
 
     items: list[BenchmarkItem] = []
     for index, (record, (obj, raw_type, _)) in enumerate(zip(records, meta)):
