@@ -34,6 +34,7 @@ from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
 from rova.config.schema import RootConfig
+from rova.models.vision_sharing import clip_index_scope, install_shared_vision_encoding
 from rova.rewards import kl_consistency_loss, sequence_kl
 from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES
 from rova.training.clips import ClipSource, View
@@ -49,11 +50,16 @@ from rova.training.visual_inputs import (
     mm_token_type_ids,
     render_prompt,
     right_pad,
+    stack_shared_visual,
     stack_visual,
 )
 from rova.utils.io import append_jsonl
 
 log = logging.getLogger(__name__)
+
+# Encode each distinct clip once per forward pass (rova/models/vision_sharing.py). The default until the config
+# schema carries `model.share_vision_encoding`; the constructor argument overrides both.
+SHARE_VISION_ENCODING = True
 
 
 def branch_sizes(cfg: RootConfig) -> dict[str, int]:
@@ -94,7 +100,10 @@ class Generation:
 
 
 class VideoGRPOTrainer(GRPOTrainer):
-    def __init__(self, *args: Any, rova_cfg: RootConfig, clip_source: ClipSource, run_dir: Path, memory=None, **kwargs: Any):
+    def __init__(
+        self, *args: Any, rova_cfg: RootConfig, clip_source: ClipSource, run_dir: Path, memory=None,
+        share_vision_encoding: bool | None = None, **kwargs: Any,
+    ):
         self.rova_cfg = rova_cfg
         self.clip_source = clip_source
         self.run_dir = Path(run_dir)
@@ -112,6 +121,11 @@ class VideoGRPOTrainer(GRPOTrainer):
         self.needs_corrupted_view = (
             self.branch_sizes[CORRUPTED] > 0 or rova_cfg.reward.w_kl > 0 or rova_cfg.reward.kl_loss_coef > 0
         )
+        if share_vision_encoding is None:
+            share_vision_encoding = getattr(rova_cfg.model, "share_vision_encoding", SHARE_VISION_ENCODING)
+        self.share_vision_encoding = bool(share_vision_encoding)
+        if self.share_vision_encoding:
+            install_shared_vision_encoding()
 
     # ------------------------------------------------------------------ log-prob passes (video-aware)
     # Override: TRL builds model inputs from image fields only; here each row also brings its video tensors.
@@ -145,8 +159,12 @@ class VideoGRPOTrainer(GRPOTrainer):
             "input_ids": ids,
             "attention_mask": mask,
             "mm_token_type_ids": mm_token_type_ids(ids, self._image_token, self._video_token),
-            **stack_visual(rows, ids.device),
+            **self._stack_visual(rows, ids.device),
         }
+
+    def _stack_visual(self, rows: list[dict], device) -> dict:
+        """The rows' visual inputs; with sharing, each distinct clip's pixels once plus the rows' clip indices."""
+        return stack_shared_visual(rows, device) if self.share_vision_encoding else stack_visual(rows, device)
 
     def _completion_logits(self, model, ids, mask, rows, completion_length: int) -> torch.Tensor:
         return completion_span_logits(model, self._model_inputs(ids, mask, rows), completion_length)
@@ -258,7 +276,7 @@ class VideoGRPOTrainer(GRPOTrainer):
         if prompts:
             ids, mask = left_pad([p.input_ids for p in prompts], self._tokenizer.pad_token_id, device)
             inputs = {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": mm_token_type_ids(
-                ids, self._image_token, self._video_token), **stack_visual([p.visual for p in prompts], device)}
+                ids, self._image_token, self._video_token), **self._stack_visual([p.visual for p in prompts], device)}
         generation_config = self.generation_config
         if greedy:
             generation_config = deepcopy(self.generation_config)
@@ -277,7 +295,10 @@ class VideoGRPOTrainer(GRPOTrainer):
             # Every rank enters the unwrap (ZeRO-3 gathers there), even with nothing to generate.
             if not prompts:
                 return Generation([])
-            out = unwrapped_model.generate(**inputs, generation_config=generation_config)
+            # generate() rejects unknown kwargs: the shared-encoding clip indices reach the prefill through a scope.
+            indices = {k: inputs.pop(k) for k in ("video_clip_index", "image_clip_index") if k in inputs}
+            with clip_index_scope(unwrapped_model, **indices):
+                out = unwrapped_model.generate(**inputs, generation_config=generation_config)
         eos = set(self.eos_token_ids)
         result = []
         for row in out[:, inputs["input_ids"].size(1):].cpu().tolist():

@@ -106,6 +106,48 @@ def stack_visual(rows: list[dict[str, torch.Tensor]], device: torch.device | str
     return batch
 
 
+# (pixels key, grid key, clip-index kwarg of rova.models.vision_sharing) per modality
+SHARED_MODALITIES = (
+    ("pixel_values_videos", "video_grid_thw", "video_clip_index"),
+    ("pixel_values", "image_grid_thw", "image_clip_index"),
+)
+_SHARED_PIXEL_KEYS = {pixel_key for pixel_key, _, _ in SHARED_MODALITIES}
+
+
+def stack_shared_visual(rows: list[dict[str, torch.Tensor]], device: torch.device | str | None = None) -> dict:
+    """`stack_visual`, but the pixels of each distinct clip only once, plus the clip index of every video/image.
+
+    Rows that show the same clip hold the same pixel tensor object: the rollout encodes each (branch, prompt
+    group) view once (`encode_prompt`) and all completion rows of that view reference it, through TRL's shuffle
+    and split (they move list items, never copy them). A shuffled or corrupted view is another encoding, hence
+    another clip. Grids and `second_per_grid_ts` stay per row (M-RoPE positions are computed per row). For the
+    model to accept this, `rova.models.vision_sharing.install_shared_vision_encoding()` must be installed.
+    """
+    batch = stack_visual([{k: v for k, v in row.items() if k not in _SHARED_PIXEL_KEYS} for row in rows], device)
+    for pixel_key, grid_key, index_key in SHARED_MODALITIES:
+        clips: dict[int, tuple[list[int], torch.Tensor]] = {}  # id(pixels) -> (its clip numbers, its grid)
+        parts: list[torch.Tensor] = []
+        index: list[int] = []
+        next_clip = 0
+        for row in rows:
+            if pixel_key not in row:
+                continue
+            pixels, grid = row[pixel_key], row[grid_key]
+            known = clips.get(id(pixels))
+            if known is None:
+                known = clips[id(pixels)] = (list(range(next_clip, next_clip + grid.shape[0])), grid)
+                next_clip += grid.shape[0]
+                parts.append(pixels)
+            elif not torch.equal(known[1], grid):
+                raise ValueError(f"two rows share one {pixel_key} tensor but have different {grid_key}")
+            index += known[0]
+        if parts:
+            pixels = torch.cat(parts, dim=0)
+            batch[pixel_key] = pixels.to(device) if device is not None else pixels
+            batch[index_key] = index
+    return batch
+
+
 def mm_token_type_ids(input_ids: torch.Tensor, image_token_id: int | None, video_token_id: int | None) -> torch.Tensor:
     """Which positions are image (1) or video (2) placeholders; Qwen2.5-VL builds M-RoPE positions from it."""
     types = torch.zeros_like(input_ids, dtype=torch.int32)

@@ -1,0 +1,155 @@
+"""Encode each distinct clip ONCE per forward pass, however many rows of the batch show it.
+
+GRPO gives every prompt G completion rows and each row carries that prompt's clip, so a plain Qwen2.5-VL
+forward runs the vision tower on G copies of one clip in every pass (rollout prefill, old-policy, reference,
+policy, KL consistency). Here the caller passes:
+  * the pixels of the DISTINCT clips only (`pixel_values_videos` / `pixel_values`), in order of first use;
+  * the full per-row grids (`video_grid_thw`, `image_grid_thw`) and `second_per_grid_ts`, exactly as without
+    sharing: M-RoPE position ids (our corrected `get_rope_index`) are still computed from every row's grid;
+  * `video_clip_index` / `image_clip_index`: for each video (image) of the batch, in row order, the number of
+    the distinct clip it shows (0, 1, 2, ... in order of first appearance).
+`install_shared_vision_encoding()` wraps three methods of `Qwen2_5_VLModel` on the class (so the policy, the
+reference model, `generate` and TRL's fused LM head all use them):
+  * `forward` pops the two indices (they never reach the language model) and holds them for this call
+    (`generate` rejects unknown keyword arguments: wrap it in `clip_index_scope(model, ...)` instead);
+  * `get_video_features` / `get_image_features` run the vision tower once on the distinct clips and index the
+    per-clip embeddings out to every video (image) of the batch. Indexing (not detaching) keeps autograd
+    exact: a shared clip's encoding receives the sum of its rows' gradients.
+Without the indices all three are upstream's methods, unchanged. The tower still runs as one call per forward
+(all distinct clips packed, as upstream packs all rows): sharing cuts the patches it encodes, not its calls.
+"""
+
+from __future__ import annotations
+
+import functools
+from contextlib import contextmanager
+
+from rova.errors import RovaError
+
+VIDEO, IMAGE = "video", "image"
+INDEX_KWARGS = {VIDEO: "video_clip_index", IMAGE: "image_clip_index"}
+
+_UPSTREAM_ATTR = "_rova_upstream_vision_methods"
+_ACTIVE_ATTR = "_rova_clip_index"
+
+
+def _model_class():
+    from transformers.models.qwen2_5_vl import modeling_qwen2_5_vl
+
+    return modeling_qwen2_5_vl.Qwen2_5_VLModel
+
+
+def first_uses(index: list[int]) -> list[int]:
+    """Position of the first use of each distinct clip; checks the clips are numbered 0, 1, ... in that order."""
+    first: list[int] = []
+    for position, clip in enumerate(index):
+        if clip == len(first):
+            first.append(position)
+        elif not 0 <= clip < len(first):
+            raise RovaError(
+                f"shared vision encoding: clip index {list(index)} must number distinct clips 0, 1, 2, ... in order "
+                "of first appearance (rova.training.visual_inputs.stack_shared_visual builds it)"
+            )
+    return first
+
+
+def _encode_shared(self, modality: str, upstream, pixels, grid, kwargs):
+    index = (self.__dict__.get(_ACTIVE_ATTR) or {}).get(modality)
+    if index is None:
+        return upstream(self, pixels, grid, **kwargs)
+    if grid is None or len(index) != grid.shape[0]:
+        raise RovaError(
+            f"shared vision encoding: {INDEX_KWARGS[modality]} has {len(index)} entries but the batch has "
+            f"{0 if grid is None else grid.shape[0]} {modality} grids (one entry per {modality}, in row order)"
+        )
+    import torch
+
+    distinct_grid = grid[torch.as_tensor(first_uses(index), device=grid.device)]
+    expected = int(distinct_grid.prod(-1).sum())
+    if pixels.shape[0] != expected:
+        raise RovaError(
+            f"shared vision encoding: {pixels.shape[0]} {modality} patches given, but the {distinct_grid.shape[0]} "
+            f"distinct clips of {INDEX_KWARGS[modality]} have {expected}; pass each distinct clip's pixels once"
+        )
+    out = upstream(self, pixels, distinct_grid, **kwargs)
+    per_clip = out.pooler_output  # a tuple: one [tokens, hidden] tensor per distinct clip
+    out.pooler_output = tuple(per_clip[clip] for clip in index)
+    return out
+
+
+@contextmanager
+def _active(models, video_clip_index, image_clip_index):
+    index = {
+        VIDEO: None if video_clip_index is None else [int(i) for i in video_clip_index],
+        IMAGE: None if image_clip_index is None else [int(i) for i in image_clip_index],
+    }
+    previous = [m.__dict__.get(_ACTIVE_ATTR) for m in models]
+    for m in models:
+        m.__dict__[_ACTIVE_ATTR] = index
+    try:
+        yield
+    finally:
+        for m, value in zip(models, previous):
+            m.__dict__[_ACTIVE_ATTR] = value
+
+
+@contextmanager
+def clip_index_scope(model, video_clip_index=None, image_clip_index=None):
+    """Hold the clip indices for every forward of `model` inside the block: for `generate`, which validates its
+    keyword arguments against the model's signature and would reject the index kwargs. Only the prefill (the
+    forward that carries pixels) reads them."""
+    inner = [m for m in model.modules() if isinstance(m, _model_class())]
+    if (video_clip_index is not None or image_clip_index is not None) and not inner:
+        raise RovaError(f"shared vision encoding: {type(model).__name__} holds no Qwen2.5-VL model")
+    with _active(inner, video_clip_index, image_clip_index):
+        yield
+
+
+def _wrap_forward(upstream):
+    @functools.wraps(upstream)
+    def forward(self, *args, video_clip_index=None, image_clip_index=None, **kwargs):
+        if video_clip_index is None and image_clip_index is None:
+            return upstream(self, *args, **kwargs)
+        with _active([self], video_clip_index, image_clip_index):
+            return upstream(self, *args, **kwargs)
+
+    return forward
+
+
+def _wrap_features(upstream, modality: str):
+    @functools.wraps(upstream)
+    def get_features(self, pixels, grid=None, **kwargs):
+        return _encode_shared(self, modality, upstream, pixels, grid, kwargs)
+
+    return get_features
+
+
+def install_shared_vision_encoding() -> None:
+    """Wrap Qwen2_5_VLModel's forward / get_video_features / get_image_features (idempotent, class-level)."""
+    cls = _model_class()
+    if _UPSTREAM_ATTR in cls.__dict__:
+        return
+    missing = [name for name in ("forward", "get_video_features", "get_image_features") if name not in cls.__dict__]
+    if missing:
+        import transformers
+
+        raise RovaError(
+            f"transformers {transformers.__version__}: Qwen2_5_VLModel no longer defines {', '.join(missing)}; "
+            "rova/models/vision_sharing.py must be updated (or run with model.share_vision_encoding=false)"
+        )
+    upstream = {name: cls.__dict__[name] for name in ("forward", "get_video_features", "get_image_features")}
+    setattr(cls, _UPSTREAM_ATTR, upstream)
+    cls.forward = _wrap_forward(upstream["forward"])
+    cls.get_video_features = _wrap_features(upstream["get_video_features"], VIDEO)
+    cls.get_image_features = _wrap_features(upstream["get_image_features"], IMAGE)
+
+
+def uninstall_shared_vision_encoding() -> None:
+    """Restore upstream's methods (tests compare against them)."""
+    cls = _model_class()
+    upstream = cls.__dict__.get(_UPSTREAM_ATTR)
+    if upstream is None:
+        return
+    for name, method in upstream.items():
+        setattr(cls, name, method)
+    delattr(cls, _UPSTREAM_ATTR)
