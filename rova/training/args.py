@@ -9,11 +9,11 @@ from rova.config.schema import RootConfig
 CHECKPOINTS = "checkpoints"
 
 
-def grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: dict | None = None):
-    from trl import GRPOConfig
-
+def common_trainer_args(cfg: RootConfig, run_dir: Path, *, report_to: list[str]) -> dict:
+    """The TrainingArguments kwargs that stage=sft and the GRPO stages share: schedule, batch, checkpoints,
+    logging, seeds, precision, dataloader (each stage adds its own on top)."""
     stage = cfg.stage
-    return GRPOConfig(
+    return dict(
         output_dir=str(Path(run_dir) / CHECKPOINTS),
         max_steps=stage.max_steps,
         learning_rate=stage.learning_rate,
@@ -23,6 +23,30 @@ def grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: 
         max_grad_norm=stage.max_grad_norm,
         per_device_train_batch_size=stage.per_device_train_batch_size,
         gradient_accumulation_steps=stage.gradient_accumulation_steps,
+        gradient_checkpointing=stage.gradient_checkpointing,
+        save_strategy="steps",
+        save_steps=stage.save_steps,
+        save_total_limit=stage.save_total_limit,
+        logging_steps=stage.logging_steps,
+        seed=stage.seed,
+        data_seed=stage.seed,
+        dataloader_num_workers=stage.dataloader_num_workers,
+        remove_unused_columns=False,  # the collators / rollout need the raw rows (prompt messages, media path)
+        bf16=cfg.model.dtype == "bfloat16",
+        fp16=cfg.model.dtype == "float16",
+        report_to=report_to,
+        run_name=Path(run_dir).name,
+        disable_tqdm=True,
+        dataloader_pin_memory=_has_cuda(),
+    )
+
+
+def grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: dict | None = None):
+    from trl import GRPOConfig
+
+    stage = cfg.stage
+    return GRPOConfig(
+        **common_trainer_args(cfg, run_dir, report_to=report_to),
         steps_per_generation=stage.steps_per_generation,
         num_generations=stage.num_generations,
         num_iterations=stage.num_iterations,
@@ -34,22 +58,7 @@ def grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: 
         loss_type=stage.loss_type,
         scale_rewards=stage.scale_rewards,
         mask_truncated_completions=stage.mask_truncated_completions,
-        gradient_checkpointing=stage.gradient_checkpointing,
-        save_strategy="steps",
-        save_steps=stage.save_steps,
-        save_total_limit=stage.save_total_limit,
-        logging_steps=stage.logging_steps,
-        seed=stage.seed,
-        data_seed=stage.seed,
-        dataloader_num_workers=stage.dataloader_num_workers,
-        remove_unused_columns=False,
-        bf16=cfg.model.dtype == "bfloat16",
-        fp16=cfg.model.dtype == "float16",
-        report_to=report_to,
-        run_name=Path(run_dir).name,
         log_completions=False,
-        disable_tqdm=True,
-        dataloader_pin_memory=_has_cuda(),
         **vllm_arguments(cfg),
         **(extra or {}),
     )
@@ -90,31 +99,4 @@ def sft_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: d
     """transformers' TrainingArguments for stage=sft (rova.training.sft says why not TRL's SFTConfig)."""
     from transformers import TrainingArguments
 
-    stage = cfg.stage
-    return TrainingArguments(
-        output_dir=str(Path(run_dir) / CHECKPOINTS),
-        max_steps=stage.max_steps,
-        learning_rate=stage.learning_rate,
-        lr_scheduler_type=stage.lr_scheduler_type,
-        warmup_steps=int(stage.warmup_steps) if stage.warmup_steps >= 1 else stage.warmup_steps,
-        weight_decay=stage.weight_decay,
-        max_grad_norm=stage.max_grad_norm,
-        per_device_train_batch_size=stage.per_device_train_batch_size,
-        gradient_accumulation_steps=stage.gradient_accumulation_steps,
-        gradient_checkpointing=stage.gradient_checkpointing,
-        save_strategy="steps",
-        save_steps=stage.save_steps,
-        save_total_limit=stage.save_total_limit,
-        logging_steps=stage.logging_steps,
-        seed=stage.seed,
-        data_seed=stage.seed,
-        dataloader_num_workers=stage.dataloader_num_workers,
-        remove_unused_columns=False,  # the collator needs the raw rows (prompt messages, media path)
-        bf16=cfg.model.dtype == "bfloat16",
-        fp16=cfg.model.dtype == "float16",
-        report_to=report_to,
-        run_name=Path(run_dir).name,
-        disable_tqdm=True,
-        dataloader_pin_memory=_has_cuda(),
-        **(extra or {}),
-    )
+    return TrainingArguments(**common_trainer_args(cfg, run_dir, report_to=report_to), **(extra or {}))
