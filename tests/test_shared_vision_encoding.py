@@ -156,7 +156,8 @@ def test_clip_index_numbers_distinct_clips_in_order_of_first_use():
     batch = stack_shared_visual([other, video, image, other, video, image, video])
     assert batch["video_clip_index"] == [0, 1, 0, 1, 1]
     assert batch["image_clip_index"] == [0, 0]
-    assert torch.equal(batch["pixel_values_videos"], torch.cat([other["pixel_values_videos"], video["pixel_values_videos"]]))
+    distinct = torch.cat([other["pixel_values_videos"], video["pixel_values_videos"]])
+    assert torch.equal(batch["pixel_values_videos"], distinct)
     assert torch.equal(batch["pixel_values"], image["pixel_values"])
     # Grids and time intervals stay per row: M-RoPE positions are computed for every row.
     assert batch["video_grid_thw"].shape[0] == 5
