@@ -7,33 +7,18 @@ the records are sharded over the processes and process 0 merges; cot.shards SLUR
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
 def run(cfg, run_dir: Path) -> None:
     from rova.annotate.runner import run_cot
     from rova.stages.assets import ensure_demo_data
-    from rova.stages.setup import setup_logging
+    from rova.stages.setup import array_task, launcher_rank_world, process_group, setup_logging
 
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    rank, world = launcher_rank_world()
     setup_logging(run_dir, rank == 0)
-    if world > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group(backend="gloo")
-        barrier = dist.barrier
-    else:
-        barrier = lambda: None  # noqa: E731
-    if rank == 0:
-        ensure_demo_data(cfg.data)
-    barrier()
-    # A SLURM array task of a cot.shards job knows its index from the environment its task set (as eval's).
-    task = int(os.environ.get("ROVA_EVAL_SHARD", "0"))
-    run_cot(cfg, Path(run_dir), rank, world, barrier, task=task)
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
+    with process_group(world) as barrier:
+        if rank == 0:
+            ensure_demo_data(cfg.data)
+        barrier()
+        run_cot(cfg, Path(run_dir), rank, world, barrier, task=array_task())

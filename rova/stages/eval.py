@@ -8,7 +8,6 @@ With distributed=ddp the items are sharded over the processes and process 0 merg
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -17,26 +16,12 @@ log = logging.getLogger(__name__)
 def run(cfg, run_dir: Path) -> None:
     from rova.eval.runner import run_eval
     from rova.eval.benchmark import ensure_benchmark_demo
-    from rova.stages.setup import setup_logging
+    from rova.stages.setup import array_task, launcher_rank_world, process_group, setup_logging
 
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    rank, world = launcher_rank_world()
     setup_logging(run_dir, rank == 0)
-    if world > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group(backend="gloo")
-        barrier = dist.barrier
-    else:
-        barrier = lambda: None  # noqa: E731
-    if rank == 0:
-        ensure_benchmark_demo(cfg.benchmark)
-    barrier()
-    # A SLURM array task of an eval.shards job knows its index from the environment its task set.
-    task = int(os.environ.get("ROVA_EVAL_SHARD", "0"))
-    run_eval(cfg, Path(run_dir), rank, world, barrier, task=task)
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
+    with process_group(world) as barrier:
+        if rank == 0:
+            ensure_benchmark_demo(cfg.benchmark)
+        barrier()
+        run_eval(cfg, Path(run_dir), rank, world, barrier, task=array_task())

@@ -1,12 +1,15 @@
-"""Per-process setup shared by stages: logging, and the distributed state for DDP / ZeRO workers."""
+"""Per-process setup shared by stages: logging, the distributed state for DDP / ZeRO workers, and the process
+group of the sharded stages (eval, cot)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 from rova.config.schema import RootConfig
 
@@ -35,7 +38,7 @@ def distributed_setup(cfg: RootConfig) -> DistState:
         return DistState()
     import torch
 
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    rank, world = launcher_rank_world()
     cuda = torch.cuda.is_available()
     backend = cfg.distributed.backend if cfg.distributed.backend != "auto" else ("nccl" if cuda else "gloo")
     kwargs: dict = {"ddp_backend": backend}
@@ -58,6 +61,35 @@ def distributed_setup(cfg: RootConfig) -> DistState:
             PartialState(backend="gloo")
         kwargs["accelerator_config"] = {"use_configured_state": True}
     return DistState(rank=rank, world_size=world, trainer_kwargs=kwargs)
+
+
+def launcher_rank_world() -> tuple[int, int]:
+    """(rank, world size) of this process as the launcher's environment gives them (RANK, WORLD_SIZE; 0, 1)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def array_task() -> int:
+    """The SLURM array index of an eval.shards / cot.shards job, from the environment its task set (0 alone)."""
+    return int(os.environ.get("ROVA_EVAL_SHARD", "0"))
+
+
+@contextmanager
+def process_group(world: int) -> Iterator[Callable[[], None]]:
+    """The gloo process group of the sharded stages (eval, cot), yielding its barrier.
+
+    With world > 1 the group is created unless it exists, and on a normal exit every process meets at a last
+    barrier before it is destroyed; a single process gets a barrier that does nothing.
+    """
+    if world <= 1:
+        yield lambda: None
+        return
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+    yield dist.barrier
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def setup_logging(run_dir: Path, is_main: bool) -> None:
