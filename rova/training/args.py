@@ -1,4 +1,5 @@
-"""Build TRL's GRPOConfig from our typed config (key names match TRL's where they mean the same thing)."""
+"""Build TRL's GRPOConfig (GRPO stages) and transformers' TrainingArguments (stage=sft) from our typed config
+(key names match theirs where they mean the same thing)."""
 
 from __future__ import annotations
 
@@ -9,28 +10,28 @@ from rova.config.schema import RootConfig
 CHECKPOINTS = "checkpoints"
 
 
+# stage.* keys handed to the trainer under the same name: those of every training stage, and GRPO's own.
+TRAINER_KEYS = (
+    "max_steps", "learning_rate", "lr_scheduler_type", "weight_decay", "max_grad_norm",
+    "per_device_train_batch_size", "gradient_accumulation_steps", "gradient_checkpointing",
+    "save_steps", "save_total_limit", "logging_steps", "seed", "dataloader_num_workers",
+)
+GRPO_KEYS = (
+    "steps_per_generation", "num_generations", "num_iterations", "max_completion_length", "temperature", "top_p",
+    "beta", "epsilon", "loss_type", "scale_rewards", "mask_truncated_completions",
+)
+
+
 def common_trainer_args(cfg: RootConfig, run_dir: Path, *, report_to: list[str]) -> dict:
     """The TrainingArguments kwargs that stage=sft and the GRPO stages share: schedule, batch, checkpoints,
     logging, seeds, precision, dataloader (each stage adds its own on top)."""
     stage = cfg.stage
     return dict(
+        {key: getattr(stage, key) for key in TRAINER_KEYS},
         output_dir=str(Path(run_dir) / CHECKPOINTS),
-        max_steps=stage.max_steps,
-        learning_rate=stage.learning_rate,
-        lr_scheduler_type=stage.lr_scheduler_type,
         warmup_steps=int(stage.warmup_steps) if stage.warmup_steps >= 1 else stage.warmup_steps,
-        weight_decay=stage.weight_decay,
-        max_grad_norm=stage.max_grad_norm,
-        per_device_train_batch_size=stage.per_device_train_batch_size,
-        gradient_accumulation_steps=stage.gradient_accumulation_steps,
-        gradient_checkpointing=stage.gradient_checkpointing,
         save_strategy="steps",
-        save_steps=stage.save_steps,
-        save_total_limit=stage.save_total_limit,
-        logging_steps=stage.logging_steps,
-        seed=stage.seed,
         data_seed=stage.seed,
-        dataloader_num_workers=stage.dataloader_num_workers,
         remove_unused_columns=False,  # the collators / rollout need the raw rows (prompt messages, media path)
         bf16=cfg.model.dtype == "bfloat16",
         fp16=cfg.model.dtype == "float16",
@@ -44,20 +45,9 @@ def common_trainer_args(cfg: RootConfig, run_dir: Path, *, report_to: list[str])
 def grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: dict | None = None):
     from trl import GRPOConfig
 
-    stage = cfg.stage
     return GRPOConfig(
         **common_trainer_args(cfg, run_dir, report_to=report_to),
-        steps_per_generation=stage.steps_per_generation,
-        num_generations=stage.num_generations,
-        num_iterations=stage.num_iterations,
-        max_completion_length=stage.max_completion_length,
-        temperature=stage.temperature,
-        top_p=stage.top_p,
-        beta=stage.beta,
-        epsilon=stage.epsilon,
-        loss_type=stage.loss_type,
-        scale_rewards=stage.scale_rewards,
-        mask_truncated_completions=stage.mask_truncated_completions,
+        **{key: getattr(cfg.stage, key) for key in GRPO_KEYS},
         log_completions=False,
         **vllm_arguments(cfg),
         **(extra or {}),
