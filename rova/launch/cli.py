@@ -141,6 +141,6 @@ def _run_recipes(args: argparse.Namespace, jobs: list[list[str]], typed_jobs: li
         return 0
     failures = 0
     for job, typed, plan in zip(jobs, typed_jobs, plans):
-        root_overrides = [o for o in job]
-        failures += launch_recipe(plan, root_overrides, OmegaConf.structured(typed)) != 0
+        typed.run.dir = str(plan.parent)
+        failures += launch_recipe(plan, job, OmegaConf.structured(typed)) != 0
     return 1 if failures else 0

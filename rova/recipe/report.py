@@ -54,9 +54,13 @@ def step_outcome(step: dict[str, Any]) -> str:
         return f"kept {report.get('kept')} of {report.get('records')} records ({report.get('skipped')} unreadable)"
     if spec.kind == "eval":
         results = _read_json(run_dir / "results.json") or {}
-        clean = (results.get("clean") or {}).get("accuracy")
+        clean = results.get("clean") or {}
         mpc = (results.get("robustness") or {}).get("mpc")
-        return f"clean accuracy {_fmt(clean)}" + (f", mPC {_fmt(mpc)}" if mpc is not None else "")
+        words = f"clean accuracy {_fmt(clean.get('accuracy'))}" + (f", mPC {_fmt(mpc)}" if mpc is not None else "")
+        failures = clean.get("extraction_failure_rate")
+        if isinstance(failures, (int, float)):
+            words += f", `<answer>` in {100 * (1 - failures):.0f}% of clean outputs"
+        return words
     summary = _read_json(run_dir / "summary.json") or {}
     words = f"{summary.get('global_step')} steps, train loss {_fmt(summary.get('train_loss'))}"
     if spec.kind == "rl":
