@@ -76,20 +76,26 @@ def _run(args: argparse.Namespace) -> int:
     from rova.launch.compose import compose, validate
     from rova.launch.paths import absolutize
 
+    from rova.recipe.plan import check_step_overrides_without_recipe, split_step_overrides
+
     jobs = plan_jobs(list(args.overrides), args.multirun)
     if args.cfg == "job":
         for job in jobs:
-            print(OmegaConf.to_yaml(compose(job)))
+            print(OmegaConf.to_yaml(compose(split_step_overrides(job)[0])))
         return 0
 
     # Validate every job before anything is created, spawned or submitted.
     cwd = Path.cwd()
     typed_jobs = []
     for job in jobs:
-        _, typed = validate(compose(job))
+        _, typed = validate(compose(split_step_overrides(job)[0]))
         typed_jobs.append(absolutize(typed, cwd))
     if len({t.cluster.name for t in typed_jobs}) > 1:
         raise ConfigError("cluster", "a sweep cannot mix cluster=local and cluster=slurm")
+    if any(t.recipe.steps for t in typed_jobs):
+        return _run_recipes(args, jobs, typed_jobs, cwd)
+    for job in jobs:
+        check_step_overrides_without_recipe(job)
 
     if args.cfg == "resolved" or args.dry_run:
         for job, typed in zip(jobs, typed_jobs):
@@ -102,3 +108,39 @@ def _run(args: argparse.Namespace) -> int:
 
     run_dirs = prepare_run_dirs(jobs, typed_jobs, now=dt.datetime.now(), multirun=args.multirun)
     return dispatch(typed_jobs, run_dirs)
+
+
+def _run_recipes(args: argparse.Namespace, jobs: list[list[str]], typed_jobs: list, cwd: Path) -> int:
+    """Plan every recipe (every step of every sweep point composed and validated) before anything is written."""
+    from rova.launch.rundir import new_run_dir
+    from rova.recipe.plan import new_parent_dir, plan_recipe
+    from rova.recipe.run import describe, launch_recipe
+
+    if not all(t.recipe.steps for t in typed_jobs):
+        raise ConfigError("recipe", "a sweep cannot mix recipes and single-stage runs")
+    now = dt.datetime.now()
+    plans, sweep_base = [], None
+    for index, typed in enumerate(typed_jobs):
+        if typed.run.dir:
+            parent = Path(typed.run.dir)
+        elif len(typed_jobs) > 1:
+            sweep_base = sweep_base or new_run_dir(Path(typed.run.output_root), "multirun", now, typed.run.tag)
+            parent = sweep_base / f"{index}_{typed.recipe.name or 'recipe'}"
+        else:
+            parent = new_parent_dir(typed, now)
+        plans.append(plan_recipe(jobs[index], typed, parent, cwd))
+    if len({s.cfg.cluster.name for plan in plans for s in plan.steps}) > 1:
+        raise ConfigError("cluster", "every step of a recipe runs on the same cluster (cluster=local or cluster=slurm)")
+    if args.cfg == "resolved" or args.dry_run:
+        for plan in plans:
+            describe(plan)
+            for step in plan.steps:
+                print(f"# step {step.name}: {' '.join(step.overrides)}")
+                if args.cfg == "resolved":
+                    print(OmegaConf.to_yaml(OmegaConf.structured(step.cfg)))
+        return 0
+    failures = 0
+    for job, typed, plan in zip(jobs, typed_jobs, plans):
+        typed.run.dir = str(plan.parent)
+        failures += launch_recipe(plan, job, OmegaConf.structured(typed)) != 0
+    return 1 if failures else 0

@@ -103,28 +103,33 @@ def executor_parameters(cfg: RootConfig) -> dict:
     return params
 
 
-def submit(typed_jobs: list[RootConfig], run_dirs: list[Path]) -> int:
+def make_executor(cfg: RootConfig, folder: Path, **overrides):
+    """A submitit executor for cfg.cluster, with `overrides` on top of executor_parameters (name, dependency;
+    None removes a parameter)."""
     import submitit
 
-    cfg = typed_jobs[0]
-    folder = (run_dirs[0].parent if len(run_dirs) > 1 else run_dirs[0]) / "slurm"
     # How often a timed-out/preempted job may requeue itself (a constructor argument in submitit).
     executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm", slurm_max_num_timeout=cfg.cluster.max_requeues)
-    executor.update_parameters(**executor_parameters(cfg))
-    tasks, task_dirs = [], []
-    for job_cfg, run_dir in zip(typed_jobs, run_dirs):
-        # An eval (cot) with eval.shards (cot.shards) = K is K tasks on one run dir; anything else is one task per run dir.
-        from rova.stages.registry import get_spec
+    params = executor_parameters(cfg)
+    extra = overrides.pop("slurm_additional_parameters", {})
+    params["slurm_additional_parameters"] = {**params["slurm_additional_parameters"], **extra}
+    # An override of None drops the parameter (e.g. no GPUs for the recipe's report job).
+    executor.update_parameters(**{k: v for k, v in {**params, **overrides}.items() if v is not None})
+    return executor
 
-        count = {"eval": job_cfg.eval.shards, "annotate": job_cfg.cot.shards}.get(get_spec(job_cfg.stage.name).kind, 1)
-        shards = count if count > 1 else None
-        for shard in range(shards) if shards else [None]:
-            tasks.append(SlurmRun(str(run_dir), cfg.cluster.signal_delay_s, shard))
-            task_dirs.append(Path(run_dir))
-    if len(tasks) == 1:
-        jobs = [executor.submit(tasks[0])]
-    else:
-        jobs = executor.submit_array(tasks)  # ONE array job, array_parallelism at a time
+
+def run_tasks(cfg: RootConfig, run_dir: Path) -> list[SlurmRun]:
+    """The SLURM tasks of one run dir: K for an eval (cot) with eval.shards (cot.shards) = K, else one."""
+    from rova.stages.registry import get_spec
+
+    count = {"eval": cfg.eval.shards, "annotate": cfg.cot.shards}.get(get_spec(cfg.stage.name).kind, 1)
+    shards = count if count > 1 else None
+    return [SlurmRun(str(run_dir), cfg.cluster.signal_delay_s, shard) for shard in (range(shards) if shards else [None])]
+
+
+def submit_tasks(executor, tasks: list, task_dirs: list[Path], folder: Path) -> list:
+    """One job, or ONE array job for several tasks; each run dir records its job id(s) in slurm_job.json."""
+    jobs = [executor.submit(tasks[0])] if len(tasks) == 1 else executor.submit_array(tasks)
     job_ids: dict[Path, list[str]] = {}
     for job, run_dir in zip(jobs, task_dirs):
         job_ids.setdefault(run_dir, []).append(job.job_id)
@@ -134,6 +139,19 @@ def submit(typed_jobs: list[RootConfig], run_dirs: list[Path]) -> int:
         if len(ids) > 1:
             record["job_ids"] = ids
         atomic_write_json(run_dir / "slurm_job.json", record)
+    return jobs
+
+
+def submit(typed_jobs: list[RootConfig], run_dirs: list[Path]) -> int:
+    cfg = typed_jobs[0]
+    folder = (run_dirs[0].parent if len(run_dirs) > 1 else run_dirs[0]) / "slurm"
+    executor = make_executor(cfg, folder)
+    tasks, task_dirs = [], []
+    for job_cfg, run_dir in zip(typed_jobs, run_dirs):
+        for task in run_tasks(job_cfg, Path(run_dir)):
+            tasks.append(task)
+            task_dirs.append(Path(run_dir))
+    jobs = submit_tasks(executor, tasks, task_dirs, folder)  # a sweep is ONE array job, array_parallelism at a time
     if not cfg.cluster.wait:
         return 0
     return wait_for(jobs, task_dirs)

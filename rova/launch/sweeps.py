@@ -62,8 +62,28 @@ def expand(overrides: list[str]) -> list[list[str]]:
     from hydra.errors import HydraException
 
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides=overrides)
+        parsed = OverridesParser.create().parse_overrides(overrides=[_encode_step(o) for o in overrides])
         batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
     except HydraException as exc:
         raise ConfigError("overrides", " ".join(str(exc).split())) from exc
-    return [list(job) for batch in batches for job in batch]
+    return [[_decode_step(o) for o in job] for batch in batches for job in batch]
+
+
+# A recipe's `STEP:key=value` override is not Hydra syntax: swept under a key Hydra parses, then restored.
+_STEP_PREFIX = "__rova_step__"
+
+
+def _encode_step(override: str) -> str:
+    from rova.recipe.plan import STEP_OVERRIDE
+
+    match = STEP_OVERRIDE.match(override)
+    if match and "=" not in match.group(1):
+        return f"{_STEP_PREFIX}{match.group(1)}.{match.group(2)}"
+    return override
+
+
+def _decode_step(override: str) -> str:
+    if override.startswith(_STEP_PREFIX):
+        step, _, rest = override[len(_STEP_PREFIX):].partition(".")
+        return f"{step}:{rest}"
+    return override

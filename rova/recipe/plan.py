@@ -1,0 +1,205 @@
+"""Plan a recipe: compose and validate every step before anything runs, and find the steps already finished.
+
+Each step's overrides, last one winning per key:
+  1. the command line's overrides (they apply to every step), 2. `stage=<step.stage>`,
+  3. the step's `recipe.steps.<step>.overrides`, 4. the command line's `<step>:key=value` overrides,
+  5. the links: `run.dir=<parent>/<step>`, and `model.path` / `data.train_file` from `model_from` / `data_from`.
+A command-line override that a step's own overrides replace is reported (a note, not an error): set it for
+that step with `<step>:key=value`.
+
+A step is finished when its run dir holds its stage's `done` file (summary.json, results.json, ...). On a
+relaunch (`run.dir=<parent>`) finished steps are skipped; a step dir that exists must have been planned with
+the same config (apart from cluster.* and run.resume), otherwise the relaunch is refused naming the first key
+that differs, so a parent dir never mixes settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from rova.config.schema import RootConfig
+from rova.errors import ConfigError
+
+STEP_OVERRIDE = re.compile(r"^([a-z][a-z0-9_]*):(.+)$")
+RECIPE_JSON = "recipe.json"
+MODEL_DIR = "model"
+COT_FILE = "cot.json"
+# Keys a relaunch may change without invalidating finished steps: where it runs, and whether it resumes.
+RELAUNCH_FREE = ("cluster", "run.resume", "logger")
+
+
+@dataclass
+class PlannedStep:
+    name: str
+    stage: str
+    kind: str
+    run_dir: Path
+    overrides: list[str]
+    cfg: RootConfig
+    after: list[str]            # steps this one reads from (its SLURM afterok dependencies)
+    done: bool                  # finished in an earlier launch: skipped
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "stage": self.stage, "run_dir": str(self.run_dir), "after": self.after,
+                "overrides": self.overrides}
+
+
+@dataclass
+class RecipePlan:
+    name: str
+    parent: Path
+    steps: list[PlannedStep]
+    compare: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    def step(self, name: str) -> PlannedStep:
+        return next(s for s in self.steps if s.name == name)
+
+    @property
+    def pending(self) -> list[PlannedStep]:
+        return [s for s in self.steps if not s.done]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "parent": str(self.parent), "steps": [s.to_json() for s in self.steps],
+                "compare": self.compare}
+
+
+def override_key(override: str) -> str:
+    """The key an override sets: `model=x` -> model, `+a.b=1` -> a.b, `~a` -> a."""
+    return override.lstrip("+~").partition("=")[0].strip()
+
+
+def merge_overrides(*lists: list[str]) -> list[str]:
+    """The lists in order, a later override of the same key replacing the earlier one (in its later place)."""
+    merged: dict[str, str] = {}
+    for overrides in lists:
+        for override in overrides:
+            key = override_key(override)
+            merged.pop(key, None)
+            merged[key] = override
+    return list(merged.values())
+
+
+def split_step_overrides(overrides: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """(overrides for every step, {step: its `step:key=value` overrides without the prefix})."""
+    common: list[str] = []
+    per_step: dict[str, list[str]] = {}
+    for override in overrides:
+        match = STEP_OVERRIDE.match(override)
+        if match and "=" not in match.group(1):
+            per_step.setdefault(match.group(1), []).append(match.group(2))
+        else:
+            common.append(override)
+    return common, per_step
+
+
+def check_step_overrides_without_recipe(overrides: list[str]) -> None:
+    """A `step:key=value` override on a single-stage run is a mistake: say so instead of a Hydra parse error."""
+    _, per_step = split_step_overrides(overrides)
+    if per_step:
+        step = next(iter(per_step))
+        raise ConfigError(f"{step}:{override_key(per_step[step][0])}",
+                          "a STEP:key=value override sets one step of a recipe, but this run is not a recipe "
+                          "(pick one with experiment=..., e.g. experiment=demo_recipe)")
+
+
+def new_parent_dir(root: RootConfig, now: dt.datetime) -> Path:
+    from rova.launch.rundir import new_run_dir
+
+    return new_run_dir(Path(root.run.output_root), root.recipe.name or "recipe", now, root.run.tag)
+
+
+def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path) -> RecipePlan:
+    """Every step composed, validated and linked; finished steps marked done. Raises ConfigError, naming
+    `<step>:<key>`, for the first step that does not validate."""
+    from rova.launch.compose import compose, validate
+    from rova.launch.paths import absolutize
+    from rova.stages.registry import get_spec
+
+    common, per_step = split_step_overrides(overrides)
+    for override in common:
+        if override_key(override) in ("stage", "stage.name"):
+            raise ConfigError("stage", "a recipe sets each step's stage; change a step with STEP:key=value "
+                              f"(steps: {', '.join(root.recipe.steps)})")
+    unknown = [s for s in per_step if s not in root.recipe.steps]
+    if unknown:
+        raise ConfigError(f"{unknown[0]}:{override_key(per_step[unknown[0]][0])}",
+                          f"no step {unknown[0]!r} in this recipe; steps: {', '.join(root.recipe.steps)}")
+    common = [o for o in common if override_key(o) != "run.dir"]  # run.dir names the parent; each step gets its own
+
+    plan = RecipePlan(root.recipe.name or "recipe", parent, [], list(root.recipe.compare))
+    for name, step in root.recipe.steps.items():
+        run_dir = parent / name
+        links = [f"run.dir={run_dir}"]
+        after = []
+        if step.model_from:
+            links += [f"model.path={plan.step(step.model_from).run_dir / MODEL_DIR}", "model.build_tiny=false"]
+            after.append(step.model_from)
+        if step.data_from:
+            links += [f"data.train_file={plan.step(step.data_from).run_dir / COT_FILE}", "data.build_demo=false",
+                      "data.media_root=null"]
+            after.append(step.data_from)
+        own = merge_overrides(list(step.overrides), per_step.get(name, []))
+        linked = {override_key(o) for o in links}
+        clash = [o for o in own if override_key(o) in linked]
+        if clash:
+            raise ConfigError(f"{name}:{override_key(clash[0])}", "set by the recipe's links (model_from / data_from / "
+                              "the step's run dir); drop the override or the link")
+        for override in common:
+            key = override_key(override)
+            theirs = next((o for o in step.overrides if override_key(o) == key), None)
+            if theirs is not None and key not in {override_key(o) for o in per_step.get(name, [])}:
+                plan.notes.append(f"step {name} keeps its own {theirs} over the command line's {override}; "
+                                  f"use {name}:{override} to change it")
+        step_overrides = merge_overrides(common, [f"stage={step.stage}"], own, links)
+        try:
+            composed = compose(step_overrides)
+            # The step is one stage: it does not carry the recipe's steps into its own config.
+            composed.recipe.steps = {}
+            composed.recipe.compare = []
+            _, cfg = validate(composed)
+        except ConfigError as exc:
+            raise ConfigError(f"{name}:{exc.key}", exc.problem) from None
+        cfg = absolutize(cfg, cwd)
+        spec = get_spec(step.stage)
+        done = (run_dir / spec.done).exists()
+        check_same_settings(name, run_dir, cfg)
+        plan.steps.append(PlannedStep(name, step.stage, spec.kind, run_dir, step_overrides, cfg, after, done))
+    for step in plan.steps:  # a step re-runs when a step it reads from re-runs
+        if step.done and any(not plan.step(a).done for a in step.after):
+            raise ConfigError(
+                f"{step.name}", f"finished in {step.run_dir}, but {', '.join(a for a in step.after if not plan.step(a).done)} "
+                "it reads from is not: its outputs would be stale; use a new run dir")
+    return plan
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): node}
+
+
+def check_same_settings(name: str, run_dir: Path, cfg: RootConfig) -> None:
+    """Refuse a relaunch whose settings for an existing step dir differ from the ones it was created with."""
+    from rova.launch.rundir import RESOLVED
+
+    existing = run_dir / RESOLVED
+    if not existing.exists():
+        return
+    old = _flat(OmegaConf.to_container(OmegaConf.load(existing), resolve=False))
+    new = _flat(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
+    free = lambda key: any(key == k or key.startswith(k + ".") for k in RELAUNCH_FREE)  # noqa: E731
+    for key in sorted(set(old) | set(new)):
+        if free(key) or old.get(key, "<absent>") == new.get(key, "<absent>"):
+            continue
+        raise ConfigError(f"{name}:{key}", f"{run_dir} was planned with {key}={old.get(key, '<absent>')!r}, this launch "
+                          f"gives {new.get(key, '<absent>')!r}: relaunch with the same settings, or use a new run dir")

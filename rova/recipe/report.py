@@ -1,0 +1,119 @@
+"""The recipe's final report: one line per step (what it produced) and the eval steps compared.
+
+`<parent>/report.md` links every step's run dir; with `recipe.compare` (baseline first) it includes
+rova.eval.compare's tables (clean accuracy, mPC, rPC, flip rate, per family) and writes compare.md,
+deltas.json and delta_heatmap.png into the parent dir. Reads only files, so it runs anywhere: at the end of
+a local recipe, or as the last SLURM job of the chain (`RecipeReport`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+REPORT = "report.md"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else f"{value:.{digits}g}"
+    return "n/a" if value is None else str(value)
+
+
+def _quarter_means(run_dir: Path, key: str = "reward/mean") -> tuple[float | None, float | None]:
+    """Mean of `key` over the first and the last quarter of the logged steps (None without any)."""
+    from rova.training.curves import read_metrics
+
+    values = [r[key] for r in read_metrics(run_dir / "metrics.jsonl")
+              if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+    if not values:
+        return None, None
+    quarter = max(1, len(values) // 4)
+    return sum(values[:quarter]) / quarter, sum(values[-quarter:]) / quarter
+
+
+def step_outcome(step: dict[str, Any]) -> str:
+    """A few words on what a finished step produced, from the files in its run dir."""
+    from rova.stages.registry import get_spec
+
+    run_dir = Path(step["run_dir"])
+    spec = get_spec(step["stage"])
+    if not (run_dir / spec.done).exists():
+        return "not finished"
+    if spec.kind == "annotate":
+        report = _read_json(run_dir / "cot_report.json") or {}
+        return f"kept {report.get('kept')} of {report.get('records')} records ({report.get('skipped')} unreadable)"
+    if spec.kind == "eval":
+        results = _read_json(run_dir / "results.json") or {}
+        clean = results.get("clean") or {}
+        mpc = (results.get("robustness") or {}).get("mpc")
+        words = f"clean accuracy {_fmt(clean.get('accuracy'))}" + (f", mPC {_fmt(mpc)}" if mpc is not None else "")
+        failures = clean.get("extraction_failure_rate")
+        if isinstance(failures, (int, float)):
+            words += f", `<answer>` in {100 * (1 - failures):.0f}% of clean outputs"
+        return words
+    summary = _read_json(run_dir / "summary.json") or {}
+    words = f"{summary.get('global_step')} steps, train loss {_fmt(summary.get('train_loss'))}"
+    if spec.kind == "rl":
+        first, last = _quarter_means(run_dir)
+        if first is not None:
+            words += f", reward {_fmt(first)} -> {_fmt(last)} (first -> last quarter)"
+    if spec.kind == "sft" and isinstance(summary.get("data"), dict):
+        words += f", {summary['data'].get('kept')} records"
+    return words
+
+
+def write_recipe_report(parent: Path) -> dict[str, Any]:
+    """report.md in the parent dir (and the comparison files when recipe.compare names eval steps)."""
+    from rova.eval.compare import compare_files
+    from rova.recipe.plan import RECIPE_JSON
+    from rova.utils.io import atomic_write_text
+
+    parent = Path(parent)
+    recipe = json.loads((parent / RECIPE_JSON).read_text())
+    steps = {s["name"]: s for s in recipe["steps"]}
+    lines = [f"# Recipe {recipe['name']}", "", f"Run dir: `{parent}`", "", "| step | stage | run dir | outcome |",
+             "|---|---|---|---|"]
+    for step in recipe["steps"]:
+        rel = Path(step["run_dir"]).relative_to(parent) if Path(step["run_dir"]).is_relative_to(parent) else step["run_dir"]
+        lines.append(f"| {step['name']} | {step['stage']} | [{rel}]({rel}) | {step_outcome(step)} |")
+    lines.append("")
+    table = None
+    compared = [name for name in recipe["compare"] if (Path(steps[name]["run_dir"]) / "results.json").exists()]
+    if len(compared) >= 2:
+        written = compare_files([Path(steps[n]["run_dir"]) / "results.json" for n in compared], parent, compared)
+        table = written["table"]
+        lines += [f"## {' vs '.join(compared)} (baseline: {compared[0]})", "", table.rstrip(), "",
+                  "Details and the delta heatmap: [compare.md](compare.md)", ""]
+    elif recipe["compare"]:
+        missing = [n for n in recipe["compare"] if n not in compared]
+        lines += [f"No comparison: eval steps {', '.join(missing)} have no results.json.", ""]
+    path = atomic_write_text(parent / REPORT, "\n".join(lines))
+    return {"path": path, "table": table, "lines": lines}
+
+
+def print_recipe_report(parent: Path) -> int:
+    written = write_recipe_report(parent)
+    print("\n".join(line for line in written["lines"] if not line.startswith("Details")).rstrip(), flush=True)
+    print(f"[rova] recipe report: {written['path']}", flush=True)
+    return 0
+
+
+class RecipeReport:
+    """The picklable callable of the recipe's last SLURM job: the report, once every step has finished."""
+
+    def __init__(self, parent: str):
+        self.parent = str(parent)
+
+    def __call__(self) -> dict:
+        written = write_recipe_report(Path(self.parent))
+        return {"report": str(written["path"])}

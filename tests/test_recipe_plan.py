@@ -1,0 +1,182 @@
+"""Recipes: the recipe.* rules, planning (links, per-step overrides, notes), relaunch checks, sweeps, SLURM
+dependencies. Everything here composes configs only; the runs are in tests/test_recipe_run.py (slow tier)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rova.errors import ConfigError
+from rova.launch.cli import main, plan_jobs
+from rova.launch.compose import load
+from rova.recipe.plan import merge_overrides, override_key, plan_recipe, split_step_overrides
+from rova.recipe.slurm import job_dependency
+
+DEMO = ["experiment=demo_recipe"]
+GPU = ["experiment=rova_recipe", "data.train_file=/data/train.json"]
+
+
+def plan(tmp_path: Path, *overrides: str):
+    from rova.launch.paths import absolutize
+
+    overrides = list(overrides)
+    _, root = load(split_step_overrides(overrides)[0])
+    root = absolutize(root, tmp_path)
+    return plan_recipe(overrides, root, tmp_path / "parent", tmp_path)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("recipe.steps.tgrpo.model_from=eval_base", "recipe.steps.tgrpo.model_from"),      # not a training step
+    ("recipe.steps.sft.model_from=tgrpo", "recipe.steps.sft.model_from"),              # a later step
+    ("recipe.steps.sft.model_from=nope", "recipe.steps.sft.model_from"),               # no such step
+    ("recipe.steps.tgrpo.data_from=sft", "recipe.steps.tgrpo.data_from"),              # not a cot step
+    ("recipe.compare=[eval_base,sft]", "recipe.compare"),                              # not an eval step
+    ("recipe.compare=[eval_base,eval_base]", "recipe.compare"),
+    ("recipe.steps.sft.stage=distill", "recipe.steps.sft.stage"),
+    ("recipe.steps.sft.overrides=[stage=grpo]", "recipe.steps.sft.overrides"),          # the recipe sets it
+    ("recipe.steps.sft.overrides=[run.dir=/x]", "recipe.steps.sft.overrides"),
+    ("recipe.name=Bad/Name", "recipe.name"),
+])
+def test_recipe_rules_name_the_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        load([*DEMO, override])
+    assert err.value.key == key, str(err.value)
+
+
+def test_gpu_recipe_links_each_step_to_the_one_it_reads(tmp_path):
+    recipe = plan(tmp_path, *GPU)
+    parent = tmp_path / "parent"
+    assert [s.name for s in recipe.steps] == ["cot", "sft", "tgrpo", "eval_base", "eval_sft", "eval_trained"]
+    cfg = {s.name: s.cfg for s in recipe.steps}
+    assert cfg["sft"].data.train_file == str(parent / "cot" / "cot.json") and not cfg["sft"].data.build_demo
+    assert cfg["cot"].data.train_file == cfg["tgrpo"].data.train_file == "/data/train.json"  # RL on the QA data
+    assert cfg["tgrpo"].model.path == str(parent / "sft" / "model")
+    assert cfg["eval_sft"].model.path == str(parent / "sft" / "model")
+    assert cfg["eval_trained"].model.path == str(parent / "tgrpo" / "model")
+    assert cfg["eval_base"].model.path == cfg["cot"].model.path == "Qwen/Qwen2.5-VL-7B-Instruct"
+    assert {s.name: s.after for s in recipe.steps} == {
+        "cot": [], "sft": ["cot"], "tgrpo": ["sft"], "eval_base": [], "eval_sft": ["sft"], "eval_trained": ["tgrpo"]}
+    assert {s.name: s.cfg.stage.name for s in recipe.steps}["tgrpo"] == "tgrpo"
+    assert cfg["tgrpo"].tgrpo.branches == ["clean", "shuffled", "corrupted"] and cfg["tgrpo"].reward.w_kl > 0
+    assert all(s.cfg.run.dir == str(parent / s.name) for s in recipe.steps)
+    assert all(not s.cfg.recipe.steps for s in recipe.steps)  # a step is one stage
+    assert recipe.compare == ["eval_base", "eval_sft", "eval_trained"]
+
+
+def test_step_overrides_win_and_shadowed_command_line_values_are_noted(tmp_path):
+    recipe = plan(tmp_path, *DEMO, "stage.max_steps=3", "tgrpo:stage.max_steps=7", "eval.max_new_tokens=12")
+    steps = {s.name: s.cfg for s in recipe.steps}
+    assert steps["sft"].stage.max_steps == 40          # the recipe's own value for sft ...
+    assert steps["tgrpo"].stage.max_steps == 7         # ... the command line's for tgrpo, set for that step
+    assert steps["eval_base"].eval.max_new_tokens == 12  # a key no step sets: the command line's, everywhere
+    assert steps["eval_trained"].eval.max_new_tokens == 12
+    assert len(recipe.notes) == 1 and "sft:stage.max_steps=3" in recipe.notes[0]
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["nope:stage.max_steps=2"], "nope:stage.max_steps"),         # no such step
+    (["sft:stage.max_steps=-1"], "sft:stage.max_steps"),          # a step's value is checked like any run's
+    (["tgrpo:model.path=/x"], "tgrpo:model.path"),                # set by the link from sft
+    (["stage=tgrpo"], "stage"),                                   # each step has its stage
+])
+def test_bad_step_overrides_name_step_and_key(tmp_path, overrides, key):
+    with pytest.raises(ConfigError) as err:
+        plan(tmp_path, *DEMO, *overrides)
+    assert err.value.key == key, str(err.value)
+
+
+def test_launch_refuses_a_bad_step_before_writing_anything(tmp_path, capsys):
+    code = main([*DEMO, f"run.output_root={tmp_path / 'out'}", "tgrpo:stage.learning_rate=-1"])
+    assert code == 2
+    assert "tgrpo:stage.learning_rate" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_step_override_without_a_recipe_is_a_config_error(tmp_path, capsys):
+    assert main([f"run.output_root={tmp_path / 'out'}", "--dry-run", "sft:stage.max_steps=2"]) == 2
+    err = capsys.readouterr().err
+    assert "sft:stage.max_steps" in err and "not a recipe" in err
+
+
+def test_dry_run_prints_every_step_and_writes_nothing(tmp_path, capsys):
+    assert main([*DEMO, f"run.output_root={tmp_path / 'out'}", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for name in ("sft", "tgrpo", "eval_base", "eval_sft", "eval_trained"):
+        assert f"# step {name}:" in out
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweeping_a_step_override_gives_one_recipe_per_value():
+    jobs = plan_jobs([*DEMO, "sft:stage.max_steps=3,5"], multirun=True)
+    assert [[o for o in job if o.startswith("sft:")] for job in jobs] == [["sft:stage.max_steps=3"], ["sft:stage.max_steps=5"]]
+
+
+def test_relaunch_skips_finished_steps_and_refuses_other_settings(tmp_path):
+    from omegaconf import OmegaConf
+
+    from rova.recipe.run import write_plan
+
+    first = plan(tmp_path, *DEMO)
+    write_plan(first, DEMO, OmegaConf.create({}))
+    (first.parent / "sft" / "summary.json").write_text("{}")
+    again = plan(tmp_path, *DEMO)
+    assert [s.name for s in again.steps if s.done] == ["sft"]
+    assert again.step("tgrpo").after == ["sft"] and not again.step("tgrpo").done
+    # A relaunch may move to another cluster, but not change what a step computes.
+    assert plan(tmp_path, *DEMO, "cluster=slurm")
+    with pytest.raises(ConfigError) as err:
+        plan(tmp_path, *DEMO, "sft:stage.learning_rate=1e-3")
+    assert err.value.key == "sft:stage.learning_rate" and "new run dir" in str(err.value)
+
+
+def test_a_finished_step_whose_input_is_unfinished_is_refused(tmp_path):
+    from omegaconf import OmegaConf
+
+    from rova.recipe.run import write_plan
+
+    first = plan(tmp_path, *DEMO)
+    write_plan(first, DEMO, OmegaConf.create({}))
+    (first.parent / "tgrpo" / "summary.json").write_text("{}")  # tgrpo done, but sft (its model) is not
+    with pytest.raises(ConfigError) as err:
+        plan(tmp_path, *DEMO)
+    assert err.value.key == "tgrpo"
+
+
+def test_every_recipe_yaml_plans(tmp_path):
+    from rova.launch.compose import conf_dir
+
+    recipes = [p.stem for p in (conf_dir() / "experiment").glob("*.yaml") if "recipe:" in p.read_text()]
+    assert set(recipes) >= {"demo_recipe", "rova_recipe"}
+    for name in recipes:
+        assert plan(tmp_path / name, f"experiment={name}", "data.train_file=/data/train.json").steps
+
+
+def test_job_dependency_is_afterok_on_array_job_ids():
+    assert job_dependency([]) == {}
+    assert job_dependency(["12", "10_0", "10_1"]) == {"dependency": "afterok:10:12", "kill_on_invalid_dep": "yes"}
+
+
+_override = st.tuples(st.sampled_from(["a", "b.c", "model", "x.y"]), st.integers(0, 9)).map(lambda t: f"{t[0]}={t[1]}")
+
+
+@given(st.lists(st.lists(_override, max_size=5), max_size=4))
+def test_merge_overrides_keeps_the_last_value_of_each_key(lists):
+    merged = merge_overrides(*lists)
+    flat = [o for overrides in lists for o in overrides]
+    last = {}
+    for o in flat:
+        last[override_key(o)] = o
+    assert sorted(merged) == sorted(last.values())
+    assert len({override_key(o) for o in merged}) == len(merged)
+    # Order: each kept override where it last appeared.
+    positions = [max(i for i, o in enumerate(flat) if o == m and override_key(o) == override_key(m)) for m in merged]
+    assert positions == sorted(positions)
+
+
+def test_split_step_overrides():
+    common, per_step = split_step_overrides(["a=1", "sft:b.c=2", "eval_x:d=[1,2]", "+e=f:g"])
+    assert common == ["a=1", "+e=f:g"]
+    assert per_step == {"sft": ["b.c=2"], "eval_x": ["d=[1,2]"]}
