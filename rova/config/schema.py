@@ -138,6 +138,7 @@ class ModelConfig:
     dtype: str = "float32"
     attn_implementation: str = "sdpa"
     image_factor: int = 28
+    share_vision_encoding: bool = True  # one vision-tower run per distinct clip per pass (False: one per completion)
 
     def __post_init__(self) -> None:
         # "???" (MISSING) is reported by OmegaConf when the config is instantiated; only reject empty values.

@@ -57,11 +57,6 @@ from rova.utils.io import append_jsonl
 
 log = logging.getLogger(__name__)
 
-# Encode each distinct clip once per forward pass (rova/models/vision_sharing.py). The default until the config
-# schema carries `model.share_vision_encoding`; the constructor argument overrides both.
-SHARE_VISION_ENCODING = True
-
-
 def branch_sizes(cfg: RootConfig) -> dict[str, int]:
     """Completions per prompt on the untrained shuffled branch and the trained corrupted branch (0 = off)."""
     branches = set(cfg.tgrpo.branches)
@@ -122,7 +117,7 @@ class VideoGRPOTrainer(GRPOTrainer):
             self.branch_sizes[CORRUPTED] > 0 or rova_cfg.reward.w_kl > 0 or rova_cfg.reward.kl_loss_coef > 0
         )
         if share_vision_encoding is None:
-            share_vision_encoding = getattr(rova_cfg.model, "share_vision_encoding", SHARE_VISION_ENCODING)
+            share_vision_encoding = rova_cfg.model.share_vision_encoding  # rova/models/vision_sharing.py
         self.share_vision_encoding = bool(share_vision_encoding)
         if self.share_vision_encoding:
             install_shared_vision_encoding()
