@@ -23,6 +23,7 @@ COMPANIONS = {
     ("rollout", "vllm"): ["model=qwen2_5_vl_7b"],
     ("experiment", "rova_7b"): ["data.train_file=/data/Video-R1-260k.json"],
     ("experiment", "video_r1_7b"): ["data.train_file=/data/Video-R1-260k.json"],
+    ("experiment", "rova_recipe"): ["data.train_file=/data/Video-R1-260k.json"],
 }
 
 
