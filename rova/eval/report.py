@@ -323,15 +323,6 @@ def write_report(results: Mapping[str, Any], out_dir: str | Path) -> dict[str, P
 # Comparison
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, inner in value.items():
-            out.update(_flatten(inner, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: value}
-
-
 def compare(
     results: Sequence[Mapping[str, Any]], names: Sequence[str], *, baseline: int = 0
 ) -> tuple[str, dict[str, dict[str, dict[str, float]]]]:
@@ -377,7 +368,9 @@ def compare(
         rows = [[c, *[_pct(s.get("per_corruption", {}).get(c)) for s in summaries]] for c in corruptions]
         lines += _table(["corruption", *names], rows) + [""]
 
-    configs = [_flatten({k: v for k, v in (r.get("config") or {}).items() if k not in ("name", "model")}) for r in results]
+    from rova.utils.mapping import flatten
+
+    configs = [flatten({k: v for k, v in (r.get("config") or {}).items() if k not in ("name", "model")}) for r in results]
     differing = sorted(k for k in set().union(*configs) if len({repr(c.get(k)) for c in configs}) > 1)
     if differing:
         lines.append("Config keys that differ between the runs (numbers may not be comparable): "

@@ -179,24 +179,16 @@ def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path)
     return plan
 
 
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            out.update(_flat(value, f"{prefix}{key}."))
-        return out
-    return {prefix.rstrip("."): node}
-
-
 def check_same_settings(name: str, run_dir: Path, cfg: RootConfig) -> None:
     """Refuse a relaunch whose settings for an existing step dir differ from the ones it was created with."""
     from rova.launch.rundir import RESOLVED
+    from rova.utils.mapping import flatten
 
     existing = run_dir / RESOLVED
     if not existing.exists():
         return
-    old = _flat(OmegaConf.to_container(OmegaConf.load(existing), resolve=False))
-    new = _flat(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
+    old = flatten(OmegaConf.to_container(OmegaConf.load(existing), resolve=False))
+    new = flatten(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
     free = lambda key: any(key == k or key.startswith(k + ".") for k in RELAUNCH_FREE)  # noqa: E731
     for key in sorted(set(old) | set(new)):
         if free(key) or old.get(key, "<absent>") == new.get(key, "<absent>"):
