@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rova.eval.predictions import PredictionStore, merge_stores
+from rova.eval.predictions import PredictionStore, complete_shard
 from rova.eval.runner import Progress
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,6 @@ class CotItem:
 
 def shard_path(run_dir: Path, shard: int, num_shards: int) -> Path:
     return run_dir / (PREDICTIONS if num_shards == 1 else f"cot_predictions.shard{shard}-of-{num_shards}.jsonl")
-
-
-def done_marker(run_dir: Path, shard: int, num_shards: int) -> Path:
-    return shard_path(run_dir, shard, num_shards).with_suffix(".done")
 
 
 def load_items(data_cfg) -> list[CotItem]:
@@ -248,19 +244,11 @@ def run_cot(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: N
     store = PredictionStore(shard_path(run_dir, shard, num_shards))
     progress = Progress(len(items[shard::num_shards]), enabled=rank == 0, label="cot")
     annotate(cfg, items, read_clip, generator, store, shard, num_shards, render_text, progress, skipped)
-    done_marker(run_dir, shard, num_shards).write_text("done\n")
-    barrier()
-    if rank != 0:
+    shard_files = [shard_path(run_dir, i, num_shards) for i in range(num_shards)]
+    report = complete_shard(shard_files, shard, is_main=rank == 0, barrier=barrier, lock=run_dir / "cot_merge.lock",
+                            label="cot", write=lambda lines: write_outputs(cfg, run_dir, items, lines))
+    if report is None:
         return None
-    from rova.utils.locking import file_lock
-
-    with file_lock(run_dir / "cot_merge.lock"):
-        missing = [i for i in range(num_shards) if not done_marker(run_dir, i, num_shards).exists()]
-        if missing:
-            print(f"[rova] cot shard {shard} of {num_shards} done; waiting for shards {missing} to merge", flush=True)
-            return None
-        lines = merge_stores(shard_path(run_dir, i, num_shards) for i in range(num_shards))
-        report = write_outputs(cfg, run_dir, items, lines)
     print(f"[rova] cot done: {report['records']} records, kept {report['kept']}, dropped {report['dropped']}, "
           f"skipped {report['skipped']} (media)", flush=True)
     for name in (OUTPUT, REPORT):

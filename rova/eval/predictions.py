@@ -2,7 +2,8 @@
 
 A re-run reads the file first and skips every (cell, item) already there, so a killed eval resumes
 where it stopped and never scores an item twice. A line torn by the kill (no trailing newline, or not
-valid JSON) is cut off before anything new is appended.
+valid JSON) is cut off before anything new is appended. A sharded run (stage=eval, stage=cot) writes one
+file per shard and a `.done` marker beside it; complete_shard merges them once every marker is there.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 CLEAN_CELL = "clean"
+T = TypeVar("T")
 
 
 def cell_name(corruption: str | None, severity: int | None) -> str:
@@ -80,3 +82,33 @@ def merge_stores(paths: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
                 raise ValueError(f"{path}: {key} was also scored by another shard")
             merged[key] = record
     return list(merged.values())
+
+
+def done_marker(shard_file: Path) -> Path:
+    """The `.done` marker a shard leaves beside its predictions file when it has scored all its items."""
+    return Path(shard_file).with_suffix(".done")
+
+
+def complete_shard(shard_files: Sequence[Path], shard: int, *, is_main: bool, barrier: Callable[[], None],
+                   lock: Path, label: str, write: Callable[[list[dict[str, Any]]], T]) -> T | None:
+    """Mark shard `shard` done; then the task's main process merges, if every shard is done.
+
+    shard_files: every shard's predictions file, in shard order. After the barrier (the task's processes),
+    the main process takes `lock` (shared by the SLURM array tasks) and, when every shard's marker exists,
+    returns write(merged records), still under the lock; otherwise it says which shards are missing and
+    returns None, as do the other processes. The shard that completes the set is the one that merges.
+    """
+    from rova.utils.locking import file_lock
+
+    done_marker(shard_files[shard]).write_text("done\n")
+    barrier()
+    if not is_main:
+        return None
+    num_shards = len(shard_files)
+    with file_lock(lock):
+        missing = [i for i, path in enumerate(shard_files) if not done_marker(path).exists()]
+        if missing:
+            print(f"[rova] {label} shard {shard} of {num_shards} done; waiting for shards {missing} to merge",
+                  flush=True)
+            return None
+        return write(merge_stores(shard_files))

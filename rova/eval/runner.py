@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rova.eval.predictions import CLEAN_CELL, PredictionStore, cell_name, merge_stores
+from rova.eval.predictions import CLEAN_CELL, PredictionStore, cell_name, complete_shard
 
 log = logging.getLogger(__name__)
 PREDICTIONS = "predictions.jsonl"
@@ -43,10 +43,6 @@ def corrupted_clip(frames: np.ndarray, variant: str, severity: int, seed: int, i
 
 def shard_path(run_dir: Path, shard: int, num_shards: int) -> Path:
     return run_dir / (PREDICTIONS if num_shards == 1 else f"predictions.shard{shard}-of-{num_shards}.jsonl")
-
-
-def done_marker(run_dir: Path, shard: int, num_shards: int) -> Path:
-    return shard_path(run_dir, shard, num_shards).with_suffix(".done")
 
 
 class Progress:
@@ -173,24 +169,15 @@ def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: 
     cells = grid_cells(cfg.eval)
     progress = Progress(len(data.items[shard::num_shards]) * len(cells), enabled=rank == 0)
     score_cells(cfg, data.items, read_clip, generator, store, shard, num_shards, render_text, progress)
-    done_marker(run_dir, shard, num_shards).write_text("done\n")
-    barrier()
-    if rank != 0:
-        return None
-    from rova.utils.locking import file_lock
-
-    with file_lock(run_dir / "merge.lock"):
-        missing = [i for i in range(num_shards) if not done_marker(run_dir, i, num_shards).exists()]
-        if missing:
-            print(f"[rova] eval shard {shard} of {num_shards} done; waiting for shards {missing} to merge", flush=True)
-            return None
-        return _merge_and_report(cfg, run_dir, data, num_shards, len(cells))
+    shard_files = [shard_path(run_dir, i, num_shards) for i in range(num_shards)]
+    return complete_shard(shard_files, shard, is_main=rank == 0, barrier=barrier, lock=run_dir / "merge.lock",
+                          label="eval", write=lambda records: _merge_and_report(cfg, run_dir, data, records,
+                                                                                 num_shards, len(cells)))
 
 
-def _merge_and_report(cfg, run_dir: Path, data, num_shards: int, num_cells: int) -> dict:
+def _merge_and_report(cfg, run_dir: Path, data, records: list[dict], num_shards: int, num_cells: int) -> dict:
     from omegaconf import OmegaConf
 
-    records = merge_stores(shard_path(run_dir, i, num_shards) for i in range(num_shards))
     resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
     results = write_results(cfg, run_dir, records, data.skipped, resolved)
     clean = results["clean"]["accuracy"]
