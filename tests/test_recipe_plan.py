@@ -63,6 +63,8 @@ def test_gpu_recipe_links_each_step_to_the_one_it_reads(tmp_path):
     assert cfg["tgrpo"].tgrpo.branches == ["clean", "shuffled", "corrupted"] and cfg["tgrpo"].reward.w_kl > 0
     assert all(s.cfg.run.dir == str(parent / s.name) for s in recipe.steps)
     assert all(not s.cfg.recipe.steps for s in recipe.steps)  # a step is one stage
+    assert {s.cfg.logger.group for s in recipe.steps} == {"rova_recipe-parent"}  # one wandb group per recipe run
+    assert plan(tmp_path, *GPU, "logger.group=mine").step("sft").cfg.logger.group == "mine"
     assert recipe.compare == ["eval_base", "eval_sft", "eval_trained"]
 
 

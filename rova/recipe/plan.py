@@ -3,7 +3,8 @@
 Each step's overrides, last one winning per key:
   1. the command line's overrides (they apply to every step), 2. `stage=<step.stage>`,
   3. the step's `recipe.steps.<step>.overrides`, 4. the command line's `<step>:key=value` overrides,
-  5. the links: `run.dir=<parent>/<step>`, and `model.path` / `data.train_file` from `model_from` / `data_from`.
+  5. the links: `run.dir=<parent>/<step>`, `model.path` / `data.train_file` from `model_from` / `data_from`,
+     and `logger.group=<recipe>-<parent dir name>` (one wandb group per recipe run) unless logger.group is set.
 A command-line override that a step's own overrides replace is reported (a note, not an error): set it for
 that step with `<step>:key=value`.
 
@@ -146,7 +147,9 @@ def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path)
                       "data.media_root=null"]
             after.append(step.data_from)
         own = merge_overrides(list(step.overrides), per_step.get(name, []))
-        linked = {override_key(o) for o in links}
+        if root.logger.group is None and not any(override_key(o) == "logger.group" for o in own):
+            links.append(f"logger.group={plan.name}-{parent.name}")  # the steps' wandb runs, side by side
+        linked = {override_key(o) for o in links} - {"logger.group"}
         clash = [o for o in own if override_key(o) in linked]
         if clash:
             raise ConfigError(f"{name}:{override_key(clash[0])}", "set by the recipe's links (model_from / data_from / "
