@@ -160,6 +160,7 @@ class DataConfig:
     demo_num_clips: int = 24
     backend: str = "decord"
     probe_workers: int = 8             # processes that check every video decodes before training (cached in run.cache_dir)
+    decode_workers: int = 0            # threads that decode the next generation batch's clips while a step trains; 0 = inline
     max_samples: Optional[int] = None
     fps: float = 2.0
     min_frames: int = 4
@@ -176,6 +177,7 @@ class DataConfig:
         _choice("data.backend", self.backend, ("decord", "pyav"))
         _positive("data.demo_num_clips", self.demo_num_clips)
         _positive("data.probe_workers", self.probe_workers)
+        _positive("data.decode_workers", self.decode_workers, allow_zero=True)
         if self.max_samples is not None:
             _positive("data.max_samples", self.max_samples)
         self.frame_sampling()  # validates fps, frame and pixel bounds

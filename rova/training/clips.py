@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from rova.corruption import CorruptionRecord
 from rova.corruption.config import CorruptionConfig
 from rova.data.sampling import FrameSamplingConfig, target_size
 from rova.data.video import read_clip
+from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED
 
 
 def stable_seed(*parts: object) -> int:
@@ -41,21 +43,35 @@ class ClipSource:
         self.cache_size = cache_size
         self.shuffle_mode = shuffle_mode  # tgrpo.shuffle: "uniform" (Video-R1) or "derangement"
         self._cache: OrderedDict[str, View] = OrderedDict()
+        self._cache_lock = threading.Lock()  # decode workers (rova.training.prefetch) share the cache
 
     def clean(self, row: dict) -> View:
         path = row["media_path"]
-        if path in self._cache:
-            self._cache.move_to_end(path)
-            return self._cache[path]
+        with self._cache_lock:
+            if path in self._cache:
+                self._cache.move_to_end(path)
+                return self._cache[path]
+        # Decoded outside the lock: two threads may decode one path at once; both get the same frames.
         if row.get("data_type") == "image":
             view = View(self._read_image(path), 1.0, True)
         else:
             clip = read_clip(path, self.sampling, backend=self.backend)
             view = View(clip.frames, float(clip.sample_fps), False)
-        self._cache[path] = view
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[path] = view
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return view
+
+    def views(self, row: dict, step: int, shuffled: bool, corrupted: bool) -> dict[str, View | None]:
+        """The clean view of a prompt and, when wanted, its shuffled (videos only) and corrupted views at `step`:
+        a pure function of (row, step), so it gives the same frames inline or in a decode worker."""
+        clean = self.clean(row)
+        return {
+            CLEAN: clean,
+            SHUFFLED: self.shuffled(row, step) if shuffled and not clean.is_image else None,
+            CORRUPTED: self.corrupted(row, step) if corrupted else None,
+        }
 
     def corruption_seed(self, row: dict, step: int) -> int:
         """Replayed memory rows carry their stored seed; fresh rows draw one from (run seed, sample, step)."""

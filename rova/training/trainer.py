@@ -21,6 +21,7 @@ G copies of a prompt next to each other, so group g of this process is rows [g*G
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass
@@ -121,6 +122,52 @@ class VideoGRPOTrainer(GRPOTrainer):
         self.share_vision_encoding = bool(share_vision_encoding)
         if self.share_vision_encoding:
             install_shared_vision_encoding()
+        self.clip_prefetcher = self._make_clip_prefetcher(rova_cfg.data.decode_workers)
+
+    # ------------------------------------------------------------------ data path (decode ahead: prefetch.py)
+    def _make_clip_prefetcher(self, workers: int):
+        if workers <= 0:
+            return None
+        if self.args.dataloader_num_workers > 0:
+            from rova.errors import ConfigError
+
+            raise ConfigError(
+                "data.decode_workers",
+                f"{workers} needs stage.dataloader_num_workers=0 (now {self.args.dataloader_num_workers}): the decode "
+                "workers learn the next rows from the trainer process's dataloader; set one of them to 0",
+            )
+        from rova.training.prefetch import ClipPrefetcher
+
+        return ClipPrefetcher(
+            self.clip_source, workers, self.num_generations,
+            shuffled=self.branch_sizes[SHUFFLED] > 0, corrupted=self.needs_corrupted_view,
+        )
+
+    # Override: the training dataloader's collate offers each drawn batch to the decode workers (no earlier draw).
+    def get_train_dataloader(self):
+        if self.clip_prefetcher is None:
+            return super().get_train_dataloader()
+        collator = self.data_collator
+        self.data_collator = self.clip_prefetcher.collate(collator)
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.data_collator = collator
+
+    # Override: the decode workers stop with training, also when it raises.
+    def train(self, *args: Any, **kwargs: Any):
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            if self.clip_prefetcher is not None:
+                self.clip_prefetcher.close()
+
+    def _next_generation_step(self) -> int:
+        """The global step of the next rollout (a guess for the decode workers: optimizer steps are
+        gradient_accumulation_steps micro-steps; a wrong guess only means an inline decode)."""
+        accumulation = self.args.gradient_accumulation_steps
+        generate_every = self.args.steps_per_generation * self.num_iterations
+        return self.state.global_step + (self._step % accumulation + generate_every) // accumulation
 
     # ------------------------------------------------------------------ log-prob passes (video-aware)
     # Override: TRL builds model inputs from image fields only; here each row also brings its video tensors.
@@ -239,14 +286,16 @@ class VideoGRPOTrainer(GRPOTrainer):
 
     # 1. views -------------------------------------------------------------------------------------------
     def _build_views(self, heads: list[dict], step: int) -> dict[str, list[View | None]]:
-        views: dict[str, list[View | None]] = {CLEAN: [], SHUFFLED: [], CORRUPTED: []}
-        for row in heads:
-            clean = self.clip_source.clean(row)
-            views[CLEAN].append(clean)
-            wants_shuffle = self.branch_sizes[SHUFFLED] > 0 and not clean.is_image
-            views[SHUFFLED].append(self.clip_source.shuffled(row, step) if wants_shuffle else None)
-            views[CORRUPTED].append(self.clip_source.corrupted(row, step) if self.needs_corrupted_view else None)
-        return views
+        """The views of each prompt group (decoded here, or by the decode workers); logs the seconds waited."""
+        start = time.perf_counter()
+        shuffled, corrupted = self.branch_sizes[SHUFFLED] > 0, self.needs_corrupted_view
+        if self.clip_prefetcher is not None and self.model.training:
+            per_row = self.clip_prefetcher.take(heads, step, self._next_generation_step())
+        else:
+            per_row = [self.clip_source.views(row, step, shuffled, corrupted) for row in heads]
+        mode = "train" if self.model.training else "eval"
+        self._metrics[mode]["perf/data_wait_s"].append(time.perf_counter() - start)
+        return {branch: [row[branch] for row in per_row] for branch in (CLEAN, SHUFFLED, CORRUPTED)}
 
     def _encode_views(self, heads: list[dict], views: dict[str, list[View | None]]) -> dict[str, list[EncodedPrompt | None]]:
         texts = [render_prompt(self.processing_class, row["prompt"]) for row in heads]
