@@ -1,0 +1,168 @@
+"""Training step time on the tiny model, same G: GRPO vs T-GRPO (clean + shuffled) vs T-GRPO + corrupted + KL.
+
+    uv run python benchmarks/step_time_bench.py [--generations 4] [--prompts 1] [--steps 3] [OVERRIDE ...]
+
+Three real VideoGRPOTrainer runs in this process, from the same seed, data and G (completions per prompt on
+the clean branch), all with corruption=rova reward=rova so only the branches and the KL term differ:
+  grpo      stage=grpo, reward.w_kl=0                                   (the baseline: clean branch only)
+  tgrpo     stage=tgrpo tgrpo.branches=[clean,shuffled], reward.w_kl=0  (Video-R1's temporal contrast)
+  tgrpo+kl  stage=tgrpo (clean, shuffled, corrupted), reward.w_kl=1     (ROVA: corrupted branch + KL reward)
+A step's time is the wall time between two `on_step_end` callbacks (data loading, every generation, the
+rewards, every log-prob pass, backward and the optimizer step); the first step is a warm-up and is
+discarded; the figure is the median of the next `--steps`. Targets (issue 12): tgrpo <= 1.6x grpo;
+tgrpo+kl <= 1.25x tgrpo.
+
+If the trainer logs `perf/data_wait_s` to metrics.jsonl (the time a step waited for its decoded clips),
+the tgrpo+kl run is repeated with data.decode_workers=0 and =2 and the median data wait per step is
+printed; otherwise the bench says the metric is not available. Extra arguments are Hydra overrides.
+On a shared CPU the absolute seconds are noisy; the ratios are what to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_WAIT = "perf/data_wait_s"
+
+CONFIGS = {
+    "grpo": ["stage=grpo", "reward.w_kl=0"],
+    "tgrpo": ["stage=tgrpo", "tgrpo.branches=[clean,shuffled]", "reward.w_kl=0"],
+    "tgrpo+kl": ["stage=tgrpo", "reward.w_kl=1"],
+}
+TARGETS = {"tgrpo": ("grpo", 1.6), "tgrpo+kl": ("tgrpo", 1.25)}
+
+
+def step_timer():
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        """Wall-clock stamps at train begin and at every step end (a step = the time between two stamps)."""
+
+        def __init__(self):
+            self.stamps: list[float] = []
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.stamps = [time.perf_counter()]
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.stamps.append(time.perf_counter())
+
+        def steps(self) -> list[float]:
+            return [b - a for a, b in zip(self.stamps, self.stamps[1:])]
+
+    return StepTimer()
+
+
+def common(args, out: Path) -> list[str]:
+    g = args.generations
+    return [
+        f"run.cache_dir={args.cache_dir}", f"run.output_root={out / 'outputs'}", "logger=none",
+        "corruption=rova", "reward=rova", f"stage.max_steps={args.steps + 1}", "stage.save_steps=1000",
+        f"stage.num_generations={g}", f"stage.per_device_train_batch_size={g * args.prompts}",
+        f"data.demo_num_clips={max(8, 2 * args.prompts)}", "data.probe_workers=1",
+    ]
+
+
+def measure(args, extra: list[str]) -> tuple[list[float], list[float] | None]:
+    """(step seconds without the warm-up step, data wait per step or None when not logged)."""
+    from rova.launch.compose import load
+    from rova.launch.paths import absolutize
+    from rova.stages.rl import build_trainer
+
+    with tempfile.TemporaryDirectory(prefix="step-time-bench-") as tmp:
+        out = Path(tmp)
+        _, cfg = load([*common(args, out), *extra, *args.overrides])
+        cfg = absolutize(cfg, out)
+        run_dir = out / "run"
+        run_dir.mkdir()
+        trainer, _ = build_trainer(cfg, run_dir)
+        timer = step_timer()
+        trainer.add_callback(timer)
+        trainer.train()
+        waits = None
+        metrics = run_dir / "metrics.jsonl"
+        if metrics.exists():
+            rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+            by_step = {row["step"]: row[DATA_WAIT] for row in rows if row.get(DATA_WAIT) is not None}
+            if by_step:
+                waits = [by_step[s] for s in sorted(by_step) if s > 1]  # step 1 is the warm-up
+        del trainer
+    return timer.steps()[1:], waits
+
+
+def has_decode_workers() -> bool:
+    from dataclasses import fields
+
+    from rova.config.schema import DataConfig
+
+    return any(f.name == "decode_workers" for f in fields(DataConfig))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--generations", type=int, default=4, help="G: completions per prompt, clean branch")
+    parser.add_argument("--prompts", type=int, default=1, help="prompts per step (per-device batch = G x prompts)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per config (after one warm-up step)")
+    parser.add_argument("--no-data-wait", action="store_true", help="skip the decode_workers=0 vs 2 comparison")
+    parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "rova-bench-cache"))
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, applied to every config")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+
+    medians, all_waits = {}, {}
+    for name, extra in CONFIGS.items():
+        steps, waits = measure(args, extra)
+        medians[name] = statistics.median(steps)
+        all_waits[name] = waits
+        print(f"{name:<9} steps (s): {' '.join(f'{s:.3f}' for s in steps)}", file=sys.stderr)
+
+    g = args.generations
+    print(f"\nstep time, tiny Qwen2.5-VL, G = {g}, {args.prompts} prompt(s) per step, median of {args.steps} "
+          "steps after one warm-up step")
+    print(f"{'config':<10}{'branches':<44}{'median s':>10}{'ratio':>18}{'target':>16}")
+    rows = {
+        "grpo": f"clean x{g}",
+        "tgrpo": f"clean x{g} + shuffled x{max(1, g // 2)}",
+        "tgrpo+kl": f"clean x{g} + shuffled x{max(1, g // 2)} + corrupted x{max(2, g // 2)} + KL",
+    }
+    for name, branches in rows.items():
+        ratio, target = "", ""
+        if name in TARGETS:
+            base, limit = TARGETS[name]
+            value = medians[name] / medians[base]
+            ratio = f"{value:.2f}x {base}"
+            target = f"<= {limit}x {'ok' if value <= limit else 'OVER'}"
+        print(f"{name:<10}{branches:<44}{medians[name]:>10.3f}{ratio:>18}{target:>16}")
+    print(f"tgrpo+kl vs grpo: {medians['tgrpo+kl'] / medians['grpo']:.2f}x")
+
+    print()
+    if args.no_data_wait:
+        return
+    if not has_decode_workers():
+        print(f"data wait per step: not available (this checkout has no data.decode_workers; "
+              f"metrics.jsonl {'carries' if any(all_waits.values()) else 'has no'} {DATA_WAIT})")
+        return
+    waits = {}
+    for workers in (0, 2):
+        steps, wait = measure(args, [*CONFIGS["tgrpo+kl"], f"data.decode_workers={workers}"])
+        waits[workers] = (statistics.median(steps), wait)
+    if any(w is None for _, w in waits.values()):
+        print(f"data wait per step: not available (metrics.jsonl has no {DATA_WAIT})")
+        return
+    print(f"tgrpo+kl data wait per step ({DATA_WAIT}, median of {args.steps} steps after the warm-up):")
+    for workers, (step, wait) in waits.items():
+        print(f"  data.decode_workers={workers}: wait {statistics.median(wait):.4f} s of a {step:.3f} s step")
+    w0, w2 = (statistics.median(waits[w][1]) for w in (0, 2))
+    if w2 > 0:
+        print(f"  decode_workers=2 waits {w0 / w2:.2f}x less than 0")
+
+
+if __name__ == "__main__":
+    main()
