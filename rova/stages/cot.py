@@ -13,12 +13,7 @@ from pathlib import Path
 def run(cfg, run_dir: Path) -> None:
     from rova.annotate.runner import run_cot
     from rova.stages.assets import ensure_demo_data
-    from rova.stages.setup import array_task, launcher_rank_world, process_group, setup_logging
+    from rova.stages.setup import run_sharded
 
-    rank, world = launcher_rank_world()
-    setup_logging(run_dir, rank == 0)
-    with process_group(world) as barrier:
-        if rank == 0:
-            ensure_demo_data(cfg.data)
-        barrier()
-        run_cot(cfg, Path(run_dir), rank, world, barrier, task=array_task())
+    run_sharded(run_dir, prepare=lambda: ensure_demo_data(cfg.data),
+                work=lambda rank, world, barrier, task: run_cot(cfg, Path(run_dir), rank, world, barrier, task=task))

@@ -16,12 +16,7 @@ log = logging.getLogger(__name__)
 def run(cfg, run_dir: Path) -> None:
     from rova.eval.runner import run_eval
     from rova.eval.benchmark import ensure_benchmark_demo
-    from rova.stages.setup import array_task, launcher_rank_world, process_group, setup_logging
+    from rova.stages.setup import run_sharded
 
-    rank, world = launcher_rank_world()
-    setup_logging(run_dir, rank == 0)
-    with process_group(world) as barrier:
-        if rank == 0:
-            ensure_benchmark_demo(cfg.benchmark)
-        barrier()
-        run_eval(cfg, Path(run_dir), rank, world, barrier, task=array_task())
+    run_sharded(run_dir, prepare=lambda: ensure_benchmark_demo(cfg.benchmark),
+                work=lambda rank, world, barrier, task: run_eval(cfg, Path(run_dir), rank, world, barrier, task=task))

@@ -9,9 +9,11 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 from rova.config.schema import RootConfig
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -68,11 +70,6 @@ def launcher_rank_world() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def array_task() -> int:
-    """The SLURM array index of an eval.shards / cot.shards job, from the environment its task set (0 alone)."""
-    return int(os.environ.get("ROVA_EVAL_SHARD", "0"))
-
-
 @contextmanager
 def process_group(world: int) -> Iterator[Callable[[], None]]:
     """The gloo process group of the sharded stages (eval, cot), yielding its barrier.
@@ -90,6 +87,23 @@ def process_group(world: int) -> Iterator[Callable[[], None]]:
     yield dist.barrier
     dist.barrier()
     dist.destroy_process_group()
+
+
+def run_sharded(run_dir: Path, prepare: Callable[[], None],
+                work: Callable[[int, int, Callable[[], None], int], T]) -> T:
+    """The process frame of the sharded stages (eval, cot): returns work(rank, world, barrier, task).
+
+    Logging is set up, the process group opened (process_group), and the main process runs prepare()
+    (shared assets such as the demo data) while the others wait at the barrier. task is the SLURM array index
+    of an eval.shards / cot.shards job, from the environment its task set (ROVA_EVAL_SHARD; 0 alone).
+    """
+    rank, world = launcher_rank_world()
+    setup_logging(run_dir, rank == 0)
+    with process_group(world) as barrier:
+        if rank == 0:
+            prepare()
+        barrier()
+        return work(rank, world, barrier, int(os.environ.get("ROVA_EVAL_SHARD", "0")))
 
 
 def setup_logging(run_dir: Path, is_main: bool) -> None:
