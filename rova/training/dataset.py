@@ -1,6 +1,7 @@
 """Training rows: one per decodable record, holding the chat prompt and what the rewards need.
 
-Decoding happens in the trainer, once per prompt group (the sampler repeats each row G times).
+Decoding happens in the trainer, once per prompt group (the sampler repeats each row G times); with
+data.decode_workers > 0, in its decode threads one generation batch ahead (rova/training/prefetch.py).
 Videos that cannot be decoded are skipped up front, counted and logged; never replaced.
 """
 

@@ -58,12 +58,12 @@ class ClipPrefetcher:
         self.shuffled = shuffled
         self.corrupted = corrupted
         self.timeout_s = timeout_s
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rova-decode")
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None  # started by the first submission, again after close()
         self._upcoming: deque[tuple[list[str], list[dict]]] = deque()  # offered batches (keys, heads), not rolled out
         self._last_offered: list[str] | None = None
         self._pending: dict[tuple[str, int], Future] = {}  # (row key, step) -> views being decoded
         self._next_step: int | None = None
-        self._closed = False
         self.hits = 0    # rows whose views came from a worker
         self.misses = 0  # rows decoded inline (first batch, or a mispredicted step)
 
@@ -80,7 +80,7 @@ class ClipPrefetcher:
         """Note a drawn batch (G consecutive copies per prompt); a batch equal to the last offered one is a repeat."""
         heads = rows[:: self.group_size]
         keys = [row_key(row) for row in heads]
-        if keys == self._last_offered or self._closed:
+        if keys == self._last_offered:
             return
         self._last_offered = keys
         self._upcoming.append((keys, heads))
@@ -114,7 +114,7 @@ class ClipPrefetcher:
         except FutureTimeout:
             future.cancel()
             raise ClipWorkerError(
-                f"decode worker: {_describe(row)} not decoded within {self.timeout_s:.0f} s (step {step}); "
+                f"decode worker: {_describe(row)} not decoded within {self.timeout_s:g} s (step {step}); "
                 "the file may be very long or the filesystem stalled"
             ) from None
         except Exception as exc:
@@ -126,21 +126,30 @@ class ClipPrefetcher:
 
     def _pump(self) -> None:
         """Submit the first offered batch for the predicted step, once the current one has been taken."""
-        if self._closed or self._next_step is None or not self._upcoming:
+        if self._next_step is None or not self._upcoming:
             return
         step = self._next_step
         self._next_step = None  # one batch ahead at most
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rova-decode")
         for row in self._upcoming[0][1]:
             key = (row_key(row), step)
             if key not in self._pending:
                 self._pending[key] = self._pool.submit(self.clip_source.views, row, step, self.shuffled, self.corrupted)
 
+    @property
+    def running(self) -> bool:
+        return self._pool is not None
+
     def close(self) -> None:
         """Drop pending work and let the worker threads end (a running decode finishes on its own)."""
-        self._closed = True
         for future in self._pending.values():
             future.cancel()
         self._pending.clear()
         self._upcoming.clear()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._last_offered = None
+        self._next_step = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
