@@ -52,7 +52,8 @@ def resolve(name: str, bench_dir: Path = BENCH_DIR) -> Path:
             f"no benchmark scripts found in {bench_dir} (they ship with the repository, not the wheel: "
             "run from a clone)"
         )
-    key = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name.removesuffix(".py")
+    key = name.removesuffix(".py")
+    key = key[: -len(SUFFIX)] if key.endswith(SUFFIX) else key
     if key not in files:
         import difflib
 
