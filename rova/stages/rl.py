@@ -6,25 +6,10 @@ What runs is switched by config only: `tgrpo.branches` (shuffled / corrupted bra
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-
-from omegaconf import OmegaConf
 
 from rova.config.schema import RootConfig
 from rova.utils.io import atomic_write_json
-
-log = logging.getLogger(__name__)
-
-
-def latest_checkpoint(checkpoints: Path) -> str | None:
-    """The newest complete checkpoint (HF writes trainer_state.json last, so a torn one lacks it)."""
-    if not checkpoints.is_dir():
-        return None
-    done = [p for p in checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
-    if not done:
-        return None
-    return str(max(done, key=lambda p: int(p.name.split("-")[-1])))
 
 
 def rollout_scored_by_rova(*args, **kwargs):
@@ -101,54 +86,24 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str | 
 
 
 def run(cfg: RootConfig, run_dir: Path) -> None:
-    from rova.stages.setup import distributed_setup, setup_logging
-    from rova.training.args import CHECKPOINTS
-    from rova.training.tracking import init_wandb
+    from rova.stages.finish import finish_training_run
+    from rova.stages.setup import start_training_run
 
-    dist = distributed_setup(cfg)
-    setup_logging(run_dir, dist.is_main)
-    resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
-    wandb_run = init_wandb(cfg.logger, run_dir, resolved, dist.is_main, cfg.run.tag)
-    resume = latest_checkpoint(run_dir / CHECKPOINTS) if cfg.run.resume else None
-    if resume:
-        log.info("resuming from %s", resume)
+    dist, wandb_run, resume = start_training_run(cfg, run_dir)
     trainer, processor = build_trainer(cfg, run_dir, dist, resume_from=resume)
     state = trainer.accelerator.state
     if dist.world_size > 1:
         print(f"[rova] rank {dist.rank}: {state.num_processes} processes, {state.distributed_type}, device {state.device}",
               flush=True)
     result = trainer.train(resume_from_checkpoint=resume)
-    preempted = any(getattr(cb, "preempted", False) for cb in trainer.callback_handler.callbacks)
-    if preempted:
-        log.warning("preempted at step %d: checkpoint saved, stopping for requeue", trainer.state.global_step)
-        if wandb_run is not None:
-            wandb_run.finish()
-        dist.finish()
-        return
+    finish_training_run(cfg, run_dir, trainer, processor, result, dist=dist, wandb_run=wandb_run, resume=resume,
+                        entries={"rollouts": str(run_dir / "rollouts.jsonl")}, shown=("rollouts",),
+                        late_entries=lambda: _reward_curves(run_dir))
 
-    model_dir = run_dir / "model"
-    trainer.save_model(str(model_dir))
-    if dist.is_main:
-        processor.save_pretrained(str(model_dir))
-        summary = {
-            "stage": cfg.stage.name,
-            "global_step": trainer.state.global_step,
-            "train_loss": result.training_loss,
-            "resumed_from": resume,
-            "model_dir": str(model_dir),
-            "metrics": str(run_dir / "metrics.jsonl"),
-            "rollouts": str(run_dir / "rollouts.jsonl"),
-            "wandb": str(Path(wandb_run.dir).parent) if wandb_run is not None else None,
-        }
-        from rova.training.curves import REWARDS_PNG, plot_rewards
 
-        curves = plot_rewards(run_dir / "metrics.jsonl", run_dir / REWARDS_PNG)
-        summary["rewards_png"] = str(curves) if curves else None
-        atomic_write_json(run_dir / "summary.json", summary)
-        print(f"[rova] done: {cfg.stage.name}, {trainer.state.global_step} steps")
-        for key in ("model_dir", "metrics", "rollouts", "wandb", "rewards_png"):
-            if summary[key]:
-                print(f"[rova]   {key:<11} {summary[key]}")
-    if wandb_run is not None:
-        wandb_run.finish()
-    dist.finish()
+def _reward_curves(run_dir: Path) -> dict:
+    """summary.json's rewards_png: the reward curves of metrics.jsonl (None when there is nothing to plot)."""
+    from rova.training.curves import REWARDS_PNG, plot_rewards
+
+    curves = plot_rewards(run_dir / "metrics.jsonl", run_dir / REWARDS_PNG)
+    return {"rewards_png": str(curves) if curves else None}

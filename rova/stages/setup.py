@@ -14,6 +14,7 @@ from typing import Callable, Iterator, TypeVar
 from rova.config.schema import RootConfig
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,6 +64,37 @@ def distributed_setup(cfg: RootConfig) -> DistState:
             PartialState(backend="gloo")
         kwargs["accelerator_config"] = {"use_configured_state": True}
     return DistState(rank=rank, world_size=world, trainer_kwargs=kwargs)
+
+
+def latest_checkpoint(checkpoints: Path) -> str | None:
+    """The newest complete checkpoint (HF writes trainer_state.json last, so a torn one lacks it)."""
+    if not checkpoints.is_dir():
+        return None
+    done = [p for p in checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    if not done:
+        return None
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1])))
+
+
+def start_training_run(cfg: RootConfig, run_dir: Path):
+    """How a training stage (sft; grpo / tgrpo / memory) starts its run: (DistState, wandb run or None, resume).
+
+    Distributed state and logging are set up, wandb is started on the main process (logger=wandb) with the
+    resolved config, and with run.resume the newest complete checkpoint of run_dir/checkpoints is found.
+    """
+    from omegaconf import OmegaConf
+
+    from rova.training.args import CHECKPOINTS
+    from rova.training.tracking import init_wandb
+
+    dist = distributed_setup(cfg)
+    setup_logging(run_dir, dist.is_main)
+    resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    wandb_run = init_wandb(cfg.logger, run_dir, resolved, dist.is_main, cfg.run.tag)
+    resume = latest_checkpoint(run_dir / CHECKPOINTS) if cfg.run.resume else None
+    if resume:
+        log.info("resuming from %s", resume)
+    return dist, wandb_run, resume
 
 
 def launcher_rank_world() -> tuple[int, int]:
