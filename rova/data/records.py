@@ -240,7 +240,3 @@ def load_records(path: str | os.PathLike, media_root: str | os.PathLike | None =
     records = [parse_record(obj, f"{path}: {where}", root, root_given) for where, obj in raw]
     disambiguate_ids(records, path)
     return records
-
-
-# The old private name, still imported by rova.eval.export; new code uses read_raw_records.
-_read_raw = read_raw_records

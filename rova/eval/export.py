@@ -174,7 +174,7 @@ def export_corrupted(
     variants (eval.corruptions); severities 1-5; seed: eval.seed. Resumable: clips already in the
     manifest whose file exists with the recorded size are not re-encoded; unchanged files are not rewritten.
     """
-    from rova.data.records import _read_raw
+    from rova.data.records import read_raw_records
     from rova.errors import VideoDecodeError
     from rova.eval.benchmark import SkippedItem, load_benchmark, read_item_clip
     from rova.eval.config import EvalConfig
@@ -193,7 +193,7 @@ def export_corrupted(
 
     # probe=False: media are checked to exist here and decoded once below (read errors skip the item there).
     data = load_benchmark(benchmark_cfg, backend=backend, image_factor=image_factor, probe=False)
-    raw = _read_raw(Path(benchmark_cfg.file))
+    raw = read_raw_records(Path(benchmark_cfg.file))
     settings = _settings(data, benchmark_cfg, seed, backend, crf)
     old = _load_manifest(out / MANIFEST, settings)
 
