@@ -24,77 +24,9 @@ import argparse
 import sys
 import tempfile
 import time
-from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PASSES = ("generation", "kl_reward", "old_policy", "reference", "policy", "kl_aux")
-
-
-class VisionWork:
-    """Calls, clips, patches and forward FLOPs of the vision tower(s), attributed to the running pass."""
-
-    def __init__(self, trainer):
-        from torch.utils.flop_counter import FlopCounterMode
-
-        self.phase = "other"
-        self.calls, self.clips, self.patches, self.flops = Counter(), Counter(), Counter(), Counter()
-        self._restore = []
-        for model in (trainer.model, trainer.ref_model):
-            if model is None:
-                continue
-            visual = model.model.visual
-            forward = visual.forward
-
-            def counted(hidden_states, grid_thw, *args, _forward=forward, **kwargs):
-                with FlopCounterMode(display=False) as flops:
-                    out = _forward(hidden_states, grid_thw, *args, **kwargs)
-                self.calls[self.phase] += 1
-                self.clips[self.phase] += int(grid_thw.shape[0])
-                self.patches[self.phase] += int(hidden_states.shape[0])
-                self.flops[self.phase] += flops.get_total_flops()
-                return out
-
-            visual.forward = counted
-            self._restore.append(visual)
-
-    @contextmanager
-    def during(self, phase: str):
-        previous, self.phase = self.phase, phase
-        try:
-            yield
-        finally:
-            self.phase = previous
-
-    def close(self):
-        for visual in self._restore:
-            del visual.forward  # back to the class's forward
-
-
-def instrument(trainer, work: VisionWork) -> None:
-    """Wrap (not replace) the trainer's passes so each vision-tower call is attributed to its pass."""
-    wrapped = {name: getattr(trainer, name) for name in (
-        "generate_rows", "_measure_kl", "_get_per_token_logps_and_entropies", "_compute_loss", "_kl_aux_loss")}
-
-    def phase(name, label):
-        def run(*args, **kwargs):
-            with work.during(label):
-                return wrapped[name](*args, **kwargs)
-        return run
-
-    def logps(model, *args, **kwargs):
-        label = "policy" if work.phase == "policy" else ("reference" if model is trainer.ref_model else "old_policy")
-        with work.during(label):
-            return wrapped["_get_per_token_logps_and_entropies"](model, *args, **kwargs)
-
-    trainer.generate_rows = phase("generate_rows", "generation")
-    trainer._measure_kl = phase("_measure_kl", "kl_reward")
-    trainer._compute_loss = phase("_compute_loss", "policy")
-    trainer._kl_aux_loss = phase("_kl_aux_loss", "kl_aux")
-    trainer._get_per_token_logps_and_entropies = logps
-
-
 def overrides(args, out: Path) -> list[str]:
     g = args.generations
     return [
@@ -107,10 +39,11 @@ def overrides(args, out: Path) -> list[str]:
     ]
 
 
-def measure(args, share: bool) -> tuple[VisionWork, float]:
+def measure(args, share: bool):
     from rova.launch.compose import load
     from rova.launch.paths import absolutize
     from rova.stages.rl import build_trainer
+    from rova.training.vision_probe import VisionProbe, attribute_passes
 
     with tempfile.TemporaryDirectory(prefix="vision-bench-") as tmp:
         out = Path(tmp)
@@ -120,8 +53,8 @@ def measure(args, share: bool) -> tuple[VisionWork, float]:
         run_dir.mkdir()
         trainer, _ = build_trainer(cfg, run_dir)
         trainer.share_vision_encoding = share
-        work = VisionWork(trainer)
-        instrument(trainer, work)
+        work = VisionProbe(trainer.model, trainer.ref_model, flops=True)
+        attribute_passes(trainer, work)
         start = time.perf_counter()
         trainer.train()
         seconds = (time.perf_counter() - start) / args.steps
@@ -129,7 +62,9 @@ def measure(args, share: bool) -> tuple[VisionWork, float]:
     return work, seconds
 
 
-def report(args, shared: VisionWork, baseline: VisionWork, times: dict[str, float]) -> None:
+def report(args, shared, baseline, times: dict[str, float]) -> None:
+    from rova.training.vision_probe import PASSES
+
     steps = args.steps
     branches = (f" (+{max(1, args.generations // 2)} shuffled, +{max(2, args.generations // 2)} corrupted)"
                 if args.stage == "tgrpo" else " (clean branch only)")

@@ -8,46 +8,13 @@ a T-GRPO step equals the number of distinct clips (clean, shuffled and corrupted
 
 from __future__ import annotations
 
-from collections import Counter
-from contextlib import contextmanager
-
 import numpy as np
 import pytest
 import torch
 
 from rova.training.visual_inputs import encode_prompt, left_pad, render_prompt, right_pad, stack_shared_visual
+from rova.training.vision_probe import VisionProbe, attribute_passes
 from tests.support.trainers import make_trainer
-
-
-class EncodedClips:
-    """Vision-tower calls and the clips (grid rows) / patches they encode, attributed to the running pass."""
-
-    def __init__(self, *models):
-        self.phase = "other"
-        self.calls: Counter = Counter()
-        self.clips: Counter = Counter()
-        self.patches: Counter = Counter()
-        self.handles = [
-            m.model.visual.register_forward_pre_hook(self._record, with_kwargs=True) for m in models if m is not None
-        ]
-
-    def _record(self, _module, args, kwargs):
-        grid = kwargs.get("grid_thw", args[1] if len(args) > 1 else None)
-        self.calls[self.phase] += 1
-        self.clips[self.phase] += int(grid.shape[0])
-        self.patches[self.phase] += int(args[0].shape[0])
-
-    @contextmanager
-    def during(self, phase: str):
-        previous, self.phase = self.phase, phase
-        try:
-            yield
-        finally:
-            self.phase = previous
-
-    def close(self):
-        for handle in self.handles:
-            handle.remove()
 
 
 def _views(trainer, count: int):
@@ -79,7 +46,7 @@ def _batch(trainer, prompts, seed: int = 0):
     return torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1), c_ids.size(1)
 
 
-def _logps_and_grads(trainer, rows, ids, mask, keep, batch_size, share: bool, counter: EncodedClips):
+def _logps_and_grads(trainer, rows, ids, mask, keep, batch_size, share: bool, counter: VisionProbe):
     trainer.share_vision_encoding = share
     trainer.model.zero_grad(set_to_none=True)
     with counter.during("shared" if share else "per_row"):
@@ -113,7 +80,7 @@ def test_shared_encoding_gives_the_same_logps_and_gradients(cache_dir, tmp_path)
     rows = [p.visual for p in prompts]
     ids, mask, keep = _batch(trainer, prompts)
     trainer.model.train()
-    counter = EncodedClips(trainer.model)
+    counter = VisionProbe(trainer.model)
     shared = _logps_and_grads(trainer, rows, ids, mask, keep, 6, True, counter)
     per_row = _logps_and_grads(trainer, rows, ids, mask, keep, 6, False, counter)
     counter.close()
@@ -136,7 +103,7 @@ def test_mixed_image_and_video_batch(cache_dir, tmp_path):
     rows = [p.visual for p in prompts]
     ids, mask, keep = _batch(trainer, prompts, seed=1)
     trainer.model.train()
-    counter = EncodedClips(trainer.model)
+    counter = VisionProbe(trainer.model)
     shared = _logps_and_grads(trainer, rows, ids, mask, keep, len(prompts), True, counter)
     per_row = _logps_and_grads(trainer, rows, ids, mask, keep, len(prompts), False, counter)
     counter.close()
@@ -164,32 +131,6 @@ def test_clip_index_numbers_distinct_clips_in_order_of_first_use():
     assert batch["second_per_grid_ts"].tolist() == [1.0, 0.5, 1.0, 0.5, 0.5]
 
 
-def _instrument(trainer, counter: EncodedClips, monkeypatch):
-    """Attribute every vision-tower call of a training step to its pass."""
-    wrapped = {name: getattr(trainer, name) for name in (
-        "generate_rows", "_measure_kl", "_get_per_token_logps_and_entropies", "_compute_loss", "_kl_aux_loss")}
-
-    def phase(name, label):
-        def run(*args, **kwargs):
-            with counter.during(label):
-                return wrapped[name](*args, **kwargs)
-        return run
-
-    def logps(model, *args, **kwargs):
-        if counter.phase == "policy":
-            label = "policy"
-        else:
-            label = "reference" if model is trainer.ref_model else "old_policy"
-        with counter.during(label):
-            return wrapped["_get_per_token_logps_and_entropies"](model, *args, **kwargs)
-
-    monkeypatch.setattr(trainer, "generate_rows", phase("generate_rows", "generation"))
-    monkeypatch.setattr(trainer, "_measure_kl", phase("_measure_kl", "kl_reward"))
-    monkeypatch.setattr(trainer, "_compute_loss", phase("_compute_loss", "policy"))
-    monkeypatch.setattr(trainer, "_kl_aux_loss", phase("_kl_aux_loss", "kl_aux"))
-    monkeypatch.setattr(trainer, "_get_per_token_logps_and_entropies", logps)
-
-
 STEP_OVERRIDES = (
     "stage=tgrpo", "corruption=weather", "stage.max_steps=1", "stage.beta=0.04", "stage.num_iterations=2",
     "stage.per_device_train_batch_size=8", "stage.num_generations=4", "tgrpo.shuffled_generations=2",
@@ -198,13 +139,13 @@ STEP_OVERRIDES = (
 
 
 @pytest.mark.parametrize("share", [True, False], ids=["shared", "per_completion"])
-def test_every_pass_encodes_each_distinct_clip_once(cache_dir, tmp_path, monkeypatch, share):
+def test_every_pass_encodes_each_distinct_clip_once(cache_dir, tmp_path, share):
     """One T-GRPO step, 2 prompts per device, G=4 clean + 2 shuffled + 2 corrupted completions per prompt."""
     trainer, _, _ = make_trainer(cache_dir, tmp_path, *STEP_OVERRIDES)
     trainer.share_vision_encoding = share
     assert trainer.ref_model is not None and trainer.branch_sizes == {"shuffled": 2, "corrupted": 2}
-    counter = EncodedClips(trainer.model, trainer.ref_model)
-    _instrument(trainer, counter, monkeypatch)
+    counter = VisionProbe(trainer.model, trainer.ref_model)
+    attribute_passes(trainer, counter)
     trainer.train()
     counter.close()
     # Distinct clips per pass (2 prompts; clean, shuffled, corrupted views are different clips):
@@ -225,7 +166,7 @@ def test_greedy_generation_is_the_same_with_shared_encoding(cache_dir, tmp_path)
     clean, corrupted = _views(trainer, 2)
     prompts = [p for p in (clean[0], corrupted[0], clean[1]) for _ in range(3)]
     trainer.model.eval()
-    counter = EncodedClips(trainer.model)
+    counter = VisionProbe(trainer.model)
     out = {}
     for share in (False, True):
         trainer.share_vision_encoding = share

@@ -6,74 +6,21 @@ tiny Qwen2.5-VL's vision tower in each pass of one GRPO step, and show that TRL'
 
 from __future__ import annotations
 
-from collections import Counter
-from contextlib import contextmanager
-
 import torch
 from trl import GRPOTrainer
 
+from rova.training.vision_probe import VisionProbe, attribute_passes
 from tests.support.trainers import make_trainer
 
 
-class VisionCallCounter:
-    """Counts forward calls of every vision tower, attributed to the pass that is running."""
-
-    def __init__(self, trainer):
-        self.phase = "other"
-        self.calls: Counter = Counter()
-        self.handles = []
-        models = [trainer.model] + ([trainer.ref_model] if trainer.ref_model is not None else [])
-        for model in models:
-            visual = model.model.visual
-            self.handles.append(visual.register_forward_hook(lambda *_: self.calls.update([self.phase])))
-
-    @contextmanager
-    def during(self, phase: str):
-        previous, self.phase = self.phase, phase
-        try:
-            yield
-        finally:
-            self.phase = previous
-
-    def close(self):
-        for handle in self.handles:
-            handle.remove()
-
-
-def instrument(trainer, counter: VisionCallCounter, monkeypatch):
-    """Wrap (not replace) the trainer's passes so each vision call is attributed to its pass."""
-    generate_rows = trainer.generate_rows
-    logps = trainer._get_per_token_logps_and_entropies
-    compute_loss = trainer._compute_loss
-
-    def gen(*args, **kwargs):
-        with counter.during("generation"):
-            return generate_rows(*args, **kwargs)
-
-    def lp(model, *args, **kwargs):
-        phase = "policy" if torch.is_grad_enabled() else ("reference" if model is trainer.ref_model else "old_policy")
-        if counter.phase == "policy":
-            phase = "policy"
-        with counter.during(phase):
-            return logps(model, *args, **kwargs)
-
-    def loss(*args, **kwargs):
-        with counter.during("policy"):
-            return compute_loss(*args, **kwargs)
-
-    monkeypatch.setattr(trainer, "generate_rows", gen)
-    monkeypatch.setattr(trainer, "_get_per_token_logps_and_entropies", lp)
-    monkeypatch.setattr(trainer, "_compute_loss", loss)
-
-
-def test_vision_tower_runs_in_generation_and_every_logprob_pass(cache_dir, tmp_path, monkeypatch):
+def test_vision_tower_runs_in_generation_and_every_logprob_pass(cache_dir, tmp_path):
     # beta > 0 adds the reference pass; num_iterations=2 makes TRL keep old-policy log-probs.
     trainer, cfg, _ = make_trainer(
         cache_dir, tmp_path, "stage.max_steps=1", "stage.beta=0.04", "stage.num_iterations=2",
         "stage.per_device_train_batch_size=4", "stage.num_generations=2",
     )
-    counter = VisionCallCounter(trainer)
-    instrument(trainer, counter, monkeypatch)
+    counter = VisionProbe(trainer.model, trainer.ref_model)
+    attribute_passes(trainer, counter)
     trainer.train()
     counter.close()
     for phase in ("generation", "old_policy", "reference", "policy"):
@@ -90,7 +37,7 @@ def test_unmodified_trl_logprob_pass_never_calls_the_vision_tower(cache_dir, tmp
     ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], 1)
     mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], 1)
     keep = batch["completion_ids"].size(1)
-    counter = VisionCallCounter(trainer)
+    counter = VisionProbe(trainer.model, trainer.ref_model)
     with torch.no_grad():
         ours, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep, visual_rows=batch["visual_rows"])
         ours_calls = counter.calls["other"]

@@ -1,0 +1,86 @@
+"""Vision-tower work per trainer pass: calls, clips, patches and (optionally) forward FLOPs.
+
+A measuring tool for tests and benchmarks (tests/test_video_trainer.py, tests/test_shared_vision_encoding.py,
+benchmarks/vision_encoding_bench.py): it wraps the vision tower's forward of the given models and the
+trainer's pass methods, without changing what they compute, and attributes every tower call to the pass
+that is running.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import contextmanager
+
+PASSES = ("generation", "kl_reward", "old_policy", "reference", "policy", "kl_aux")
+
+
+class VisionProbe:
+    """Counts per pass (the phase "other" outside any attributed pass) for the vision towers of `models`."""
+
+    def __init__(self, *models, flops: bool = False):
+        self.phase = "other"
+        self.calls: Counter = Counter()
+        self.clips: Counter = Counter()
+        self.patches: Counter = Counter()
+        self.flops: Counter = Counter()
+        self._wrapped = []
+        for model in models:
+            if model is None:
+                continue
+            visual = model.model.visual
+            visual.forward = self._counted(visual.forward, flops)
+            self._wrapped.append(visual)
+
+    def _counted(self, forward, with_flops: bool):
+        def counted(hidden_states, grid_thw, *args, **kwargs):
+            if with_flops:
+                from torch.utils.flop_counter import FlopCounterMode
+
+                with FlopCounterMode(display=False) as counter:
+                    out = forward(hidden_states, grid_thw, *args, **kwargs)
+                self.flops[self.phase] += counter.get_total_flops()
+            else:
+                out = forward(hidden_states, grid_thw, *args, **kwargs)
+            self.calls[self.phase] += 1
+            self.clips[self.phase] += int(grid_thw.shape[0])
+            self.patches[self.phase] += int(hidden_states.shape[0])
+            return out
+
+        return counted
+
+    @contextmanager
+    def during(self, phase: str):
+        previous, self.phase = self.phase, phase
+        try:
+            yield
+        finally:
+            self.phase = previous
+
+    def close(self) -> None:
+        for visual in self._wrapped:
+            del visual.forward  # back to the class's forward
+        self._wrapped = []
+
+
+def attribute_passes(trainer, probe: VisionProbe) -> None:
+    """Wrap (not replace) the trainer's passes on this instance so each tower call is counted under its pass:
+    generation, kl_reward, old_policy / reference log-probs, policy (the loss) and kl_aux."""
+    wrapped = {name: getattr(trainer, name) for name in (
+        "generate_rows", "_measure_kl", "_get_per_token_logps_and_entropies", "_compute_loss", "_kl_aux_loss")}
+
+    def phase(name: str, label: str):
+        def run(*args, **kwargs):
+            with probe.during(label):
+                return wrapped[name](*args, **kwargs)
+        return run
+
+    def logps(model, *args, **kwargs):
+        label = "policy" if probe.phase == "policy" else ("reference" if model is trainer.ref_model else "old_policy")
+        with probe.during(label):
+            return wrapped["_get_per_token_logps_and_entropies"](model, *args, **kwargs)
+
+    trainer.generate_rows = phase("generate_rows", "generation")
+    trainer._measure_kl = phase("_measure_kl", "kl_reward")
+    trainer._compute_loss = phase("_compute_loss", "policy")
+    trainer._kl_aux_loss = phase("_kl_aux_loss", "kl_aux")
+    trainer._get_per_token_logps_and_entropies = logps
