@@ -1,13 +1,14 @@
 """Training step time on the tiny model, same G: GRPO vs T-GRPO (clean + shuffled) vs T-GRPO + corrupted + KL.
 
-    uv run python benchmarks/step_time_bench.py [--generations 4] [--prompts 1] [--steps 3] [OVERRIDE ...]
+    uv run python benchmarks/step_time_bench.py [--generations 4] [--prompts 1] [--steps 5] [OVERRIDE ...]
 
 Three real VideoGRPOTrainer runs in this process, from the same seed, data and G (completions per prompt on
 the clean branch), all with corruption=rova reward=rova so only the branches and the KL term differ:
   grpo      stage=grpo, reward.w_kl=0                                   (the baseline: clean branch only)
   tgrpo     stage=tgrpo tgrpo.branches=[clean,shuffled], reward.w_kl=0  (Video-R1's temporal contrast)
   tgrpo+kl  stage=tgrpo (clean, shuffled, corrupted), reward.w_kl=1     (ROVA: corrupted branch + KL reward)
-A step's time is the wall time between two `on_step_end` callbacks (data loading, every generation, the
+Every completion is generated to stage.max_completion_length (min_new_tokens), so each config does the same
+work per row whatever its random samples. A step's time is the wall time between two `on_step_end` callbacks (data loading, every generation, the
 rewards, every log-prob pass, backward and the optimizer step); the first step is a warm-up and is
 discarded; the figure is the median of the next `--steps`. Targets (issue 12): tgrpo <= 1.6x grpo;
 tgrpo+kl <= 1.25x tgrpo.
@@ -15,7 +16,8 @@ tgrpo+kl <= 1.25x tgrpo.
 If the trainer logs `perf/data_wait_s` to metrics.jsonl (the time a step waited for its decoded clips),
 the tgrpo+kl run is repeated with data.decode_workers=0 and =2 and the median data wait per step is
 printed; otherwise the bench says the metric is not available. Extra arguments are Hydra overrides.
-On a shared CPU the absolute seconds are noisy; the ratios are what to read.
+On a shared CPU wall time is noisy (other jobs steal the cores): the CPU time this process used per step is
+printed too, with its ratios, and is the steadier figure there.
 """
 
 from __future__ import annotations
@@ -47,17 +49,57 @@ def step_timer():
 
         def __init__(self):
             self.stamps: list[float] = []
+            self.cpu: list[float] = []
+            self.phases: PhaseTimer | None = None
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.stamps = [time.perf_counter()]
+            self.cpu = [time.process_time()]
 
         def on_step_end(self, args, state, control, **kwargs):
             self.stamps.append(time.perf_counter())
+            self.cpu.append(time.process_time())
+            if self.phases is not None:
+                self.phases.cut()
+            control.should_save = False  # a benchmark: no checkpoint writes inside the timed steps
+            return control
 
         def steps(self) -> list[float]:
             return [b - a for a, b in zip(self.stamps, self.stamps[1:])]
 
+        def cpu_steps(self) -> list[float]:
+            return [b - a for a, b in zip(self.cpu, self.cpu[1:])]
+
     return StepTimer()
+
+
+# Trainer methods timed per step (wrapped, not replaced): where the extra branches spend their time.
+PHASES = {
+    "_build_views": "views (decode/corrupt/shuffle)", "_encode_views": "processor", "generate_rows": "generation",
+    "_measure_kl": "KL reward", "_get_per_token_logps_and_entropies": "log-prob passes",
+}
+
+
+class PhaseTimer:
+    def __init__(self, trainer):
+        self.total = {name: 0.0 for name in PHASES}
+        self.per_step: list[dict[str, float]] = []
+        self._depth = 0
+        for name in PHASES:
+            setattr(trainer, name, self._wrap(name, getattr(trainer, name)))
+
+    def _wrap(self, name, method):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.total[name] += time.perf_counter() - start
+        return timed
+
+    def cut(self):
+        self.per_step.append(dict(self.total))
+        self.total = {name: 0.0 for name in PHASES}
 
 
 def common(args, out: Path) -> list[str]:
@@ -70,8 +112,9 @@ def common(args, out: Path) -> list[str]:
     ]
 
 
-def measure(args, extra: list[str]) -> tuple[list[float], list[float] | None]:
-    """(step seconds without the warm-up step, data wait per step or None when not logged)."""
+def measure(args, extra: list[str]) -> tuple[list[float], list[float] | None, dict[str, float], list[float]]:
+    """(step seconds without the warm-up step, data wait per step or None when not logged, median s per phase,
+    CPU seconds of this process per step)."""
     from rova.launch.compose import load
     from rova.launch.paths import absolutize
     from rova.stages.rl import build_trainer
@@ -83,7 +126,11 @@ def measure(args, extra: list[str]) -> tuple[list[float], list[float] | None]:
         run_dir = out / "run"
         run_dir.mkdir()
         trainer, _ = build_trainer(cfg, run_dir)
+        # Same work per completion in every config: a random tiny model stops at a random EOS, so without
+        # this the configs would differ by how long their samples happen to be, not by their branches.
+        trainer.generation_config.min_new_tokens = cfg.stage.max_completion_length
         timer = step_timer()
+        timer.phases = PhaseTimer(trainer)
         trainer.add_callback(timer)
         trainer.train()
         waits = None
@@ -94,7 +141,9 @@ def measure(args, extra: list[str]) -> tuple[list[float], list[float] | None]:
             if by_step:
                 waits = [by_step[s] for s in sorted(by_step) if s > 1]  # step 1 is the warm-up
         del trainer
-    return timer.steps()[1:], waits
+    timed = timer.phases.per_step[1:]
+    phases = {name: statistics.median(step[name] for step in timed) for name in PHASES} if timed else {}
+    return timer.steps()[1:], waits, phases, timer.cpu_steps()[1:]
 
 
 def has_decode_workers() -> bool:
@@ -109,17 +158,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generations", type=int, default=4, help="G: completions per prompt, clean branch")
     parser.add_argument("--prompts", type=int, default=1, help="prompts per step (per-device batch = G x prompts)")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per config (after one warm-up step)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per config (after one warm-up step)")
     parser.add_argument("--no-data-wait", action="store_true", help="skip the decode_workers=0 vs 2 comparison")
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "rova-bench-cache"))
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, applied to every config")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
 
-    medians, all_waits = {}, {}
+    medians, all_waits, phases, cpu = {}, {}, {}, {}
     for name, extra in CONFIGS.items():
-        steps, waits = measure(args, extra)
+        steps, waits, phases[name], cpu_steps = measure(args, extra)
         medians[name] = statistics.median(steps)
+        cpu[name] = statistics.median(cpu_steps)
         all_waits[name] = waits
         print(f"{name:<9} steps (s): {' '.join(f'{s:.3f}' for s in steps)}", file=sys.stderr)
 
@@ -141,6 +191,14 @@ def main(argv: list[str] | None = None) -> None:
             target = f"<= {limit}x {'ok' if value <= limit else 'OVER'}"
         print(f"{name:<10}{branches:<44}{medians[name]:>10.3f}{ratio:>18}{target:>16}")
     print(f"tgrpo+kl vs grpo: {medians['tgrpo+kl'] / medians['grpo']:.2f}x")
+    # CPU seconds this process used per step: far less sensitive than wall time to other jobs on a shared machine.
+    print(f"CPU time per step (this process, all threads): " + ", ".join(f"{n} {cpu[n]:.3f} s" for n in CONFIGS)
+          + f"; tgrpo/grpo {cpu['tgrpo'] / cpu['grpo']:.2f}x, tgrpo+kl/tgrpo {cpu['tgrpo+kl'] / cpu['tgrpo']:.2f}x")
+    print("\nmedian seconds per step by phase (the rest: rewards, loss, backward, optimizer, bookkeeping):")
+    print(f"{'phase':<32}" + "".join(f"{name:>10}" for name in CONFIGS))
+    for method, label in PHASES.items():
+        print(f"{label:<32}" + "".join(f"{phases[name].get(method, float('nan')):>10.3f}" for name in CONFIGS))
+    print(f"{'rest':<32}" + "".join(f"{medians[name] - sum(phases[name].values()):>10.3f}" for name in CONFIGS))
 
     print()
     if args.no_data_wait:
@@ -151,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     waits = {}
     for workers in (0, 2):
-        steps, wait = measure(args, [*CONFIGS["tgrpo+kl"], f"data.decode_workers={workers}"])
+        steps, wait, _, _ = measure(args, [*CONFIGS["tgrpo+kl"], f"data.decode_workers={workers}"])
         waits[workers] = (statistics.median(steps), wait)
     if any(w is None for _, w in waits.values()):
         print(f"data wait per step: not available (metrics.jsonl has no {DATA_WAIT})")
