@@ -201,6 +201,8 @@ def measure(args, share: bool, device: str) -> dict:
         run_dir.mkdir()
         trainer, _ = build_trainer(cfg, run_dir)
         trainer.share_vision_encoding = share
+        # Every completion runs to --completion tokens (a random model's EOS is rare anyway): equal work per row.
+        trainer.generation_config.min_new_tokens = args.completion
         probe = Probe(trainer, sync)
         if cuda:
             torch.cuda.reset_peak_memory_stats()
@@ -252,6 +254,8 @@ def write_report(result: dict, out_dir: Path) -> tuple[Path, Path]:
         f"per-completion / shared: step time {r['step_time']:.2f}x, vision forward time {r['vision_forward']:.2f}x"
         + (f", peak memory {r['peak_memory']:.2f}x" if r.get("peak_memory") else ""),
         "",
+        *(["No warm-up step (smoke mode): the first setting also pays the one-time costs; compare nothing here.", ""]
+          if s["warmup"] == 0 else []),
         "Vision share = the vision tower's forward time (synchronised, every pass) / step time; its backward "
         "in the policy pass is not included.",
     ]
@@ -297,6 +301,8 @@ def main(argv: list[str] | None = None) -> dict:
               flush=True)
         runs[label] = measure(args, share, device)
         run = runs[label]
+        out_dir.mkdir(parents=True, exist_ok=True)  # what is done so far survives a timeout of the next setting
+        (out_dir / "gpu_3b_step.partial.json").write_text(json.dumps({"facts": facts, "runs": runs}, indent=2))
         print(f"[gpu_3b_step]   {run['step_s']:.2f} s/step, {run['completion_tokens_per_s']:.0f} completion tok/s, "
               f"vision share {run['vision_share_of_step']:.1%}, peak {run['peak_gpu_gib']} GiB", flush=True)
 
@@ -325,6 +331,7 @@ def main(argv: list[str] | None = None) -> dict:
         },
     }
     json_path, md_path = write_report(result, out_dir)
+    (out_dir / "gpu_3b_step.partial.json").unlink(missing_ok=True)
     print(md_path.read_text())
     print(f"[gpu_3b_step] wrote {json_path} and {md_path}")
     return result
