@@ -143,3 +143,46 @@ def test_decode_workers_must_not_be_negative_nor_combined_with_dataloader_worker
         load(run_overrides(cache_dir, tmp_path, "data.decode_workers=-1"))
     with pytest.raises(ConfigError, match="dataloader_num_workers=0"):
         make_trainer(cache_dir, tmp_path, *RUN, "data.decode_workers=2", "stage.dataloader_num_workers=1")
+
+
+class RecordingSource:
+    """A ClipSource stand-in: views are (sample, step) tuples; records which thread computed each."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, int, bool]] = []
+
+    def views(self, row, step, shuffled, corrupted):
+        in_worker = threading.current_thread().name.startswith("rova-decode")
+        self.calls.append((row["sample_id"], step, in_worker))
+        return {"clean": (row["sample_id"], step)}
+
+
+def batch(*ids: str, copies: int = 2) -> list[dict]:
+    return [{"sample_id": i, "media_path": f"/data/{i}.mp4"} for i in ids for _ in range(copies)]
+
+
+def test_prefetcher_decodes_the_next_offered_batch_for_the_predicted_step():
+    from rova.training.prefetch import ClipPrefetcher
+
+    source = RecordingSource()
+    prefetcher = ClipPrefetcher(source, 2, 2, shuffled=True, corrupted=True, timeout_s=30)
+    try:
+        first, second, third = batch("a", "b"), batch("c", "d"), batch("e", "f")
+        prefetcher.offer(first)
+        prefetcher.offer(second)
+        prefetcher.offer(second)  # RepeatSampler repeats a generation batch: offered once
+        assert [v["clean"] for v in prefetcher.take(first[::2], 0, 3)] == [("a", 0), ("b", 0)]
+        assert [v["clean"] for v in prefetcher.take(second[::2], 3, 6)] == [("c", 3), ("d", 3)]
+        # Offered only after the rollout before it (steps_per_generation > gradient_accumulation_steps).
+        prefetcher.offer(third)
+        assert [v["clean"] for v in prefetcher.take(third[::2], 6, 9)] == [("e", 6), ("f", 6)]
+        assert (prefetcher.hits, prefetcher.misses) == (4, 2)
+        # A mispredicted step: decoded inline at the real step, never the prefetched one.
+        prefetcher.offer(first)
+        assert [v["clean"] for v in prefetcher.take(first[::2], 10, 12)] == [("a", 10), ("b", 10)]
+        assert (prefetcher.hits, prefetcher.misses) == (4, 4)
+    finally:
+        prefetcher.close()
+    by_step = {(sample, step): worker for sample, step, worker in source.calls}
+    assert by_step[("c", 3)] and by_step[("e", 6)] and not by_step[("a", 0)] and not by_step[("a", 10)]
+    assert not prefetcher.running

@@ -6,7 +6,8 @@ rollout (`_generate_and_score_completions`) so that every pass gets the clip, an
 branches: shuffled frames (temporal reward) and a corrupted clip (its own training group + KL consistency).
 
 The rollout reads as named phases, each small; the pure ones live in `scoring.py` / `rollout_metrics.py`:
-  1. views        clean / shuffled / corrupted clip of each prompt group, encoded once per branch
+  1. views        clean / shuffled / corrupted clip of each prompt group, encoded once per branch (decoded
+                  inline, or one generation batch ahead by data.decode_workers threads: prefetch.py)
   2. generate     every row of the generation plan in one batch (HF generate or vLLM)
   3. score        KL consistency (model passes), then the reward registry per branch
   4. advantages   per branch, each group normalised on its own
