@@ -177,6 +177,25 @@ def test_greedy_generation_is_the_same_with_shared_encoding(cache_dir, tmp_path)
     assert counter.clips["True"] == 3 and counter.clips["False"] == 9
 
 
+def test_eval_and_cot_generators_encode_a_repeated_prompt_once(cache_dir, tmp_path):
+    """stage=cot sends each record's prompt k times (the same object): one vision-tower run, same completions."""
+    from rova.eval.generation import Generator
+
+    trainer, _, _ = make_trainer(cache_dir, tmp_path)
+    clean, _ = _views(trainer, 2)
+    prompts = [clean[0]] * 3 + [clean[1]] * 3
+    trainer.model.eval()
+    counter = VisionProbe(trainer.model)
+    out = {}
+    for share in (False, True):
+        generator = Generator(trainer.model, trainer.processing_class, max_new_tokens=8, share_vision_encoding=share)
+        with counter.during(str(share)):
+            out[share] = generator.generate(prompts)
+    counter.close()
+    assert out[True] == out[False]
+    assert counter.clips["True"] == 2 and counter.clips["False"] == 6
+
+
 def test_rows_sharing_a_clip_must_share_its_grid():
     pixels = torch.randn(8, 3)
     a = {"pixel_values_videos": pixels, "video_grid_thw": torch.tensor([[2, 2, 2]])}

@@ -52,8 +52,9 @@ def make_cot_generator(cfg, model, processor, enforce_eager: bool = False) -> Ge
     """The teacher for `cfg.rollout.name`: HF generate on `model`, or a vLLM engine on `cfg.model.path`."""
     cot = cfg.cot
     if cfg.rollout.name == "hf":
-        return SamplingGenerator(model, processor, max_new_tokens=cot.max_new_tokens,
-                                 temperature=cot.temperature, top_p=cot.top_p)
+        # The k samples of a record are the same prompt object k times: with sharing, one vision-tower run.
+        return SamplingGenerator(model, processor, max_new_tokens=cot.max_new_tokens, temperature=cot.temperature,
+                                 top_p=cot.top_p, share_vision_encoding=cfg.model.share_vision_encoding)
     if cfg.rollout.name != "vllm":
         raise RovaError(f"rollout.name: got {cfg.rollout.name!r}; stage=cot supports hf and vllm")
     from rova.models.loading import ensure_model_files

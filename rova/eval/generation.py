@@ -15,6 +15,7 @@ from rova.training.visual_inputs import (
     encode_prompt,
     left_pad,
     mm_token_type_ids,
+    stack_shared_visual,
     stack_visual,
 )
 
@@ -27,9 +28,15 @@ class Generator:
     processor: object
     decoding: str = "greedy"
     max_new_tokens: int = 256
+    share_vision_encoding: bool = True  # prompts holding the same clip object share one vision-tower run
 
     def __post_init__(self) -> None:
         from transformers import GenerationConfig
+
+        if self.share_vision_encoding:
+            from rova.models.vision_sharing import install_shared_vision_encoding
+
+            install_shared_vision_encoding()
 
         tokenizer = self.processor.tokenizer
         self.pad_id = tokenizer.pad_token_id
@@ -54,11 +61,19 @@ class Generator:
         if not prompts:
             return []
         device = next(self.model.parameters()).device
+        from rova.models.vision_sharing import clip_index_scope
+
         ids, mask = left_pad([p.input_ids for p in prompts], self.pad_id, device)
-        out = self.model.generate(
-            input_ids=ids, attention_mask=mask, mm_token_type_ids=mm_token_type_ids(ids, self.image_token, self.video_token),
-            **stack_visual([p.visual for p in prompts], device), generation_config=self.generation_config,
-        )
+        stack = stack_shared_visual if self.share_vision_encoding else stack_visual
+        visual = stack([p.visual for p in prompts], device)
+        # generate() rejects unknown kwargs: the clip indices reach the prefill through a scope (as in the trainer).
+        indices = {k: visual.pop(k) for k in ("video_clip_index", "image_clip_index") if k in visual}
+        with clip_index_scope(self.model, **indices):
+            out = self.model.generate(
+                input_ids=ids, attention_mask=mask,
+                mm_token_type_ids=mm_token_type_ids(ids, self.image_token, self.video_token),
+                **visual, generation_config=self.generation_config,
+            )
         completions = []
         for row in out[:, ids.size(1):].cpu().tolist():
             cut = next((i for i, tok in enumerate(row) if tok in self.eos_ids), None)

@@ -95,7 +95,8 @@ def make_generator(cfg, model, processor, enforce_eager: bool = False) -> Genera
     """The eval generator for `cfg.rollout.name`: HF generate on `model`, or a vLLM engine on `cfg.model.path`
     (`model` may then be None: vLLM loads the checkpoint itself)."""
     if cfg.rollout.name == "hf":
-        return Generator(model, processor, cfg.eval.decoding, cfg.eval.max_new_tokens)
+        return Generator(model, processor, cfg.eval.decoding, cfg.eval.max_new_tokens,
+                         share_vision_encoding=cfg.model.share_vision_encoding)
     if cfg.rollout.name != "vllm":
         raise RovaError(f"rollout.name: got {cfg.rollout.name!r}; stage=eval supports hf and vllm")
     from rova.models.loading import ensure_model_files
