@@ -113,6 +113,37 @@ def test_a_worker_that_never_returns_times_out(tmp_path, cache_dir):
         prefetcher.close()
 
 
+STUCK_THEN_EXIT = """
+import threading, time
+from rova.training.prefetch import ClipPrefetcher, ClipWorkerError
+
+class Stuck:
+    def views(self, row, step, shuffled, corrupted):
+        time.sleep(3600)
+
+prefetcher = ClipPrefetcher(Stuck(), 1, 1, shuffled=False, corrupted=False, timeout_s=0.2)
+rows = [{"sample_id": "a", "media_path": "/data/a.mp4"}]
+prefetcher.take([], 0, 1)
+prefetcher.offer(rows)
+try:
+    prefetcher.take(rows, 1, 2)
+except ClipWorkerError as exc:
+    print("raised:", exc)
+prefetcher.close()
+"""
+
+
+def test_a_stuck_worker_does_not_hold_up_the_process_exit():
+    import subprocess
+    import sys
+
+    from tests.support.runs import REPO
+
+    proc = subprocess.run([sys.executable, "-c", STUCK_THEN_EXIT], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "raised:" in proc.stdout and "/data/a.mp4" in proc.stdout
+
+
 def test_broken_videos_are_skipped_and_counted_with_decode_workers(tmp_path, cache_dir, demo_file):
     """A broken video in the data is skipped up front and counted in data_report.json, as without workers."""
     data = tmp_path / "data"

@@ -21,8 +21,10 @@ that does not finish within `timeout_s` raises too instead of hanging; `close` d
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -42,6 +44,37 @@ def row_key(row: dict) -> str:
     return json.dumps({field: row.get(field) for field in VIEW_FIELDS}, sort_keys=True, default=str)
 
 
+class DaemonPool:
+    """Worker threads that never hold up the interpreter's exit (ThreadPoolExecutor joins its threads at exit,
+    so one decode stuck on a stalled filesystem would hang the process after training raised)."""
+
+    def __init__(self, workers: int, name: str):
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        for i in range(workers):
+            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True).start()
+        self._workers = workers
+
+    def submit(self, fn, *args: Any) -> Future:
+        future: Future = Future()
+        self._tasks.put((future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            future, fn, args = task
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while queued
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to whoever waits on the future
+                future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Each thread ends after its current task (queued tasks should be cancelled first)."""
+        for _ in range(self._workers):
+            self._tasks.put(None)
+
+
 def _describe(row: dict) -> str:
     return f"sample {row.get('sample_id')!r} ({row.get('media_path')})"
 
@@ -59,7 +92,7 @@ class ClipPrefetcher:
         self.corrupted = corrupted
         self.timeout_s = timeout_s
         self.workers = workers
-        self._pool: ThreadPoolExecutor | None = None  # started by the first submission, again after close()
+        self._pool: DaemonPool | None = None  # started by the first submission, again after close()
         self._upcoming: deque[tuple[list[str], list[dict]]] = deque()  # offered batches (keys, heads), not rolled out
         self._last_offered: list[str] | None = None
         self._pending: dict[tuple[str, int], Future] = {}  # (row key, step) -> views being decoded
@@ -131,7 +164,7 @@ class ClipPrefetcher:
         step = self._next_step
         self._next_step = None  # one batch ahead at most
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rova-decode")
+            self._pool = DaemonPool(self.workers, "rova-decode")
         for row in self._upcoming[0][1]:
             key = (row_key(row), step)
             if key not in self._pending:
@@ -150,6 +183,6 @@ class ClipPrefetcher:
         self._last_offered = None
         self._next_step = None
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown()
             self._pool = None
 
