@@ -23,3 +23,15 @@ class DataError(RovaError):
 
 class VideoDecodeError(RovaError):
     """A video file is missing or cannot be decoded; callers skip and count it, never replace it."""
+
+
+def exit_status(exc: RovaError) -> int:
+    """What a command-line entry point prints and returns for an error: one line on stderr; 2 for a config
+    error (the key is named), 1 for any other rova error."""
+    import sys
+
+    if isinstance(exc, ConfigError):
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    print(f"error: {exc}", file=sys.stderr)
+    return 1

@@ -33,7 +33,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from rova.errors import ConfigError, RovaError
+from rova.errors import ConfigError, RovaError, exit_status
 
 MANIFEST = "manifest.json"
 FORMAT = "rova-corrupted-benchmark/1"
@@ -314,12 +314,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             cfg.benchmark, cfg.eval.corruptions, cfg.eval.severities, cfg.eval.seed, args.out,
             backend=cfg.data.backend, image_factor=cfg.model.image_factor, crf=args.crf, progress=not args.quiet,
         )
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
     except RovaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_status(exc)
     out = Path(args.out).absolute()
     for name, cell in manifest["cells"].items():
         print(f"[rova] {name:<20} {cell['num_items']:>6} items  {out / cell['file']}")

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rova.errors import ConfigError, RovaError
+from rova.errors import ConfigError, RovaError, exit_status
 
 EXAMPLES = """\
 examples:
@@ -64,12 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_intermixed_args(argv)
     try:
         return _run(args)
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
     except RovaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_status(exc)
 
 
 def _run(args: argparse.Namespace) -> int:
