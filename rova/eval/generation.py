@@ -61,19 +61,14 @@ class Generator:
         if not prompts:
             return []
         device = next(self.model.parameters()).device
-        from rova.models.vision_sharing import clip_index_scope
+        from rova.models.vision_sharing import generate_sharing_clips
 
         ids, mask = left_pad([p.input_ids for p in prompts], self.pad_id, device)
         stack = stack_shared_visual if self.share_vision_encoding else stack_visual
-        visual = stack([p.visual for p in prompts], device)
-        # generate() rejects unknown kwargs: the clip indices reach the prefill through a scope (as in the trainer).
-        indices = {k: visual.pop(k) for k in ("video_clip_index", "image_clip_index") if k in visual}
-        with clip_index_scope(self.model, **indices):
-            out = self.model.generate(
-                input_ids=ids, attention_mask=mask,
-                mm_token_type_ids=mm_token_type_ids(ids, self.image_token, self.video_token),
-                **visual, generation_config=self.generation_config,
-            )
+        inputs = {"input_ids": ids, "attention_mask": mask,
+                  "mm_token_type_ids": mm_token_type_ids(ids, self.image_token, self.video_token),
+                  **stack([p.visual for p in prompts], device)}
+        out = generate_sharing_clips(self.model, inputs, generation_config=self.generation_config)
         completions = []
         for row in out[:, ids.size(1):].cpu().tolist():
             cut = next((i for i, tok in enumerate(row) if tok in self.eos_ids), None)

@@ -105,6 +105,15 @@ def clip_index_scope(model, video_clip_index=None, image_clip_index=None):
         yield
 
 
+def generate_sharing_clips(model, inputs: dict, **kwargs):
+    """`model.generate(**inputs, **kwargs)` where `inputs` may carry stack_shared_visual's clip indices: they
+    reach the prefill through clip_index_scope, since generate() rejects unknown keyword arguments."""
+    inputs = dict(inputs)
+    indices = {k: inputs.pop(k) for k in ("video_clip_index", "image_clip_index") if k in inputs}
+    with clip_index_scope(model, **indices):
+        return model.generate(**inputs, **kwargs)
+
+
 def _wrap_forward(upstream):
     @functools.wraps(upstream)
     def forward(self, *args, video_clip_index=None, image_clip_index=None, **kwargs):

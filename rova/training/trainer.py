@@ -36,7 +36,7 @@ from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
 from rova.config.schema import RootConfig
-from rova.models.vision_sharing import clip_index_scope, install_shared_vision_encoding
+from rova.models.vision_sharing import generate_sharing_clips, install_shared_vision_encoding
 from rova.rewards import kl_consistency_loss, sequence_kl
 from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES
 from rova.training.clips import ClipSource, View
@@ -340,10 +340,7 @@ class VideoGRPOTrainer(GRPOTrainer):
             # Every rank enters the unwrap (ZeRO-3 gathers there), even with nothing to generate.
             if not prompts:
                 return Generation([])
-            # generate() rejects unknown kwargs: the shared-encoding clip indices reach the prefill through a scope.
-            indices = {k: inputs.pop(k) for k in ("video_clip_index", "image_clip_index") if k in inputs}
-            with clip_index_scope(unwrapped_model, **indices):
-                out = unwrapped_model.generate(**inputs, generation_config=generation_config)
+            out = generate_sharing_clips(unwrapped_model, inputs, generation_config=generation_config)
         eos = set(self.eos_token_ids)
         result = []
         for row in out[:, inputs["input_ids"].size(1):].cpu().tolist():
