@@ -172,8 +172,9 @@ def test_decode_workers_must_not_be_negative_nor_combined_with_dataloader_worker
 
     with pytest.raises(ConfigError, match="data.decode_workers"):
         load(run_overrides(cache_dir, tmp_path, "data.decode_workers=-1"))
+    # Refused when the config is composed, before any process is spawned.
     with pytest.raises(ConfigError, match="dataloader_num_workers=0"):
-        make_trainer(cache_dir, tmp_path, *RUN, "data.decode_workers=2", "stage.dataloader_num_workers=1")
+        load(run_overrides(cache_dir, tmp_path, *RUN, "data.decode_workers=2", "stage.dataloader_num_workers=1"))
 
 
 class RecordingSource:

@@ -436,6 +436,12 @@ class RootConfig:
                 )
         if self.reward.w_kl > 0 and rl and corruption_probability(self.corruption) <= 0.0:
             raise ConfigError("reward.w_kl", "the KL-consistency reward needs a corruption mix (e.g. corruption=rova)")
+        if self.data.decode_workers > 0 and stage.dataloader_num_workers > 0:
+            raise ConfigError(
+                "data.decode_workers",
+                f"{self.data.decode_workers} needs stage.dataloader_num_workers=0 (now {stage.dataloader_num_workers}): "
+                "the decode workers learn the next rows from the trainer process's dataloader; set one of them to 0",
+            )
         if self.memory.enabled and not rl:
             raise ConfigError("memory.enabled", f"the difficulty memory needs an RL stage; stage {stage.name!r} is not one")
         if self.cot.shards > 1 and self.cluster.name != "slurm":

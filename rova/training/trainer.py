@@ -129,14 +129,6 @@ class VideoGRPOTrainer(GRPOTrainer):
     def _make_clip_prefetcher(self, workers: int):
         if workers <= 0:
             return None
-        if self.args.dataloader_num_workers > 0:
-            from rova.errors import ConfigError
-
-            raise ConfigError(
-                "data.decode_workers",
-                f"{workers} needs stage.dataloader_num_workers=0 (now {self.args.dataloader_num_workers}): the decode "
-                "workers learn the next rows from the trainer process's dataloader; set one of them to 0",
-            )
         from rova.training.prefetch import ClipPrefetcher
 
         return ClipPrefetcher(
