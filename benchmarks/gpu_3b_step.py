@@ -84,9 +84,9 @@ def install_random_model_loader(sizes: dict, device: str) -> dict:
         import torch
         from transformers import AutoConfig, AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-        from rova.models.qwen2_5_vl import install_mrope_time_fix
+        from rova.models.families import get_family
 
-        install_mrope_time_fix()
+        get_family("qwen2_5_vl").install_fixes()
         path = loading.ensure_model_files(cfg)  # the tiny directory: tokenizer, processor, special-token ids
         processor = AutoProcessor.from_pretrained(path)
         tiny = AutoConfig.from_pretrained(path)

@@ -51,7 +51,7 @@ print(' '.join(f'{n}=={lock[n]}' for n in ('antlr4-python3-runtime', 'rouge-scor
     uv run python -c "
 from rova.models.tiny import ensure_tiny_model
 from rova.data.demo import build_demo_dataset
-ensure_tiny_model('$CACHE/tiny-qwen2_5_vl')
+ensure_tiny_model('$CACHE/tiny-qwen2_5_vl', 'qwen2_5_vl')
 build_demo_dataset('$CACHE/demo', num_clips=24)
 build_demo_dataset('$CACHE/demo', num_clips=8)"
     du -sh "$WHEELS" "$CACHE"

@@ -39,7 +39,7 @@ def cache_dir(tmp_path_factory) -> Path:
 def tiny_model_dir(cache_dir) -> Path:
     from rova.models.tiny import ensure_tiny_model
 
-    return ensure_tiny_model(cache_dir / "tiny-qwen2_5_vl")
+    return ensure_tiny_model(cache_dir / "tiny-qwen2_5_vl", "qwen2_5_vl")
 
 
 @pytest.fixture(scope="session")

@@ -180,7 +180,8 @@ def test_real_mmvu_items_with_media_decode_and_the_rest_are_missing(mmvu_mapped)
     # README facts: 491 frames at 22.29 fps (22 s), 240 at 24 fps (10 s), 128 at 25 fps (5.12 s): 2 fps
     # gives 44, 20 and 10 frames, clamped to max_frames 16.
     for item, clip, nframes in zip(data.items, clips, (16, 16, 10)):
-        frames, fps, is_image = read_item_clip(item, cfg)
+        frames, timing, is_image = read_item_clip(item, cfg)
+        fps = timing.sample_fps
         reference = read_clip(clip, sampling)  # the training reader, same sampling rules
         assert not is_image and frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[3] == 3
         assert frames.shape == reference.frames.shape and fps == pytest.approx(reference.sample_fps)
@@ -217,7 +218,8 @@ def test_frame_folder_reads_at_the_stated_fps_in_natural_order(frame_folder):
     data = load_benchmark(cfg)
     assert not data.skipped and [item.media_kind for item in data.items] == ["frames", "frames"]
     assert [item.frames_fps for item in data.items] == [6.0, 6.0]
-    frames, fps, is_image = read_item_clip(data.items[0], cfg)
+    frames, timing, is_image = read_item_clip(data.items[0], cfg)
+    fps = timing.sample_fps
     # 10 s at 2 fps = 20, clamped to 16 frames: the true rate is 16 / 10 s, as for the video itself.
     assert frames.shape[0] == 16 and fps == pytest.approx(1.6) and not is_image
     video = read_clip(shared_data_or_skip("videos", "tw_grpo_8.mp4"), cfg.frame_sampling())
@@ -261,7 +263,8 @@ def test_segment_picks_frames_from_that_interval(frame_folder):
         # 24 fps: the segment is frames 48..144; 4 s at 2 fps = 8 frames, spread over exactly that span.
         assert clip.indices[0] == 48 and clip.indices[-1] == 144 and len(clip.indices) == 8
         assert clip.sample_fps == pytest.approx(8 / (97 / 24))
-        frames, fps, _ = read_item_clip(seg_video, cfg, backend)
+        frames, timing, _ = read_item_clip(seg_video, cfg, backend)
+        fps = timing.sample_fps
         np.testing.assert_array_equal(frames, clip.frames)
         assert fps == pytest.approx(clip.sample_fps)
     folder_clip = read_frame_folder(folder, sampling, 6.0, segment=(2.0, 6.0))
@@ -365,7 +368,8 @@ def test_eval_file_variations(tmp_path):
     assert data.items[2].subtasks == {"question_type|original_question_type": "object_counting"}
     assert data.items[3].media_kind == "image" and data.items[3].subtasks == {"meta.kind": "count"}
     assert data.subtask_coverage()["duration"] == 0
-    frames, fps, is_image = read_item_clip(data.items[3], cfg)
+    frames, timing, is_image = read_item_clip(data.items[3], cfg)
+    fps = timing.sample_fps
     assert is_image and fps == 1.0 and frames.shape[0] == 1 and frames.dtype == np.uint8
     # Resumable: the same file gives the same ids.
     assert [i.item_id for i in load_benchmark(cfg, probe=False).items] == ids
@@ -398,5 +402,6 @@ def test_demo_benchmark_is_built_held_out_and_reads(tmp_path, demo_file):
     training = {Path(r["path"]).name for r in json.loads(demo_file.read_text())}
     assert not training & {Path(item.media_path).name for item in data.items}  # other clips than data=demo's
     assert load_benchmark(cfg, probe=False).items[0].media_path == data.items[0].media_path  # rebuilt alike
-    frames, fps, is_image = read_item_clip(data.items[0], cfg, "pyav")
+    frames, timing, is_image = read_item_clip(data.items[0], cfg, "pyav")
+    fps = timing.sample_fps
     assert frames.shape[0] == 6 and fps == pytest.approx(2.0) and not is_image  # 3 s at 2 fps

@@ -84,7 +84,8 @@ def test_cell_json_loads_as_a_benchmark_and_mp4s_decode_to_the_same_frames(expor
             frames = _decode_all(Path(item.media_path))
             assert frames.shape == (entry["frames"], entry["height"], entry["width"], 3)
             # Read back through the benchmark's own sampling: the same frames, close to the encoded ones.
-            again, fps, _ = read_item_clip(item, cfg)
+            again, timing, _ = read_item_clip(item, cfg)
+            fps = timing.sample_fps
             assert again.shape == frames.shape and fps == pytest.approx(entry["fps"], rel=1e-3)
             clean, _, _ = read_item_clip(by_id[item.item_id], demo_cfg.benchmark)
             corrupted = corrupted_clip(clean, VARIANT, severity, SEED, item.item_id)

@@ -19,9 +19,10 @@ from rova.config.schema import ModelConfig, RolloutConfig
 from rova.errors import RovaError
 from rova.eval.config import EvalConfig
 from rova.eval.generation import Generator
-from rova.training.visual_inputs import VISION_TOKENS
+from tests.support.families import VISION_TOKENS
 from rova.eval.vllm_generation import VLLMGenerator, make_generator
-from rova.training.visual_inputs import encode_prompt, render_prompt
+from rova.training.visual_inputs import render_prompt
+from tests.support.families import encode_prompt
 
 
 class FakeLLM:
@@ -58,7 +59,7 @@ def processor(tiny_model_dir):
 
 def _cfg(tiny_model_dir, rollout="vllm", **eval_kwargs):
     return SimpleNamespace(
-        model=ModelConfig(path=str(tiny_model_dir), dtype="bfloat16"),
+        model=ModelConfig(family="qwen2_5_vl", path=str(tiny_model_dir), dtype="bfloat16"),
         rollout=RolloutConfig(name=rollout, vllm_gpu_memory_utilization=0.45, vllm_max_model_length=4096),
         eval=EvalConfig(seed=7, max_new_tokens=64, **eval_kwargs),
     )

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from rova.errors import RovaError
-from rova.models import qwen2_5_vl as fix
+from rova.models.families import _qwen2_5_vl_rope as fix
 
 
 def _model_self(tokens_per_second: int = 2, merge: int = 2):
@@ -135,7 +135,7 @@ def test_upstream_still_truncates_the_interval(upstream):
         pytest.fail(f"rova's M-RoPE time fix can no longer be applied: {error}")
     assert still_needed, (
         f"transformers {transformers.__version__} no longer truncates second_per_grid_ts in Qwen2.5-VL "
-        "get_rope_index: rova's fix is now skipped at load time. Remove rova/models/qwen2_5_vl.py, this test "
+        "get_rope_index: rova's fix is now skipped at load time. Remove rova/models/families/_qwen2_5_vl_rope.py, this test "
         "and its entry in docs/upstream_fixes.md once versions with the defect are no longer supported."
     )
 
@@ -203,13 +203,14 @@ def test_tiny_model_generate_and_forward_use_corrected_positions(tiny_model_dir)
     """4 fps sampling (0.5 s per grid) on the real loading path: prefill and forward see time steps of 2."""
     from rova.config.schema import ModelConfig
     from rova.models.loading import load_model_and_processor
-    from rova.training.visual_inputs import encode_prompt, mm_token_type_ids
+    from rova.training.visual_inputs import mm_token_type_ids
+    from tests.support.families import encode_prompt
 
-    model, processor = load_model_and_processor(ModelConfig(path=str(tiny_model_dir)))
+    model, processor = load_model_and_processor(ModelConfig(family="qwen2_5_vl", path=str(tiny_model_dir)))
     model.eval()
     text = "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>count<|im_end|>\n<|im_start|>assistant\n"
     frames = np.random.default_rng(0).integers(0, 256, (8, 56, 56, 3), dtype=np.uint8)
-    encoded = encode_prompt(processor, text, frames, sample_fps=4.0)
+    encoded = encode_prompt(processor, text, frames, 4.0)
     assert encoded.visual["video_grid_thw"].tolist() == [[4, 4, 4]]
     assert encoded.visual["second_per_grid_ts"].tolist() == [0.5]
     ids = torch.tensor([encoded.input_ids])

@@ -71,7 +71,8 @@ def test_max_prompt_length_drops_and_counts_long_prompts(demo_file, tiny_model_d
     assert len(everything.dataset) == len(records)
     # The count includes the expanded video tokens: it matches what the processor really produces.
     from rova.data.video import read_clip
-    from rova.training.visual_inputs import encode_prompt, render_prompt
+    from rova.training.visual_inputs import render_prompt
+    from tests.support.families import encode_prompt
     from rova.data.prompts import build_messages
 
     clip = read_clip(records[0].media_path, data_cfg.frame_sampling(28))

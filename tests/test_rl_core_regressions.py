@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rova.training.visual_inputs import encode_prompt, render_prompt
+from rova.training.visual_inputs import render_prompt
+from tests.support.families import encode_prompt
 from tests.support.trainers import make_trainer
 
 
@@ -168,7 +169,7 @@ def test_vllm_sampling_logprobs_feed_the_importance_sampling_ratio(tmp_path, cac
 def test_padding_rows_of_the_embedding_are_never_sampled(tmp_path, cache_dir):
     """Qwen2.5-VL pads its 151,665-token tokenizer to 151,936 embedding rows; HF generate could sample those
     rows (text no tokenizer decodes). They are banned with the vision placeholders, as on the vLLM path."""
-    from rova.training.visual_inputs import VISION_TOKENS, banned_token_ids
+    from tests.support.families import VISION_TOKENS, banned_token_ids
 
     trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage.max_steps=1")
     tokenizer = trainer.processing_class.tokenizer

@@ -117,7 +117,7 @@ def test_sft_run_saves_a_model_grpo_loads_and_resume_continues(cache_dir, tmp_pa
     from rova.config.schema import ModelConfig
     from rova.models.loading import load_model_and_processor
 
-    model, processor = load_model_and_processor(ModelConfig(path=str(model_dir)))
+    model, processor = load_model_and_processor(ModelConfig(family="qwen2_5_vl", path=str(model_dir)))
     assert model.config.model_type == "qwen2_5_vl" and processor.tokenizer.convert_tokens_to_ids("<|video_pad|>")
 
     # Resume: the same run dir continues from checkpoint-2 to 3 steps.

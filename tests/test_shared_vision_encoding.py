@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from rova.training.visual_inputs import encode_prompt, left_pad, render_prompt, right_pad, stack_shared_visual
+from rova.training.visual_inputs import left_pad, render_prompt, right_pad, stack_shared_visual
+from tests.support.families import encode_prompt
 from rova.training.vision_probe import VisionProbe, attribute_passes
 from tests.support.trainers import make_trainer
 

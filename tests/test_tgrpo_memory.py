@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from rova.rewards import kl_reward
-from rova.training.visual_inputs import encode_prompt, left_pad, render_prompt, right_pad
+from rova.training.visual_inputs import left_pad, render_prompt, right_pad
+from tests.support.families import encode_prompt
 from tests.support.runs import launch, only_run_dir
 from tests.support.trainers import make_trainer
 

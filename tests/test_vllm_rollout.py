@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from rova.training.visual_inputs import encode_prompt, render_prompt
+from rova.training.visual_inputs import render_prompt
+from tests.support.families import encode_prompt
 from rova.training.visual_inputs import EncodedPrompt
 from rova.training.vllm_rollout import generate_with_vllm, sampled_logprobs, sampling_params, vllm_request
 

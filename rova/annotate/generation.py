@@ -50,17 +50,20 @@ class SamplingVLLMGenerator(VLLMGenerator):
 
 def make_cot_generator(cfg, model, processor, enforce_eager: bool = False) -> Generator:
     """The teacher for `cfg.rollout.name`: HF generate on `model`, or a vLLM engine on `cfg.model.path`."""
+    from rova.models.families import get_family
+
     cot = cfg.cot
+    family = get_family(cfg.model.family)
     if cfg.rollout.name == "hf":
         # The k samples of a record are the same prompt object k times: with sharing, one vision-tower run.
         return SamplingGenerator(model, processor, max_new_tokens=cot.max_new_tokens, temperature=cot.temperature,
-                                 top_p=cot.top_p, share_vision_encoding=cfg.model.share_vision_encoding)
+                                 top_p=cot.top_p, share_vision_encoding=cfg.model.share_vision_encoding, family=family)
     if cfg.rollout.name != "vllm":
         raise RovaError(f"rollout.name: got {cfg.rollout.name!r}; stage=cot supports hf and vllm")
     from rova.models.loading import ensure_model_files
 
     return SamplingVLLMGenerator(
-        model=None, processor=processor, max_new_tokens=cot.max_new_tokens,
+        model=None, processor=processor, max_new_tokens=cot.max_new_tokens, family=family,
         model_dir=ensure_model_files(cfg.model), dtype=cfg.model.dtype,
         gpu_memory_utilization=cfg.rollout.vllm_gpu_memory_utilization,
         max_model_len=cfg.rollout.vllm_max_model_length, seed=cfg.stage.seed, enforce_eager=enforce_eager,

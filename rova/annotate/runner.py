@@ -124,12 +124,12 @@ def annotate(cfg, items: list[CotItem], read_clip, generator, store: PredictionS
         prompts, ready = [], []
         for item in batch:
             try:
-                frames, fps, is_image = read_clip(item)
+                frames, timing, is_image = read_clip(item)
             except VideoDecodeError as exc:
                 log.warning("skipping undecodable media: %s", exc)
                 store.append(_skip_line(item, str(exc)))
                 continue
-            prompts += [generator.encode(render_text(item), frames, fps, is_image)] * k
+            prompts += [generator.encode(render_text(item), frames, timing, is_image)] * k
             ready.append(item)
         if ready:
             # Seeded per call from its first item: a resumed run that starts at the same call samples the same.
@@ -238,7 +238,7 @@ def run_cot(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: N
 
     def read_clip(item: CotItem):
         view = clips.clean({"media_path": item.record.media_path, "data_type": item.record.data_type})
-        return view.frames, view.sample_fps, view.is_image
+        return view.frames, view.timing, view.is_image
 
     shard, num_shards = task * world + rank, cfg.cot.shards * world
     store = PredictionStore(shard_path(run_dir, shard, num_shards))

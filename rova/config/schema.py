@@ -130,14 +130,15 @@ class StageConfig:
 
 @dataclass
 class ModelConfig:
-    """A Qwen2.5-VL checkpoint: a local directory or a hub id (hub ids need network at run time)."""
+    """A checkpoint of a model family (rova/models/families): a local directory or a hub id (hub ids need network
+    at run time). The family decides the frame-size factor, the video metadata and the vision tokens."""
 
     name: str = "tiny"
+    family: str = "???"                # a family adapter: rova.models.families.family_names()
     path: str = "???"
     build_tiny: bool = False
     dtype: str = "float32"
     attn_implementation: str = "sdpa"
-    image_factor: int = 28
     share_vision_encoding: bool = True  # one vision-tower run per distinct clip per pass (False: one per completion)
 
     def __post_init__(self) -> None:
@@ -146,7 +147,17 @@ class ModelConfig:
             raise ConfigError("model.path", "required: a checkpoint directory or hub id")
         _choice("model.dtype", self.dtype, ("float32", "bfloat16", "float16", "auto"))
         _choice("model.attn_implementation", self.attn_implementation, ("sdpa", "eager", "flash_attention_2"))
-        _positive("model.image_factor", self.image_factor)
+        if self.family != "???":  # MISSING until a model preset (conf/model/*.yaml) sets it
+            from rova.models.families import family_names
+
+            _choice("model.family", self.family, family_names())
+
+    @property
+    def image_factor(self) -> int:
+        """Frame sides are multiples of this (the family's patch size x merge size)."""
+        from rova.models.families import get_family
+
+        return get_family(self.family).frame_factor
 
 
 @dataclass

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from rova.data.sampling import FrameSamplingConfig, sample_frame_indices, target_size
+from rova.models.families.base import ClipTiming
 from rova.errors import VideoDecodeError
 
 if TYPE_CHECKING:
@@ -65,6 +66,12 @@ class Clip:
     @property
     def duration(self) -> float:
         return self.total_frames / self.source_fps
+
+    @property
+    def timing(self) -> ClipTiming:
+        """When each sampled frame was taken (the family adapter turns it into video metadata / timestamps)."""
+        return ClipTiming(float(self.sample_fps), tuple(int(i) for i in self.indices), float(self.source_fps),
+                          int(self.total_frames))
 
 
 @dataclass

@@ -30,6 +30,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from rova.models.families.base import ClipTiming
+
 from rova.data.records import (
     DATA_TYPES,
     MEDIA_KEYS,
@@ -358,17 +360,18 @@ def read_item_clip(
     cfg: Union[BenchmarkConfig, FrameSamplingConfig],
     backend: str = "decord",
     image_factor: int = 28,
-) -> tuple[np.ndarray, float, bool]:
-    """(frames uint8 [T, H, W, 3], true sampling fps, is_image) of an item; raises VideoDecodeError.
+) -> tuple[np.ndarray, ClipTiming, bool]:
+    """(frames uint8 [T, H, W, 3], timing of the sampled frames, is_image) of an item; raises VideoDecodeError.
 
-    Videos and frame folders are sampled and resized by the Qwen2.5-VL rules of rova.data.sampling
-    (inside the item's segment, if any); an image is one frame sized as training sizes images (fps 1.0).
+    Videos and frame folders are sampled and resized by the rules of rova.data.sampling with the model
+    family's frame factor (inside the item's segment, if any); an image is one frame sized as training sizes
+    images (timing: 1 fps).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     sampling = _sampling(cfg, image_factor)
     if item.media_kind == "image":
-        return read_image(item.media_path, sampling), 1.0, True
+        return read_image(item.media_path, sampling), ClipTiming(1.0), True
     if item.media_kind == "frames":
         if item.frames_fps is None:
             raise VideoDecodeError(
@@ -378,7 +381,7 @@ def read_item_clip(
         clip = read_frame_folder(item.media_path, sampling, item.frames_fps, segment=_segment(item))
     else:
         clip = read_clip(item.media_path, sampling, backend, segment=_segment(item))
-    return clip.frames, float(clip.sample_fps), False
+    return clip.frames, clip.timing, False
 
 
 def _check_exists(item: BenchmarkItem) -> None:

@@ -235,7 +235,8 @@ def export_corrupted(
             if not todo:
                 continue
             try:
-                frames, fps, is_image = read_item_clip(item, benchmark_cfg, backend=backend, image_factor=image_factor)
+                frames, timing, is_image = read_item_clip(item, benchmark_cfg, backend=backend, image_factor=image_factor)
+                fps = timing.sample_fps
             except VideoDecodeError as exc:
                 skipped[item.item_id] = SkippedItem(item.item_id, item.index, item.media_path, str(exc)).to_dict()
                 continue

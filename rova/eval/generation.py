@@ -8,11 +8,10 @@ import numpy as np
 import torch
 
 from rova.eval.config import DECODING_PRESETS
+from rova.models.families import ClipTiming, ModelFamily, family_of_model
 from rova.training.visual_inputs import (
     EncodedPrompt,
-    banned_token_ids,
     embedding_rows,
-    encode_prompt,
     left_pad,
     mm_token_type_ids,
     stack_shared_visual,
@@ -29,32 +28,34 @@ class Generator:
     decoding: str = "greedy"
     max_new_tokens: int = 256
     share_vision_encoding: bool = True  # prompts holding the same clip object share one vision-tower run
+    family: ModelFamily | None = None   # None: the model's own (rova.models.families); required without a model
 
     def __post_init__(self) -> None:
         from transformers import GenerationConfig
 
+        if self.family is None:
+            self.family = family_of_model(self.model)
         if self.share_vision_encoding:
             from rova.models.vision_sharing import install_shared_vision_encoding
 
-            install_shared_vision_encoding()
+            install_shared_vision_encoding(self.family)
 
         tokenizer = self.processor.tokenizer
         self.pad_id = tokenizer.pad_token_id
-        self.image_token = tokenizer.convert_tokens_to_ids("<|image_pad|>")
-        self.video_token = tokenizer.convert_tokens_to_ids("<|video_pad|>")
-        eos = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id]
-        self.eos_ids = sorted({int(t) for t in eos if t is not None})
+        token_ids = self.family.token_ids(tokenizer)
+        self.image_token, self.video_token = token_ids["image_pad"], token_ids["video_pad"]
+        self.eos_ids = self.family.stop_token_ids(tokenizer)
         self.generation_config = GenerationConfig(
             max_new_tokens=self.max_new_tokens,
             eos_token_id=self.eos_ids,
             pad_token_id=self.pad_id,
             # Vision placeholders and the embedding's padding rows are never sampled.
-            suppress_tokens=banned_token_ids(tokenizer, embedding_rows(self.model)),
+            suppress_tokens=self.family.banned_token_ids(tokenizer, embedding_rows(self.model)),
             **DECODING_PRESETS[self.decoding],
         )
 
-    def encode(self, text: str, frames: np.ndarray, sample_fps: float | None, is_image: bool) -> EncodedPrompt:
-        return encode_prompt(self.processor, text, frames, sample_fps, is_image)
+    def encode(self, text: str, frames: np.ndarray, timing: ClipTiming | float | None, is_image: bool) -> EncodedPrompt:
+        return self.family.encode(self.processor, text, frames, timing, is_image)
 
     @torch.no_grad()
     def generate(self, prompts: list[EncodedPrompt]) -> list[str]:

@@ -76,11 +76,11 @@ def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard:
             batch = pending[start : start + cfg.eval.batch_size]
             prompts, digests = [], []
             for item in batch:
-                frames, fps, is_image = read_clip(item)
+                frames, timing, is_image = read_clip(item)
                 if variant is not None:
                     frames = corrupted_clip(frames, variant, severity, cfg.eval.seed, item.item_id)
                 digests.append(clip_digest(frames))
-                prompts.append(generator.encode(render_text(item), frames, fps, is_image))
+                prompts.append(generator.encode(render_text(item), frames, timing, is_image))
             for item, completion, digest in zip(batch, generator.generate(prompts), digests):
                 record = item.record
                 scored = score_prediction(completion, record.solution, record.problem_type,

@@ -1,8 +1,10 @@
-"""Build a tiny, randomly initialised Qwen2.5-VL (model + tokenizer + processor) fully offline.
+"""Build a tiny, randomly initialised model of a family (model + tokenizer + processor) fully offline.
 
-The tiny model exercises every code path of a real Qwen2.5-VL (vision tower, video tokens, M-RoPE time
-positions, chat template) in well under a second per GRPO step on a CPU. It is written to a directory
-with `save_pretrained` and loaded back through the same `from_pretrained` code as a real checkpoint.
+The tiny model exercises every code path of a real checkpoint of its family (vision tower, video tokens,
+M-RoPE time positions, timestamps, chat template) in well under a second per GRPO step on a CPU. The family
+adapter (rova.models.families) supplies the architecture and processor; the tokenizer, the format warm-up and
+the atomic write are shared. It is written with `save_pretrained` and loaded back through the same
+`from_pretrained` code as a real checkpoint.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ QWEN_SPECIAL_TOKENS = [
 ]
 
 # Bumped whenever the recipe changes so cached builds are rebuilt rather than silently reused.
-TINY_RECIPE_VERSION = 5
+TINY_RECIPE_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -86,10 +88,10 @@ def build_tokenizer(vocab_size: int):
     )
 
 
-def _chat_template() -> str:
+def _chat_template(name: str) -> str:
     import trl
 
-    path = Path(trl.__file__).parent / "chat_templates" / "qwen2_5_vl.jinja"
+    path = Path(trl.__file__).parent / "chat_templates" / f"{name}.jinja"
     return path.read_text()
 
 
@@ -130,69 +132,23 @@ def _format_warmup(model, tokenizer, steps: int, seed: int) -> None:
     log.info("tiny model format warm-up: %d steps, final loss %.3f", steps, loss.item())
 
 
-def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec = TinySpec()) -> Path:
-    """Write model + processor to `out_dir` (atomically: built in a temp dir, then renamed)."""
+def build_tiny_model(out_dir: str | os.PathLike, family: str, spec: TinySpec = TinySpec()) -> Path:
+    """Write model + processor of `family` to `out_dir` (atomically: built in a temp dir, then renamed)."""
     import torch
-    from transformers import (
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
 
+    from rova.models.families import get_family
+
+    adapter = get_family(family)
     out_dir = Path(out_dir)
     tokenizer = build_tokenizer(spec.vocab_size)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
-    head_dim = spec.hidden_size // spec.num_attention_heads
-    # M-RoPE splits head_dim/2 rotary frequencies over (time, height, width).
-    half = head_dim // 2
-    mrope = [half - 2 * (half // 4), half // 4, half // 4]
-    config = Qwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=spec.hidden_size,
-            intermediate_size=spec.intermediate_size,
-            num_hidden_layers=spec.num_hidden_layers,
-            num_attention_heads=spec.num_attention_heads,
-            num_key_value_heads=spec.num_key_value_heads,
-            max_position_embeddings=4096,
-            rope_parameters=dict(rope_type="default", rope_theta=1e6, mrope_section=mrope),
-            bos_token_id=None,  # Qwen2.5 has no BOS token; matching the tokenizer avoids a config rewrite on load
-            eos_token_id=ids["<|im_end|>"],
-            pad_token_id=ids["<|endoftext|>"],
-            tie_word_embeddings=True,
-        ),
-        vision_config=dict(
-            depth=spec.vision_depth,
-            hidden_size=spec.vision_hidden_size,
-            intermediate_size=2 * spec.vision_hidden_size,
-            num_heads=spec.vision_heads,
-            out_hidden_size=spec.hidden_size,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            window_size=56,
-            fullatt_block_indexes=[spec.vision_depth - 1],
-        ),
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
-    )
     torch.manual_seed(spec.seed)
-    model = Qwen2_5_VLForConditionalGeneration(config)
+    model = adapter.tiny_model(tokenizer, spec, ids)
     _format_warmup(model, tokenizer, spec.format_warmup_steps, spec.seed)
     model.generation_config.bos_token_id = None
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    processor = Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=112 * 112),
-        video_processor=Qwen2VLVideoProcessor(min_pixels=28 * 28, max_pixels=112 * 112),
-        tokenizer=tokenizer,
-        chat_template=_chat_template(),
-    )
+    processor = adapter.tiny_processor(tokenizer, _chat_template(adapter.chat_template_name))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -200,7 +156,7 @@ def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec = TinySpec()) ->
         processor.save_pretrained(tmp)
         if not list(tmp.glob("*.safetensors")):
             raise RuntimeError(f"building the tiny model wrote no weights into {tmp}")
-        (tmp / "rova_tiny.json").write_text(json.dumps({"recipe": TINY_RECIPE_VERSION, **asdict(spec)}))
+        (tmp / "rova_tiny.json").write_text(json.dumps(_marker(family, spec)))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
@@ -210,15 +166,19 @@ def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec = TinySpec()) ->
     return out_dir
 
 
-def ensure_tiny_model(out_dir: str | os.PathLike, spec: TinySpec = TinySpec()) -> Path:
-    """Build the tiny model unless an identical build (same recipe and spec) is already on disk."""
+def _marker(family: str, spec: TinySpec) -> dict:
+    return {"recipe": TINY_RECIPE_VERSION, "family": family, **asdict(spec)}
+
+
+def ensure_tiny_model(out_dir: str | os.PathLike, family: str, spec: TinySpec = TinySpec()) -> Path:
+    """Build the tiny model unless an identical build (same recipe, family and spec) is already on disk."""
     out_dir = Path(out_dir)
     marker = out_dir / "rova_tiny.json"
     if marker.exists():
         try:
-            if json.loads(marker.read_text()) == {"recipe": TINY_RECIPE_VERSION, **asdict(spec)}:
+            if json.loads(marker.read_text()) == _marker(family, spec):
                 return out_dir
         except (OSError, ValueError):
             pass
-    log.info("building tiny Qwen2.5-VL in %s", out_dir)
-    return build_tiny_model(out_dir, spec)
+    log.info("building tiny %s in %s", family, out_dir)
+    return build_tiny_model(out_dir, family, spec)

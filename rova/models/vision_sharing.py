@@ -1,20 +1,22 @@
 """Encode each distinct clip ONCE per forward pass, however many rows of the batch show it.
 
-GRPO gives every prompt G completion rows and each row carries that prompt's clip, so a plain Qwen2.5-VL
+GRPO gives every prompt G completion rows and each row carries that prompt's clip, so a plain VL model's
 forward runs the vision tower on G copies of one clip in every pass (rollout prefill, old-policy, reference,
 policy, KL consistency). Here the caller passes:
   * the pixels of the DISTINCT clips only (`pixel_values_videos` / `pixel_values`), in order of first use;
-  * the full per-row grids (`video_grid_thw`, `image_grid_thw`) and `second_per_grid_ts`, exactly as without
-    sharing: M-RoPE position ids (our corrected `get_rope_index`) are still computed from every row's grid;
+  * the full per-row grids (`video_grid_thw`, `image_grid_thw`) and per-video timing, exactly as without
+    sharing: M-RoPE position ids are still computed from every row's grid;
   * `video_clip_index` / `image_clip_index`: for each video (image) of the batch, in row order, the number of
     the distinct clip it shows (0, 1, 2, ... in order of first appearance).
-`install_shared_vision_encoding()` wraps three methods of `Qwen2_5_VLModel` on the class (so the policy, the
-reference model, `generate` and TRL's fused LM head all use them):
+`install_shared_vision_encoding(family)` wraps three methods of the family's inner model classes (the ones
+holding `visual`; rova.models.families) on the class, so the policy, the reference model, `generate` and TRL's
+fused LM head all use them:
   * `forward` pops the two indices (they never reach the language model) and holds them for this call
     (`generate` rejects unknown keyword arguments: wrap it in `clip_index_scope(model, ...)` instead);
   * `get_video_features` / `get_image_features` run the vision tower once on the distinct clips and index the
-    per-clip embeddings out to every video (image) of the batch. Indexing (not detaching) keeps autograd
-    exact: a shared clip's encoding receives the sum of its rows' gradients.
+    per-clip embeddings out to every video (image) of the batch, and likewise every per-token field the family
+    declares (Qwen3-VL's DeepStack features). Indexing (not detaching) keeps autograd exact: a shared clip's
+    encoding receives the sum of its rows' gradients.
 Without the indices all three are upstream's methods, unchanged. The tower still runs as one call per forward
 (all distinct clips packed, as upstream packs all rows): sharing cuts the patches it encodes, not its calls.
 """
@@ -31,12 +33,19 @@ INDEX_KWARGS = {VIDEO: "video_clip_index", IMAGE: "image_clip_index"}
 
 _UPSTREAM_ATTR = "_rova_upstream_vision_methods"
 _ACTIVE_ATTR = "_rova_clip_index"
+_FIELDS_ATTR = "_rova_per_token_fields"
 
 
-def _model_class():
-    from transformers.models.qwen2_5_vl import modeling_qwen2_5_vl
+def _model_classes(family=None) -> tuple[type, ...]:
+    """The inner model classes of `family`, or of every family (clip_index_scope on any model)."""
+    from rova.models.families import family_names, get_family
 
-    return modeling_qwen2_5_vl.Qwen2_5_VLModel
+    families = [family] if family is not None else [get_family(name) for name in family_names()]
+    return tuple(cls for f in families for cls in f.inner_model_classes())
+
+
+def _per_token_fields(cls) -> tuple[str, ...]:
+    return getattr(cls, _FIELDS_ATTR, ())
 
 
 def first_uses(index: list[int]) -> list[int]:
@@ -71,9 +80,22 @@ def _encode_shared(self, modality: str, upstream, pixels, grid, kwargs):
             f"shared vision encoding: {pixels.shape[0]} {modality} patches given, but the {distinct_grid.shape[0]} "
             f"distinct clips of {INDEX_KWARGS[modality]} have {expected}; pass each distinct clip's pixels once"
         )
-    out = upstream(self, pixels, distinct_grid, **kwargs)
+    # The index is consumed here: an upstream method that calls the other modality's method (Qwen3-VL's video
+    # features are its image features) must not apply this modality's index a second time.
+    held = self.__dict__.get(_ACTIVE_ATTR)
+    self.__dict__[_ACTIVE_ATTR] = None
+    try:
+        out = upstream(self, pixels, distinct_grid, **kwargs)
+    finally:
+        self.__dict__[_ACTIVE_ATTR] = held
     per_clip = out.pooler_output  # a tuple: one [tokens, hidden] tensor per distinct clip
     out.pooler_output = tuple(per_clip[clip] for clip in index)
+    tokens = [int(t.shape[0]) for t in per_clip]
+    for name in _per_token_fields(type(self)):
+        value = getattr(out, name, None)
+        if value is not None:  # [all distinct clips' tokens, hidden] per layer -> every row's clip, in order
+            setattr(out, name, [torch.cat([part[clip] for clip in index]) for part in
+                                (layer.split(tokens) for layer in value)])
     return out
 
 
@@ -98,9 +120,9 @@ def clip_index_scope(model, video_clip_index=None, image_clip_index=None):
     """Hold the clip indices for every forward of `model` inside the block: for `generate`, which validates its
     keyword arguments against the model's signature and would reject the index kwargs. Only the prefill (the
     forward that carries pixels) reads them."""
-    inner = [m for m in model.modules() if isinstance(m, _model_class())]
+    inner = [m for m in model.modules() if isinstance(m, _model_classes())]
     if (video_clip_index is not None or image_clip_index is not None) and not inner:
-        raise RovaError(f"shared vision encoding: {type(model).__name__} holds no Qwen2.5-VL model")
+        raise RovaError(f"shared vision encoding: {type(model).__name__} holds no model of a known family")
     with _active(inner, video_clip_index, image_clip_index):
         yield
 
@@ -133,32 +155,38 @@ def _wrap_features(upstream, modality: str):
     return get_features
 
 
-def install_shared_vision_encoding() -> None:
-    """Wrap Qwen2_5_VLModel's forward / get_video_features / get_image_features (idempotent, class-level)."""
-    cls = _model_class()
-    if _UPSTREAM_ATTR in cls.__dict__:
-        return
-    missing = [name for name in ("forward", "get_video_features", "get_image_features") if name not in cls.__dict__]
-    if missing:
-        import transformers
-
-        raise RovaError(
-            f"transformers {transformers.__version__}: Qwen2_5_VLModel no longer defines {', '.join(missing)}; "
-            "rova/models/vision_sharing.py must be updated (or run with model.share_vision_encoding=false)"
-        )
-    upstream = {name: cls.__dict__[name] for name in ("forward", "get_video_features", "get_image_features")}
-    setattr(cls, _UPSTREAM_ATTR, upstream)
-    cls.forward = _wrap_forward(upstream["forward"])
-    cls.get_video_features = _wrap_features(upstream["get_video_features"], VIDEO)
-    cls.get_image_features = _wrap_features(upstream["get_image_features"], IMAGE)
+_METHODS = ("forward", "get_video_features", "get_image_features")
 
 
-def uninstall_shared_vision_encoding() -> None:
-    """Restore upstream's methods (tests compare against them)."""
-    cls = _model_class()
-    upstream = cls.__dict__.get(_UPSTREAM_ATTR)
-    if upstream is None:
-        return
-    for name, method in upstream.items():
-        setattr(cls, name, method)
-    delattr(cls, _UPSTREAM_ATTR)
+def install_shared_vision_encoding(family) -> None:
+    """Wrap forward / get_video_features / get_image_features of `family`'s inner model classes (idempotent,
+    class-level)."""
+    for cls in _model_classes(family):
+        if _UPSTREAM_ATTR in cls.__dict__:
+            continue
+        missing = [name for name in _METHODS if name not in cls.__dict__]
+        if missing:
+            import transformers
+
+            raise RovaError(
+                f"transformers {transformers.__version__}: {cls.__name__} no longer defines {', '.join(missing)}; "
+                "rova/models/vision_sharing.py must be updated (or run with model.share_vision_encoding=false)"
+            )
+        upstream = {name: cls.__dict__[name] for name in _METHODS}
+        setattr(cls, _UPSTREAM_ATTR, upstream)
+        setattr(cls, _FIELDS_ATTR, tuple(family.per_token_feature_fields))
+        cls.forward = _wrap_forward(upstream["forward"])
+        cls.get_video_features = _wrap_features(upstream["get_video_features"], VIDEO)
+        cls.get_image_features = _wrap_features(upstream["get_image_features"], IMAGE)
+
+
+def uninstall_shared_vision_encoding(family=None) -> None:
+    """Restore upstream's methods (tests compare against them); every family's when `family` is None."""
+    for cls in _model_classes(family):
+        upstream = cls.__dict__.get(_UPSTREAM_ATTR)
+        if upstream is None:
+            continue
+        for name, method in upstream.items():
+            setattr(cls, name, method)
+        delattr(cls, _UPSTREAM_ATTR)
+        delattr(cls, _FIELDS_ATTR)

@@ -14,6 +14,7 @@ from rova.corruption import CorruptionRecord
 from rova.corruption.config import CorruptionConfig
 from rova.data.sampling import FrameSamplingConfig, target_size
 from rova.data.video import read_clip
+from rova.models.families.base import ClipTiming
 from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED
 
 
@@ -25,10 +26,20 @@ def stable_seed(*parts: object) -> int:
 
 @dataclass
 class View:
+    """One view of a prompt's clip. Every view of a clip carries the CLEAN clip's timing: shuffling and corruption
+    change what the frames show, never their time labels (rova/models/families/base.py)."""
+
     frames: np.ndarray          # uint8 [T, H, W, 3]
-    sample_fps: float
+    timing: ClipTiming          # when the (clean) sampled frames were taken; a float is read as the sampling fps
     is_image: bool
     record: dict | None = None  # corruption record (replayable) or shuffle permutation
+
+    def __post_init__(self) -> None:
+        self.timing = ClipTiming.of(self.timing)
+
+    @property
+    def sample_fps(self) -> float:
+        return self.timing.sample_fps
 
 
 class ClipSource:
@@ -56,7 +67,7 @@ class ClipSource:
             view = View(self._read_image(path), 1.0, True)
         else:
             clip = read_clip(path, self.sampling, backend=self.backend)
-            view = View(clip.frames, float(clip.sample_fps), False)
+            view = View(clip.frames, clip.timing, False)
         with self._cache_lock:
             self._cache[path] = view
             if len(self._cache) > self.cache_size:
@@ -88,14 +99,14 @@ class ClipSource:
         else:
             frames, rec = apply_random_corruption(clean.frames, self.corruption, seed)
             record = rec.to_dict() if rec is not None else {"family": "clean", "seed": seed}
-        return View(frames, clean.sample_fps, clean.is_image, record)
+        return View(frames, clean.timing, clean.is_image, record)
 
     def shuffled(self, row: dict, step: int) -> View:
         clean = self.clean(row)
         frames, permutation = shuffle_frames(
             clean.frames, stable_seed(self.seed, "shuffle", row["sample_id"], step), mode=self.shuffle_mode
         )
-        return View(frames, clean.sample_fps, clean.is_image, {"permutation": [int(i) for i in permutation]})
+        return View(frames, clean.timing, clean.is_image, {"permutation": [int(i) for i in permutation]})
 
     def _read_image(self, path: str) -> np.ndarray:
         import cv2

@@ -13,7 +13,7 @@ from rova.memory import GroupOutcome, MemoryView
 from rova.memory.replay import RECHECK_OUTCOMES, REPLAY_VIEW
 from rova.rewards import accuracy_score
 from rova.rewards.registry import CLEAN, CORRUPTED
-from rova.training.visual_inputs import encode_prompt, render_prompt
+from rova.training.visual_inputs import render_prompt
 
 
 def group_outcomes(heads: list[dict], views: dict, scores: dict, seeds: list[int]) -> list[GroupOutcome]:
@@ -75,7 +75,7 @@ def recheck_due(trainer, step: int) -> dict[str, int]:
     for row in rows:
         view = trainer.clip_source.clean(row) if row[REPLAY_VIEW]["kind"] == CLEAN else trainer.clip_source.corrupted(row, step)
         text = render_prompt(trainer.processing_class, row["prompt"])
-        prompts.append(encode_prompt(trainer.processing_class, text, view.frames, view.sample_fps, view.is_image))
+        prompts.append(trainer.family.encode(trainer.processing_class, text, view.frames, view.timing, view.is_image))
     # Every rank enters generation exactly once, even with nothing to re-check (ZeRO-3 gathers there).
     completions = trainer.generate_rows(prompts, greedy=True).ids
     texts = trainer.processing_class.batch_decode(completions, skip_special_tokens=True) if completions else []

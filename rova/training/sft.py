@@ -119,21 +119,22 @@ class VideoSFTCollator:
     """Rows -> one right-padded batch: input_ids, attention_mask, labels (completion only), mm_token_type_ids
     and the rows' visual tensors concatenated in row order."""
 
-    def __init__(self, processor, clip_source):
+    def __init__(self, processor, clip_source, family):
         self.processor = processor
         self.clip_source = clip_source
+        self.family = family  # rova.models.families: how a clip becomes processor inputs
         tokenizer = processor.tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.image_token = tokenizer.convert_tokens_to_ids("<|image_pad|>")
-        self.video_token = tokenizer.convert_tokens_to_ids("<|video_pad|>")
+        token_ids = family.token_ids(tokenizer)
+        self.image_token, self.video_token = token_ids["image_pad"], token_ids["video_pad"]
 
     def encode_row(self, row: dict):
         """(prompt ids, completion ids, visual tensors) of one row."""
-        from rova.training.visual_inputs import encode_prompt, render_prompt
+        from rova.training.visual_inputs import render_prompt
 
         view = self.clip_source.clean(row)
-        prompt = encode_prompt(
-            self.processor, render_prompt(self.processor, row["prompt"]), view.frames, view.sample_fps, view.is_image
+        prompt = self.family.encode(
+            self.processor, render_prompt(self.processor, row["prompt"]), view.frames, view.timing, view.is_image
         )
         return prompt.input_ids, list(row["completion_ids"]), prompt.visual
 
@@ -166,6 +167,7 @@ def build_sft_trainer(cfg: RootConfig, run_dir: Path, dist=None):
     from rova.stages.assets import ensure_demo_data
     from rova.stages.setup import DistState
     from rova.training.args import sft_config
+    from rova.models.families import get_family
     from rova.training.clips import ClipSource
     from rova.training.tracking import ConsoleCallback, MetricsJsonlCallback, PreemptionCallback
 
@@ -180,7 +182,7 @@ def build_sft_trainer(cfg: RootConfig, run_dir: Path, dist=None):
         model=model,
         args=sft_config(cfg, run_dir, report_to=report_to, extra=dist.trainer_kwargs),
         train_dataset=data.dataset,
-        data_collator=VideoSFTCollator(processor, clip_source),
+        data_collator=VideoSFTCollator(processor, clip_source, get_family(cfg.model.family)),
         processing_class=processor,
         callbacks=[MetricsJsonlCallback(run_dir), PreemptionCallback(run_dir), ConsoleCallback()],
     )

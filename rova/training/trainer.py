@@ -36,6 +36,7 @@ from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
 from rova.config.schema import RootConfig
+from rova.models.families import get_family
 from rova.models.vision_sharing import generate_sharing_clips, install_shared_vision_encoding
 from rova.rewards import kl_consistency_loss, sequence_kl
 from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES
@@ -45,9 +46,7 @@ from rova.training.rollout_metrics import MEAN_STD, SUM, MetricValues, rollout_m
 from rova.training.scoring import BranchScores, GenerationPlan, LossRows, loss_rows, plan_generation, score_rollout
 from rova.training.visual_inputs import (
     EncodedPrompt,
-    banned_token_ids,
     embedding_rows,
-    encode_prompt,
     left_pad,
     mm_token_type_ids,
     render_prompt,
@@ -108,10 +107,11 @@ class VideoGRPOTrainer(GRPOTrainer):
         self._active_visual_rows: list[dict] | None = None
         super().__init__(*args, **kwargs)
         tokenizer = self.processing_class.tokenizer
-        self._image_token = tokenizer.convert_tokens_to_ids("<|image_pad|>")
-        self._video_token = tokenizer.convert_tokens_to_ids("<|video_pad|>")
+        self.family = get_family(rova_cfg.model.family)  # what is model-specific (rova/models/families)
+        token_ids = self.family.token_ids(tokenizer)
+        self._image_token, self._video_token = token_ids["image_pad"], token_ids["video_pad"]
         # Vision placeholders and the embedding's padding rows are never sampled (HF here, vLLM in vllm_rollout).
-        self.banned_token_ids = banned_token_ids(tokenizer, embedding_rows(self.model))
+        self.banned_token_ids = self.family.banned_token_ids(tokenizer, embedding_rows(self.model))
         self.generation_config.suppress_tokens = list(self.banned_token_ids)
         self.branch_sizes = branch_sizes(rova_cfg)
         # The KL-consistency reward and loss need the corrupted view even when the corrupted branch is not generated.
@@ -122,7 +122,7 @@ class VideoGRPOTrainer(GRPOTrainer):
             share_vision_encoding = rova_cfg.model.share_vision_encoding  # rova/models/vision_sharing.py
         self.share_vision_encoding = bool(share_vision_encoding)
         if self.share_vision_encoding:
-            install_shared_vision_encoding()
+            install_shared_vision_encoding(self.family)
         self.clip_prefetcher = self._make_clip_prefetcher(rova_cfg.data.decode_workers)
 
     # ------------------------------------------------------------------ data path (decode ahead: prefetch.py)
@@ -294,7 +294,7 @@ class VideoGRPOTrainer(GRPOTrainer):
         texts = [render_prompt(self.processing_class, row["prompt"]) for row in heads]
         return {
             branch: [
-                encode_prompt(self.processing_class, text, v.frames, v.sample_fps, v.is_image) if v is not None else None
+                self.family.encode(self.processing_class, text, v.frames, v.timing, v.is_image) if v is not None else None
                 for text, v in zip(texts, branch_views)
             ]
             for branch, branch_views in views.items()

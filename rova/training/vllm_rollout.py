@@ -1,29 +1,33 @@
 """rollout=vllm: colocated vLLM generation for video prompts.
 
 TRL 1.16's colocated vLLM path sends only images. Here each request carries the SAME pre-sampled frames,
-the same sampling fps (video metadata) and the same processor settings as the HF path, so vLLM expands
-`<|video_pad|>` to exactly as many tokens as the training forward passes see. Engine creation, weight
+the same video metadata (fps, frame indices, total frames: vLLM 0.31 requires it) and the same processor
+settings as the HF path gave its processor (the family adapter chose them when it encoded the prompt), so
+vLLM expands the video placeholder to exactly as many tokens as the training forward passes see. Engine creation, weight
 sync and sleep mode come from TRL's `VLLMGeneration` (use_vllm, colocate). Vision placeholders are banned
 (a token whitelist), and each sampled token's log-prob comes back for TRL's importance-sampling correction.
 """
 
 from __future__ import annotations
 
-from rova.training.visual_inputs import VIDEO_PROCESSOR_KWARGS, EncodedPrompt, video_metadata
+from rova.training.visual_inputs import EncodedPrompt
 
 
 def vllm_request(prompt: EncodedPrompt) -> dict:
-    """One vLLM prompt dict: chat-templated text (one placeholder per clip) + the clip + processor kwargs."""
+    """One vLLM prompt dict: chat-templated text (one placeholder per clip), the clip with the metadata the HF
+    processor was given, and the same processor kwargs."""
     request: dict = {"prompt": prompt.text}
     if prompt.frames is None:
         return request
+    kwargs = dict(prompt.processor_kwargs or {})
     if prompt.is_image:
         request["multi_modal_data"] = {"image": prompt.frames[0]}
-        request["mm_processor_kwargs"] = {"do_resize": False}
+        request["mm_processor_kwargs"] = kwargs
         return request
-    metadata = video_metadata(prompt.frames.shape[0], prompt.sample_fps)
-    request["multi_modal_data"] = {"video": [(prompt.frames, metadata)]}
-    request["mm_processor_kwargs"] = dict(VIDEO_PROCESSOR_KWARGS)
+    if prompt.video_metadata is None:
+        raise ValueError("a video prompt for vLLM needs the video metadata it was encoded with (family.encode)")
+    request["multi_modal_data"] = {"video": [(prompt.frames, dict(prompt.video_metadata))]}
+    request["mm_processor_kwargs"] = kwargs
     return request
 
 

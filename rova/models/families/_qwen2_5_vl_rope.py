@@ -119,7 +119,7 @@ def _check_signature(method) -> None:
             f"transformers {_version()}: Qwen2_5_VLModel.get_rope_index{inspect.signature(method)} no longer has the "
             f"signature rova's M-RoPE time fix replaces ({', '.join(EXPECTED_PARAMETERS)}, **kwargs). Check whether "
             "this version still truncates second_per_grid_ts (docs/upstream_fixes.md) and update or remove "
-            "rova/models/qwen2_5_vl.py."
+            "rova/models/families/_qwen2_5_vl_rope.py."
         )
 
 
@@ -174,7 +174,7 @@ def upstream_truncates_time(method=None, cls=None) -> bool:
     if method is None:
         raise RovaError(
             f"transformers {_version()}: Qwen2_5_VLModel.get_rope_index is gone; rova's M-RoPE time fix "
-            "(rova/models/qwen2_5_vl.py, docs/upstream_fixes.md) must be updated or removed."
+            "(rova/models/families/_qwen2_5_vl_rope.py, docs/upstream_fixes.md) must be updated or removed."
         )
     _check_signature(method)
     probe = _Probe(cls)
@@ -185,7 +185,7 @@ def upstream_truncates_time(method=None, cls=None) -> bool:
         raise RovaError(
             f"transformers {_version()}: Qwen2_5_VLModel.get_rope_index changed beyond the known time truncation "
             "(its positions for integral second_per_grid_ts differ from 5.17's); rova's replacement would undo "
-            "that change. Review rova/models/qwen2_5_vl.py against the new upstream code."
+            "that change. Review rova/models/families/_qwen2_5_vl_rope.py against the new upstream code."
         )
     fractional = probe_inputs([0.5, 0.5])
     (theirs, _), (ours, _) = method(probe, **fractional), corrected_get_rope_index(probe, **fractional)
@@ -198,7 +198,7 @@ def upstream_truncates_time(method=None, cls=None) -> bool:
     raise RovaError(
         f"transformers {_version()}: Qwen2_5_VLModel.get_rope_index gives unexpected time positions for 0.5 s "
         f"grids at 2 tokens/s ({upstream_times.tolist()}; 5.17 gives all-equal, fixed upstream gives steps of 1). "
-        "Review rova/models/qwen2_5_vl.py."
+        "Review rova/models/families/_qwen2_5_vl_rope.py."
     )
 
 
@@ -215,7 +215,7 @@ def install_mrope_time_fix() -> bool:
     if not upstream_truncates_time(upstream, cls):
         if not _logged_not_needed:
             log.info("transformers %s computes Qwen2.5-VL M-RoPE time positions correctly; rova's fix is not "
-                     "installed (remove rova/models/qwen2_5_vl.py once older versions are unsupported)", _version())
+                     "installed (remove rova/models/families/_qwen2_5_vl_rope.py once older versions are unsupported)", _version())
             _logged_not_needed = True
         return False
     setattr(cls, _UPSTREAM_ATTR, upstream)

@@ -1,0 +1,103 @@
+"""Qwen3-VL (2B, 4B, 8B, 32B dense; 30B-A3B MoE): patch 16, merge 2 (frame sides in multiples of 32).
+
+Time reaches the model as TEXT: the processor writes `<{t:.1f} seconds>` before each temporal patch, t being
+the mean time of the patch's two frames, computed from the video metadata (frame indices / fps). So the
+metadata carries the sampled frames' true indices in the source and the source's frame rate: the rendered
+times are the true times of the frames (without metadata the processor assumes 24 fps). M-RoPE positions are
+plain per-patch steps here (no `second_per_grid_ts`); `mm_token_type_ids` is mandatory whenever a grid is
+passed. The vision tower also returns DeepStack features (one row per visual token, per injection layer),
+indexed per clip by shared vision encoding like the embeddings.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rova.models.families.base import ClipTiming, ModelFamily
+
+
+class Qwen3VL(ModelFamily):
+    name = "qwen3_vl"
+    title = "Qwen3-VL"
+    model_types = ("qwen3_vl", "qwen3_vl_moe")
+    patch_size = 16
+    per_token_feature_fields: ClassVar[tuple[str, ...]] = ("deepstack_features",)
+    tiny_dir_name = "tiny-qwen3_vl"
+    chat_template_name = "qwen3_vl"
+
+    def model_class(self, model_type: str):
+        from transformers import Qwen3VLForConditionalGeneration, Qwen3VLMoeForConditionalGeneration
+
+        return Qwen3VLMoeForConditionalGeneration if model_type == "qwen3_vl_moe" else Qwen3VLForConditionalGeneration
+
+    def inner_model_classes(self) -> tuple[type, ...]:
+        from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLModel
+        from transformers.models.qwen3_vl_moe.modeling_qwen3_vl_moe import Qwen3VLMoeModel
+
+        return (Qwen3VLModel, Qwen3VLMoeModel)
+
+    def video_metadata(self, num_frames: int, timing: ClipTiming) -> dict:
+        if timing.indices is not None and timing.source_fps:
+            if len(timing.indices) != num_frames:
+                raise ValueError(f"clip timing has {len(timing.indices)} frame indices for {num_frames} frames")
+            indices = [int(i) for i in timing.indices]
+            total = int(timing.source_frames or (max(indices) + 1))
+            return {"total_num_frames": total, "fps": float(timing.source_fps), "frames_indices": indices}
+        # Source unknown (a clip built in memory): frames i / sample_fps seconds apart, starting at 0.
+        return {"total_num_frames": int(num_frames), "fps": float(timing.sample_fps),
+                "frames_indices": list(range(num_frames))}
+
+    def tiny_model(self, tokenizer, spec, token_ids: dict[str, int]):
+        from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+        head_dim = spec.hidden_size // spec.num_attention_heads
+        half = head_dim // 2  # interleaved M-RoPE: head_dim/2 rotary frequencies over (time, height, width)
+        mrope = [half - 2 * (half // 4), half // 4, half // 4]
+        config = Qwen3VLConfig(
+            text_config=dict(
+                vocab_size=len(tokenizer),
+                hidden_size=spec.hidden_size,
+                intermediate_size=spec.intermediate_size,
+                num_hidden_layers=spec.num_hidden_layers,
+                num_attention_heads=spec.num_attention_heads,
+                num_key_value_heads=spec.num_key_value_heads,
+                head_dim=head_dim,
+                max_position_embeddings=4096,
+                rope_parameters=dict(rope_type="default", rope_theta=5e6, mrope_section=mrope,
+                                     mrope_interleaved=True),
+                pad_token_id=token_ids["<|endoftext|>"],
+            ),
+            vision_config=dict(
+                depth=spec.vision_depth,
+                hidden_size=spec.vision_hidden_size,
+                intermediate_size=2 * spec.vision_hidden_size,
+                num_heads=spec.vision_heads,
+                out_hidden_size=spec.hidden_size,
+                patch_size=self.patch_size,
+                spatial_merge_size=self.merge_size,
+                temporal_patch_size=self.temporal_patch_size,
+                num_position_embeddings=256,
+                deepstack_visual_indexes=[0],
+            ),
+            image_token_id=token_ids[self.tokens.image_pad],
+            video_token_id=token_ids[self.tokens.video_pad],
+            vision_start_token_id=token_ids[self.tokens.vision_start],
+            vision_end_token_id=token_ids[self.tokens.vision_end],
+            tie_word_embeddings=True,
+        )
+        return Qwen3VLForConditionalGeneration(config)
+
+    def tiny_processor(self, tokenizer, chat_template: str):
+        from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+        factor = self.frame_factor
+        size = {"shortest_edge": factor ** 2, "longest_edge": (4 * factor) ** 2}
+        return Qwen3VLProcessor(
+            image_processor=Qwen2VLImageProcessor(size=size, patch_size=self.patch_size, merge_size=self.merge_size),
+            video_processor=Qwen3VLVideoProcessor(size=size, patch_size=self.patch_size, merge_size=self.merge_size),
+            tokenizer=tokenizer,
+            chat_template=chat_template,
+        )
+
+
+FAMILY = Qwen3VL()
