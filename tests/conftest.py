@@ -47,3 +47,10 @@ def demo_file(cache_dir) -> Path:
     from rova.data.demo import build_demo_dataset
 
     return build_demo_dataset(cache_dir / "demo", num_clips=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_model_dir(cache_dir) -> Path:
+    from rova.models.tiny import ensure_tiny_model
+
+    return ensure_tiny_model(cache_dir / "tiny-qwen3_vl", "qwen3_vl")

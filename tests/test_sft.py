@@ -83,8 +83,8 @@ def test_records_without_process_are_skipped_or_trained_on_the_solution(cache_di
     record = load_records(cfg.data.train_file)[0]
     assert data.no_process == 0 and data.too_long == 0 and len(data.dataset) == data.total
     bare = type(record)(**{**record.__dict__, "process": None})
-    assert completion_text(bare, require_process=True) is None
-    assert completion_text(bare, require_process=False) == f"{record.solution}<|im_end|>"
+    assert completion_text(bare, require_process=True, end_of_turn="<|im_end|>") is None
+    assert completion_text(bare, require_process=False, end_of_turn="<|im_end|>") == f"{record.solution}<|im_end|>"
     short = min(data.dataset["length"])
     _, _, clipped, _ = _sft_trainer(cache_dir, tmp_path / "short", f"sft.max_length={short}")
     assert clipped.too_long == sum(1 for n in data.dataset["length"] if n > short) > 0

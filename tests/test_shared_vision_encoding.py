@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from rova.training.visual_inputs import left_pad, render_prompt, right_pad, stack_shared_visual
-from tests.support.families import encode_prompt
 from rova.training.vision_probe import VisionProbe, attribute_passes
 from tests.support.trainers import make_trainer
 
@@ -25,15 +24,16 @@ def _views(trainer, count: int):
         row = trainer.train_dataset[i]
         text = render_prompt(trainer.processing_class, row["prompt"])
         for view, out in ((trainer.clip_source.clean(row), clean), (trainer.clip_source.corrupted(row, 0), corrupted)):
-            out.append(encode_prompt(trainer.processing_class, text, view.frames, view.sample_fps, view.is_image))
+            out.append(trainer.family.encode(trainer.processing_class, text, view.frames, view.timing, view.is_image))
     return clean, corrupted
 
 
 def _image_prompt(trainer, seed: int):
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Which colour dominates?"}]}]
     text = render_prompt(trainer.processing_class, messages)
-    frames = np.random.default_rng(seed).integers(0, 256, (1, 56, 84, 3), dtype=np.uint8)
-    return encode_prompt(trainer.processing_class, text, frames, None, is_image=True)
+    f = trainer.family.frame_factor
+    frames = np.random.default_rng(seed).integers(0, 256, (1, 2 * f, 3 * f, 3), dtype=np.uint8)
+    return trainer.family.encode(trainer.processing_class, text, frames, None, is_image=True)
 
 
 def _batch(trainer, prompts, seed: int = 0):
@@ -71,9 +71,14 @@ def _assert_same(shared, per_row):
         assert diff <= 1e-4 * g.norm().item() + 1e-12, f"{name}: |shared - per-row| = {diff}, |per-row| = {g.norm()}"
 
 
-def test_shared_encoding_gives_the_same_logps_and_gradients(cache_dir, tmp_path):
-    """3 prompts x (G=3 clean + G=3 corrupted rows), 6 rows per forward: one encoding per distinct clip."""
-    trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage=tgrpo", "corruption=weather")
+MODELS = pytest.mark.parametrize("model", ["tiny", "tiny_qwen3_vl"])
+
+
+@MODELS
+def test_shared_encoding_gives_the_same_logps_and_gradients(cache_dir, tmp_path, model):
+    """3 prompts x (G=3 clean + G=3 corrupted rows), 6 rows per forward: one encoding per distinct clip (for
+    Qwen3-VL the DeepStack features too)."""
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage=tgrpo", "corruption=weather", f"model={model}")
     assert trainer.share_vision_encoding  # the default
     clean, corrupted = _views(trainer, 3)
     group = 3
@@ -93,9 +98,10 @@ def test_shared_encoding_gives_the_same_logps_and_gradients(cache_dir, tmp_path)
     assert counter.patches["per_row"] == group * counter.patches["shared"]
 
 
-def test_mixed_image_and_video_batch(cache_dir, tmp_path):
+@MODELS
+def test_mixed_image_and_video_batch(cache_dir, tmp_path, model):
     """Image rows next to video rows in one forward: each image and each clip encoded once."""
-    trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage=tgrpo", "corruption=weather")
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage=tgrpo", "corruption=weather", f"model={model}")
     clean, corrupted = _views(trainer, 2)
     images = [_image_prompt(trainer, 0), _image_prompt(trainer, 1)]
     group = 3
@@ -139,10 +145,11 @@ STEP_OVERRIDES = (
 )
 
 
-@pytest.mark.parametrize("share", [True, False], ids=["shared", "per_completion"])
-def test_every_pass_encodes_each_distinct_clip_once(cache_dir, tmp_path, share):
+@pytest.mark.parametrize(("model", "share"), [("tiny", True), ("tiny", False), ("tiny_qwen3_vl", True)],
+                         ids=["shared", "per_completion", "qwen3_vl-shared"])
+def test_every_pass_encodes_each_distinct_clip_once(cache_dir, tmp_path, model, share):
     """One T-GRPO step, 2 prompts per device, G=4 clean + 2 shuffled + 2 corrupted completions per prompt."""
-    trainer, _, _ = make_trainer(cache_dir, tmp_path, *STEP_OVERRIDES)
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, *STEP_OVERRIDES, f"model={model}")
     trainer.share_vision_encoding = share
     assert trainer.ref_model is not None and trainer.branch_sizes == {"shuffled": 2, "corrupted": 2}
     counter = VisionProbe(trainer.model, trainer.ref_model)

@@ -6,6 +6,7 @@ tiny Qwen2.5-VL's vision tower in each pass of one GRPO step, and show that TRL'
 
 from __future__ import annotations
 
+import pytest
 import torch
 from trl import GRPOTrainer
 
@@ -13,11 +14,12 @@ from rova.training.vision_probe import VisionProbe, attribute_passes
 from tests.support.trainers import make_trainer
 
 
-def test_vision_tower_runs_in_generation_and_every_logprob_pass(cache_dir, tmp_path):
+@pytest.mark.parametrize("model", ["tiny", "tiny_qwen3_vl"])
+def test_vision_tower_runs_in_generation_and_every_logprob_pass(cache_dir, tmp_path, model):
     # beta > 0 adds the reference pass; num_iterations=2 makes TRL keep old-policy log-probs.
     trainer, cfg, _ = make_trainer(
         cache_dir, tmp_path, "stage.max_steps=1", "stage.beta=0.04", "stage.num_iterations=2",
-        "stage.per_device_train_batch_size=4", "stage.num_generations=2",
+        "stage.per_device_train_batch_size=4", "stage.num_generations=2", f"model={model}",
     )
     counter = VisionProbe(trainer.model, trainer.ref_model)
     attribute_passes(trainer, counter)

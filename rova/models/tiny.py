@@ -19,16 +19,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-QWEN_SPECIAL_TOKENS = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-]
-
 # Bumped whenever the recipe changes so cached builds are rebuilt rather than silently reused.
 TINY_RECIPE_VERSION = 6
 
@@ -66,7 +56,8 @@ def _corpus() -> list[str]:
     return lines
 
 
-def build_tokenizer(vocab_size: int):
+def build_tokenizer(vocab_size: int, adapter):
+    """A byte-level BPE over the corpus with the family's special tokens (padding first, end of turn = EOS)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -75,16 +66,16 @@ def build_tokenizer(vocab_size: int):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=QWEN_SPECIAL_TOKENS,
+        special_tokens=adapter.special_tokens(),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(_corpus(), trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        additional_special_tokens=QWEN_SPECIAL_TOKENS[1:],
+        eos_token=adapter.end_of_turn,
+        pad_token=adapter.pad_token,
+        additional_special_tokens=adapter.special_tokens()[1:],
     )
 
 
@@ -95,7 +86,7 @@ def _chat_template(name: str) -> str:
     return path.read_text()
 
 
-def _format_warmup(model, tokenizer, steps: int, seed: int) -> None:
+def _format_warmup(model, tokenizer, adapter, steps: int, seed: int) -> None:
     """Teach the answer format (not the answers): random rationale words, a random option or number."""
     import random
 
@@ -109,12 +100,13 @@ def _format_warmup(model, tokenizer, steps: int, seed: int) -> None:
 
     def sample() -> tuple[str, str]:
         question = " ".join(rng.choice(words) for _ in range(rng.randint(8, 40)))
+        start, end, vision = adapter.turn_start, adapter.end_of_turn, adapter.tokens
         prompt = (
-            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
-            f"<|vision_start|><|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n"
+            f"{start}system\nYou are a helpful assistant.{end}\n{start}user\n"
+            f"{vision.vision_start}{vision.vision_end}{question}{end}\n{start}assistant\n"
         )
         thought = " ".join(rng.choice(words) for _ in range(rng.randint(1, 4)))
-        return prompt, f"<think>{thought}</think><answer>{rng.choice(answers)}</answer><|im_end|>"
+        return prompt, f"<think>{thought}</think><answer>{rng.choice(answers)}</answer>{end}"
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
     model.train()
@@ -140,14 +132,14 @@ def build_tiny_model(out_dir: str | os.PathLike, family: str, spec: TinySpec = T
 
     adapter = get_family(family)
     out_dir = Path(out_dir)
-    tokenizer = build_tokenizer(spec.vocab_size)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    tokenizer = build_tokenizer(spec.vocab_size, adapter)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in adapter.special_tokens()}
     torch.manual_seed(spec.seed)
     model = adapter.tiny_model(tokenizer, spec, ids)
-    _format_warmup(model, tokenizer, spec.format_warmup_steps, spec.seed)
+    _format_warmup(model, tokenizer, adapter, spec.format_warmup_steps, spec.seed)
     model.generation_config.bos_token_id = None
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.generation_config.eos_token_id = ids[adapter.end_of_turn]
+    model.generation_config.pad_token_id = ids[adapter.pad_token]
     processor = adapter.tiny_processor(tokenizer, _chat_template(adapter.chat_template_name))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

@@ -25,16 +25,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
-END_OF_TURN = "<|im_end|>"
 
 
-def completion_text(record: VideoQARecord, require_process: bool) -> str | None:
-    """The assistant turn; None when the record has no rationale and `sft.require_process` asks for one."""
+def completion_text(record: VideoQARecord, require_process: bool, end_of_turn: str) -> str | None:
+    """The assistant turn, closed by the family's `end_of_turn` token; None when the record has no rationale and
+    `sft.require_process` asks for one."""
     if record.process:
-        return f"{record.process}{record.solution}{END_OF_TURN}"
+        return f"{record.process}{record.solution}{end_of_turn}"
     if require_process:
         return None
-    return f"{record.solution}{END_OF_TURN}"
+    return f"{record.solution}{end_of_turn}"
 
 
 def completion_ids(tokenizer, text: str) -> list[int]:
@@ -73,9 +73,12 @@ def load_sft_data(cfg: RootConfig, processor) -> SftData:
     if data.max_samples is not None:
         records = records[: data.max_samples]
     total = len(records)
+    from rova.models.families import get_family
+
+    end_of_turn = get_family(cfg.model.family).end_of_turn
     texts = {}
     for record in records:
-        text = completion_text(record, cfg.sft.require_process)
+        text = completion_text(record, cfg.sft.require_process, end_of_turn)
         if text is not None:
             texts[record.sample_id] = text
     no_process = total - len(texts)

@@ -27,7 +27,9 @@ class VisionProbe:
         for model in models:
             if model is None:
                 continue
-            visual = model.model.visual
+            from rova.models.families import family_of_model
+
+            visual = family_of_model(model).vision_tower(model)
             visual.forward = self._counted(visual.forward, flops)
             self._wrapped.append(visual)
 

@@ -105,6 +105,9 @@ class ModelFamily(ABC):
     merge_size: ClassVar[int] = 2
     temporal_patch_size: ClassVar[int] = 2
     tokens: ClassVar[VisionTokens] = VisionTokens()
+    # ChatML: text end, turn start, turn end (also the tiny tokenizer's special tokens, with the vision tokens)
+    pad_token: ClassVar[str] = "<|endoftext|>"
+    turn_start: ClassVar[str] = "<|im_start|>"
     end_of_turn: ClassVar[str] = "<|im_end|>"
     # Visual tensors a video row carries (besides the pixels), kept per row and concatenated in row order.
     video_keys: ClassVar[tuple[str, ...]] = ("pixel_values_videos", "video_grid_thw")
@@ -186,6 +189,11 @@ class ModelFamily(ABC):
         them) and the embedding rows past the tokenizer (text no tokenizer can decode)."""
         ids = [tokenizer.convert_tokens_to_ids(t) for t in self.tokens.all()]
         return ids + list(range(len(tokenizer), max(int(vocab_size or 0), len(tokenizer))))
+
+    def special_tokens(self) -> list[str]:
+        """Every special token of the family's tokenizer that rova relies on, the padding token first."""
+        t = self.tokens
+        return [self.pad_token, self.turn_start, self.end_of_turn, t.vision_start, t.vision_end, t.image_pad, t.video_pad]
 
     def stop_token_ids(self, tokenizer) -> list[int]:
         eos = [tokenizer.convert_tokens_to_ids(self.end_of_turn), tokenizer.eos_token_id]

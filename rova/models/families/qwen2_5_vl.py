@@ -67,8 +67,8 @@ class Qwen25VL(ModelFamily):
                 max_position_embeddings=4096,
                 rope_parameters=dict(rope_type="default", rope_theta=1e6, mrope_section=mrope),
                 bos_token_id=None,  # Qwen2.5 has no BOS token; matching the tokenizer avoids a config rewrite
-                eos_token_id=token_ids["<|im_end|>"],
-                pad_token_id=token_ids["<|endoftext|>"],
+                eos_token_id=token_ids[self.end_of_turn],
+                pad_token_id=token_ids[self.pad_token],
                 tie_word_embeddings=True,
             ),
             vision_config=dict(

@@ -65,7 +65,7 @@ class Qwen3VL(ModelFamily):
                 max_position_embeddings=4096,
                 rope_parameters=dict(rope_type="default", rope_theta=5e6, mrope_section=mrope,
                                      mrope_interleaved=True),
-                pad_token_id=token_ids["<|endoftext|>"],
+                pad_token_id=token_ids[self.pad_token],
             ),
             vision_config=dict(
                 depth=spec.vision_depth,
