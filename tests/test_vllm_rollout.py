@@ -65,11 +65,12 @@ def test_image_and_text_requests():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available() or importlib.util.find_spec("vllm") is None,
                     reason="needs CUDA and the vllm extra")
-def test_vllm_video_rollout_on_gpu(tmp_path, cache_dir):
+@pytest.mark.parametrize("model", ["tiny", "tiny_qwen3_vl"])
+def test_vllm_video_rollout_on_gpu(tmp_path, cache_dir, model):
     from tests.support.trainers import make_trainer
 
     trainer, _, run_dir = make_trainer(cache_dir, tmp_path, "rollout=vllm", "model.dtype=bfloat16", "stage.max_steps=1",
-                                       "rollout.vllm_gpu_memory_utilization=0.2")
+                                       "rollout.vllm_gpu_memory_utilization=0.2", f"model={model}")
     trainer.train()
     assert (run_dir / "rollouts.jsonl").exists()
 
