@@ -200,6 +200,29 @@ class ModelFamily(ABC):
         return sorted({int(t) for t in eos if t is not None})
 
     # ------------------------------------------------------------------ tiny offline model
+    def tiny_text_config(self, tokenizer, spec, token_ids: dict[str, int]) -> dict:
+        """The language model sizes of a tiny model (M-RoPE splits head_dim/2 frequencies over t, h, w)."""
+        half = spec.hidden_size // spec.num_attention_heads // 2
+        return dict(
+            vocab_size=len(tokenizer), hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
+            num_hidden_layers=spec.num_hidden_layers, num_attention_heads=spec.num_attention_heads,
+            num_key_value_heads=spec.num_key_value_heads, max_position_embeddings=4096,
+            pad_token_id=token_ids[self.pad_token],
+            rope_parameters=dict(rope_type="default", mrope_section=[half - 2 * (half // 4), half // 4, half // 4]),
+        )
+
+    def tiny_vision_config(self, spec) -> dict:
+        return dict(
+            depth=spec.vision_depth, hidden_size=spec.vision_hidden_size, intermediate_size=2 * spec.vision_hidden_size,
+            num_heads=spec.vision_heads, out_hidden_size=spec.hidden_size, patch_size=self.patch_size,
+            spatial_merge_size=self.merge_size, temporal_patch_size=self.temporal_patch_size,
+        )
+
+    def tiny_token_config(self, token_ids: dict[str, int]) -> dict:
+        t = self.tokens
+        return dict(image_token_id=token_ids[t.image_pad], video_token_id=token_ids[t.video_pad],
+                    vision_start_token_id=token_ids[t.vision_start], vision_end_token_id=token_ids[t.vision_end])
+
     @abstractmethod
     def tiny_model(self, tokenizer, spec, token_ids: dict[str, int]):
         """A randomly initialised model of this family with `spec`'s sizes (rova.models.tiny builds the rest)."""

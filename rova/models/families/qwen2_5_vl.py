@@ -53,40 +53,18 @@ class Qwen25VL(ModelFamily):
     def tiny_model(self, tokenizer, spec, token_ids: dict[str, int]):
         from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-        head_dim = spec.hidden_size // spec.num_attention_heads
-        half = head_dim // 2  # M-RoPE splits head_dim/2 rotary frequencies over (time, height, width)
-        mrope = [half - 2 * (half // 4), half // 4, half // 4]
+        text = self.tiny_text_config(tokenizer, spec, token_ids)
+        text["rope_parameters"]["rope_theta"] = 1e6
         config = Qwen2_5_VLConfig(
             text_config=dict(
-                vocab_size=len(tokenizer),
-                hidden_size=spec.hidden_size,
-                intermediate_size=spec.intermediate_size,
-                num_hidden_layers=spec.num_hidden_layers,
-                num_attention_heads=spec.num_attention_heads,
-                num_key_value_heads=spec.num_key_value_heads,
-                max_position_embeddings=4096,
-                rope_parameters=dict(rope_type="default", rope_theta=1e6, mrope_section=mrope),
+                text,
                 bos_token_id=None,  # Qwen2.5 has no BOS token; matching the tokenizer avoids a config rewrite
                 eos_token_id=token_ids[self.end_of_turn],
-                pad_token_id=token_ids[self.pad_token],
                 tie_word_embeddings=True,
             ),
-            vision_config=dict(
-                depth=spec.vision_depth,
-                hidden_size=spec.vision_hidden_size,
-                intermediate_size=2 * spec.vision_hidden_size,
-                num_heads=spec.vision_heads,
-                out_hidden_size=spec.hidden_size,
-                patch_size=self.patch_size,
-                spatial_merge_size=self.merge_size,
-                temporal_patch_size=self.temporal_patch_size,
-                window_size=56,
-                fullatt_block_indexes=[spec.vision_depth - 1],
-            ),
-            image_token_id=token_ids[self.tokens.image_pad],
-            video_token_id=token_ids[self.tokens.video_pad],
-            vision_start_token_id=token_ids[self.tokens.vision_start],
-            vision_end_token_id=token_ids[self.tokens.vision_end],
+            vision_config=dict(self.tiny_vision_config(spec), window_size=56,
+                               fullatt_block_indexes=[spec.vision_depth - 1]),
+            **self.tiny_token_config(token_ids),
             tie_word_embeddings=True,
         )
         return Qwen2_5_VLForConditionalGeneration(config)

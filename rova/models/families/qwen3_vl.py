@@ -50,39 +50,13 @@ class Qwen3VL(ModelFamily):
     def tiny_model(self, tokenizer, spec, token_ids: dict[str, int]):
         from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
-        head_dim = spec.hidden_size // spec.num_attention_heads
-        half = head_dim // 2  # interleaved M-RoPE: head_dim/2 rotary frequencies over (time, height, width)
-        mrope = [half - 2 * (half // 4), half // 4, half // 4]
+        text = self.tiny_text_config(tokenizer, spec, token_ids)
+        text["rope_parameters"].update(rope_theta=5e6, mrope_interleaved=True)
         config = Qwen3VLConfig(
-            text_config=dict(
-                vocab_size=len(tokenizer),
-                hidden_size=spec.hidden_size,
-                intermediate_size=spec.intermediate_size,
-                num_hidden_layers=spec.num_hidden_layers,
-                num_attention_heads=spec.num_attention_heads,
-                num_key_value_heads=spec.num_key_value_heads,
-                head_dim=head_dim,
-                max_position_embeddings=4096,
-                rope_parameters=dict(rope_type="default", rope_theta=5e6, mrope_section=mrope,
-                                     mrope_interleaved=True),
-                pad_token_id=token_ids[self.pad_token],
-            ),
-            vision_config=dict(
-                depth=spec.vision_depth,
-                hidden_size=spec.vision_hidden_size,
-                intermediate_size=2 * spec.vision_hidden_size,
-                num_heads=spec.vision_heads,
-                out_hidden_size=spec.hidden_size,
-                patch_size=self.patch_size,
-                spatial_merge_size=self.merge_size,
-                temporal_patch_size=self.temporal_patch_size,
-                num_position_embeddings=256,
-                deepstack_visual_indexes=[0],
-            ),
-            image_token_id=token_ids[self.tokens.image_pad],
-            video_token_id=token_ids[self.tokens.video_pad],
-            vision_start_token_id=token_ids[self.tokens.vision_start],
-            vision_end_token_id=token_ids[self.tokens.vision_end],
+            text_config=dict(text, head_dim=spec.hidden_size // spec.num_attention_heads),
+            vision_config=dict(self.tiny_vision_config(spec), num_position_embeddings=256,
+                               deepstack_visual_indexes=[0]),
+            **self.tiny_token_config(token_ids),
             tie_word_embeddings=True,
         )
         return Qwen3VLForConditionalGeneration(config)
