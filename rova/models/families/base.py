@@ -50,14 +50,6 @@ class ClipTiming:
     source_fps: float | None = None
     source_frames: int | None = None  # frames in the source video (or frame folder)
 
-    def times(self, num_frames: int) -> np.ndarray:
-        """Seconds of each sampled frame: index / source fps, or i / sample_fps when the source is unknown."""
-        if self.indices is not None and self.source_fps:
-            if len(self.indices) != num_frames:
-                raise ValueError(f"clip timing has {len(self.indices)} frame indices for {num_frames} frames")
-            return np.asarray(self.indices, dtype=np.float64) / float(self.source_fps)
-        return np.arange(num_frames, dtype=np.float64) / float(self.sample_fps)
-
     @classmethod
     def of(cls, timing: "ClipTiming | float | None") -> "ClipTiming | None":
         if timing is None or isinstance(timing, ClipTiming):
