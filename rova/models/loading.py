@@ -35,14 +35,16 @@ def load_model_and_processor(cfg: ModelConfig):
     import torch
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
+    from rova.models.lora import adapter_base, load_adapter
     from rova.models.qwen2_5_vl import install_mrope_time_fix
 
     # Class-level, before any model exists: the policy, TRL's reference model and generate all share it.
     install_mrope_time_fix()
-    path = ensure_model_files(cfg)
+    path, adapter = adapter_base(ensure_model_files(cfg))  # a LoRA adapter dir loads its base + the adapter
     dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
         path, dtype=dtype, attn_implementation=cfg.attn_implementation
     )
+    model = load_adapter(model, adapter)
     processor = AutoProcessor.from_pretrained(path)
     return model, processor
