@@ -7,6 +7,7 @@ which gives advantage 0 and no gradient, and "nothing changed" would prove nothi
 from __future__ import annotations
 
 import json
+import re
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -48,6 +49,11 @@ def snapshot(model) -> dict[str, torch.Tensor]:
 def base_name(name: str) -> str:
     """A PeftModel parameter's name in the plain model (LoRA layers keep the wrapped Linear as `base_layer`)."""
     return name.removeprefix("base_model.model.").replace(".base_layer.", ".")
+
+
+def live_name(saved_key: str) -> str:
+    """PEFT saves "...q_proj.lora_A.weight"; in the model (adapter "default") it is "...q_proj.lora_A.default.weight"."""
+    return re.sub(r"\.(lora_[AB])\.weight$", r".\1.default.weight", saved_key)
 
 
 def completion_logps(trainer, model, batch) -> torch.Tensor:
@@ -269,7 +275,52 @@ def test_resume_restores_the_adapter_from_the_checkpoint(cache_dir, tmp_path):
     assert second.state.global_step == 2
     restored = AdapterAtStart.weights
     assert len(restored) == len(saved)
-    for key, value in saved.items():  # PEFT saves "...q_proj.lora_A.weight"; the live name has ".default"
-        live = key.replace(".lora_A.weight", ".lora_A.default.weight").replace(".lora_B.weight", ".lora_B.default.weight")
-        assert torch.equal(restored[live], value), key
+    for key, value in saved.items():
+        assert torch.equal(restored[live_name(key)], value), key
     assert any(restored[n].any() for n in fresh), "the restored B is the trained one, not the fresh zeros"
+
+
+# ----------------------------------------------------------------------------------------------- distributed
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ddp", "zero2"])
+def test_lora_with_two_cpu_processes_trains_saves_and_resumes(tmp_path, cache_dir, strategy):
+    """Two CPU processes (DDP through torchrun, ZeRO-2 through the DeepSpeed launcher): 2 LoRA steps with a
+    frozen vision tower and a reference pass, the adapter (+ merged model) saved. Under ZeRO-2 a relaunch then
+    resumes from checkpoint-2, whose DeepSpeed module state (what the engine restores, non-strictly) holds
+    exactly the trained adapter. A DDP run on CPU cannot resume yet, LoRA or not: transformers loads
+    optimizer.pt with map_location=args.device, "cpu:0" there, which torch refuses for storages saved as "cpu"."""
+    from safetensors.torch import load_file
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from tests.support.runs import launch
+
+    run_dir = tmp_path / "outputs" / "lora"
+    common = (f"distributed={strategy}", "distributed.nproc_per_node=2", *LORA, "model.freeze_vision=true",
+              "model.lora.save_merged=true", "stage.beta=0.04", "stage.save_steps=2", "logger=none",
+              "data.demo_num_clips=8", f"run.dir={run_dir}")
+    first = launch(tmp_path, cache_dir, *common, "stage.max_steps=2", timeout=900)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    assert "2 processes, DistributedType." in first.stdout and "DistributedType.NO" not in first.stdout
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [m for m in lines if "loss" in m and "train_loss" not in m]
+    assert len(steps) == 2 and all(np.isfinite(m["loss"]) for m in steps)
+    assert all(m["branch/clean_completions"] == 8 for m in steps)  # both ranks generated
+    checkpoint = run_dir / "checkpoints" / "checkpoint-2"
+    for folder in (checkpoint, run_dir / "model"):
+        adapter = load_file(str(folder / "adapter_model.safetensors"))
+        assert adapter and all("lora_" in key for key in adapter), folder
+        assert not (folder / "model.safetensors").exists(), folder
+    merged = Qwen2_5_VLForConditionalGeneration.from_pretrained(run_dir / "model" / "merged")
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+
+    if strategy == "zero2":
+        trained = load_file(str(checkpoint / "adapter_model.safetensors"))
+        states = torch.load(checkpoint / "global_step2" / "mp_rank_00_model_states.pt", map_location="cpu",
+                            weights_only=False)["module"]
+        assert all(torch.equal(states[live_name(key)], value) for key, value in trained.items())
+        again = launch(tmp_path, cache_dir, *common, "stage.max_steps=3", timeout=900)
+        assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["resumed_from"] == str(checkpoint) and summary["global_step"] == 3
+        lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        assert [m["step"] for m in lines if "loss" in m and "train_loss" not in m] == [1, 2, 3]
