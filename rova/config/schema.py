@@ -128,10 +128,44 @@ class StageConfig:
         return self.steps_per_generation or self.gradient_accumulation_steps
 
 
+# The language model's attention and MLP projections. PEFT matches each name against the end of a module's
+# dotted name; the vision tower (whose MLP also has gate_proj / up_proj / down_proj) is always excluded by
+# rova.models.lora, which hands PEFT the tower's prefix as `exclude_modules`.
+LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class LoraConfig:
+    """LoRA adapters through PEFT (rova/models/lora.py): only the adapters train; the base weights stay as loaded."""
+
+    enabled: bool = False
+    rank: int = 16
+    alpha: float = 32.0
+    dropout: float = 0.05
+    # Module names (or dotted suffixes, e.g. "self_attn.q_proj") of the language model; never the vision tower.
+    target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGET_MODULES))
+    save_merged: bool = False  # also write run_dir/model/merged: base + adapter as one from_pretrained checkpoint
+
+    def __post_init__(self) -> None:
+        _positive("model.lora.rank", self.rank)
+        _positive("model.lora.alpha", self.alpha)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("model.lora.dropout", f"got {self.dropout!r}; must be in [0, 1)")
+        if not self.target_modules:
+            raise ConfigError("model.lora.target_modules", "empty: name at least one module (e.g. q_proj)")
+        blank = [name for name in self.target_modules if not str(name).strip(". ")]
+        if blank:
+            raise ConfigError("model.lora.target_modules", f"got {list(self.target_modules)}; a name is blank")
+
+
 @dataclass
 class ModelConfig:
     """A checkpoint of a model family (rova/models/families): a local directory or a hub id (hub ids need network
-    at run time). The family decides the frame-size factor, the video metadata and the vision tokens."""
+    at run time). The family decides the frame-size factor, the video metadata and the vision tokens.
+
+    `path` may also be a LoRA adapter directory (a LoRA run's model/, or one of its checkpoints): its base model
+    is loaded and the adapter merged in (rova.models.lora.load_adapter).
+    """
 
     name: str = "tiny"
     family: str = "???"                # a family adapter: rova.models.families.family_names()
@@ -140,6 +174,8 @@ class ModelConfig:
     dtype: str = "float32"
     attn_implementation: str = "sdpa"
     share_vision_encoding: bool = True  # one vision-tower run per distinct clip per pass (False: one per completion)
+    freeze_vision: bool = False  # the vision tower's parameters get requires_grad=False (with or without LoRA)
+    lora: LoraConfig = field(default_factory=LoraConfig)
 
     def __post_init__(self) -> None:
         # "???" (MISSING) is reported by OmegaConf when the config is instantiated; only reject empty values.
@@ -453,6 +489,13 @@ class RootConfig:
                 f"{self.data.decode_workers} needs stage.dataloader_num_workers=0 (now {stage.dataloader_num_workers}): "
                 "the decode workers learn the next rows from the trainer process's dataloader; set one of them to 0",
             )
+        lora = self.model.lora
+        if lora.save_merged and not lora.enabled:
+            raise ConfigError("model.lora.save_merged", "writes base + adapter merged: needs model.lora.enabled=true")
+        for key, on in (("model.lora.enabled", lora.enabled), ("model.freeze_vision", self.model.freeze_vision)):
+            if on and not rl:
+                raise ConfigError(key, f"what trains is chosen for the RL stages (grpo, tgrpo, memory); stage "
+                                  f"{stage.name!r} is not one")
         if self.memory.enabled and not rl:
             raise ConfigError("memory.enabled", f"the difficulty memory needs an RL stage; stage {stage.name!r} is not one")
         if self.cot.shards > 1 and self.cluster.name != "slurm":

@@ -58,15 +58,18 @@ def load_model_and_processor(cfg: ModelConfig):
     import torch
     from transformers import AutoConfig, AutoProcessor
 
+    from rova.models.lora import adapter_base, load_adapter
+
     family = get_family(cfg.family)
     # Class-level, before any model exists: the policy, TRL's reference model and generate all share it.
     family.install_fixes()
-    path = ensure_model_files(cfg)
+    path, adapter = adapter_base(ensure_model_files(cfg))  # a LoRA adapter dir loads its base + the adapter
     model_type = checkpoint_model_type(path) or AutoConfig.from_pretrained(path).model_type
     check_family(cfg, model_type)
     dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
     model = family.model_class(model_type).from_pretrained(
         path, dtype=dtype, attn_implementation=cfg.attn_implementation
     )
+    model = load_adapter(model, adapter)
     processor = AutoProcessor.from_pretrained(path)
     return model, processor

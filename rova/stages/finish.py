@@ -19,8 +19,9 @@ def finish_training_run(cfg, run_dir: Path, trainer, processor, result, *, dist,
     Preempted (a callback set `preempted`; its checkpoint is saved): log it, close wandb and the process group,
     and return. Otherwise every process saves the model to run_dir/model (ZeRO-3 gathers it), and the main
     process saves the processor beside it and writes summary.json: stage, global_step, train_loss,
-    resumed_from, model_dir, metrics, the stage's `entries`, wandb, then what `late_entries()` returns
-    (computed after the model is saved, e.g. a plot of the metrics). It prints
+    resumed_from, model_dir (with model.lora: the adapter; with model.lora.save_merged also merged_model_dir,
+    base + adapter merged in model_dir/merged), metrics, the stage's `entries`, wandb, then what
+    `late_entries()` returns (computed after the model is saved, e.g. a plot of the metrics). It prints
     `[rova] done: <stage>, <steps> steps<done_suffix>`, then one line for each of model_dir, metrics, the
     `shown` entries, wandb and the late entries that is set, in that order (the late ones last).
     """
@@ -33,15 +34,21 @@ def finish_training_run(cfg, run_dir: Path, trainer, processor, result, *, dist,
         return
 
     model_dir = run_dir / "model"
-    trainer.save_model(str(model_dir))
+    trainer.save_model(str(model_dir))  # with model.lora: the adapter only (rova.models.lora)
     if dist.is_main:
         processor.save_pretrained(str(model_dir))
+        merged = None
+        if cfg.model.lora.enabled and cfg.model.lora.save_merged:
+            from rova.models.lora import save_merged
+
+            merged = save_merged(model_dir, cfg.model)
         summary = {
             "stage": cfg.stage.name,
             "global_step": trainer.state.global_step,
             "train_loss": result.training_loss,
             "resumed_from": resume,
             "model_dir": str(model_dir),
+            **({"merged_model_dir": str(merged)} if merged is not None else {}),
             "metrics": str(run_dir / "metrics.jsonl"),
             **(entries or {}),
             "wandb": str(Path(wandb_run.dir).parent) if wandb_run is not None else None,
@@ -50,10 +57,10 @@ def finish_training_run(cfg, run_dir: Path, trainer, processor, result, *, dist,
         summary.update(late)
         atomic_write_json(run_dir / "summary.json", summary)
         print(f"[rova] done: {cfg.stage.name}, {trainer.state.global_step} steps{done_suffix}")
-        printed = ("model_dir", "metrics", *shown, "wandb", *late)
-        width = max(len(key) for key in printed)
+        printed = ("model_dir", "merged_model_dir", "metrics", *shown, "wandb", *late)
+        width = max(len(key) for key in printed if key in summary)
         for key in printed:
-            if summary[key]:
+            if summary.get(key):
                 print(f"[rova]   {key:<{width}} {summary[key]}")
     if wandb_run is not None:
         wandb_run.finish()

@@ -27,6 +27,7 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str | 
     `resume_from`: the checkpoint being resumed; the difficulty memory is restored from it (only from it).
     """
     from rova.models.loading import load_model_and_processor
+    from rova.models.lora import log_parameter_counts, prepare_trainable
     from rova.stages.assets import ensure_demo_data
     from rova.stages.setup import DistState
     from rova.training.args import grpo_config
@@ -40,6 +41,7 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str | 
     dist = dist or DistState()
     ensure_demo_data(cfg.data)
     model, processor = load_model_and_processor(cfg.model)
+    model, peft_config = prepare_trainable(model, cfg.model)  # model.freeze_vision; model.lora -> TRL's peft_config
     prompts_per_generation = (
         cfg.stage.per_device_train_batch_size * cfg.stage.generation_steps * dist.world_size // cfg.stage.num_generations
     )
@@ -75,7 +77,9 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str | 
         ),
         run_dir=run_dir,
         memory=memory,
+        peft_config=peft_config,
     )
+    log_parameter_counts(trainer.model)
     trainer.remove_callback(PrinterCallback)  # raw log dicts; ConsoleCallback prints one line per step
     if memory is not None:
         from rova.memory import ReplayDataset

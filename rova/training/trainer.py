@@ -418,9 +418,10 @@ class VideoGRPOTrainer(GRPOTrainer):
                     self.model, input_ids, attention_mask, logits_to_keep, batch_size, visual_rows=visual_rows
                 )
             if self.beta != 0.0:
-                output["ref_per_token_logps"], _, _ = self._get_per_token_logps_and_entropies(
-                    self.ref_model, input_ids, attention_mask, logits_to_keep, batch_size, visual_rows=visual_rows
-                )
+                with self._reference_model() as ref_model:
+                    output["ref_per_token_logps"], _, _ = self._get_per_token_logps_and_entropies(
+                        ref_model, input_ids, attention_mask, logits_to_keep, batch_size, visual_rows=visual_rows
+                    )
         if correct_sampling:
             sampling = torch.full(comp_ids.shape, float("nan"), device=device)
             for r, i in enumerate(rows.indices):
@@ -441,6 +442,19 @@ class VideoGRPOTrainer(GRPOTrainer):
             output["is_clean_row"] = torch.tensor([r < rows.num_clean for r in range(len(rows.indices))], device=device)
             output["corrupted_visual_rows"] = corrupted_of
         return output
+
+    @contextmanager
+    def _reference_model(self):
+        """The model of the reference pass: TRL's ref_model, or with LoRA (TRL builds none) the policy with its
+        adapter disabled -- or switched to TRL's "ref" adapter copy when there is one -- as TRL's rollout does."""
+        if self.ref_model is not None:
+            yield self.ref_model
+            return
+        from trl.trainer.utils import use_adapter
+
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        with use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None):
+            yield self.model
 
     # 6. log ---------------------------------------------------------------------------------------------
     def _gathered_stats(self, values: np.ndarray) -> tuple[float, float]:
