@@ -338,3 +338,18 @@ def test_a_lora_step_on_the_tiny_qwen3_vl_changes_only_adapter_weights(cache_dir
     assert not any(".visual." in n for n in trainable)
     changed = {n for n in before if not torch.equal(before[n], after[n])}
     assert {n for n in before if ".lora_B." in n} <= changed <= trainable
+
+
+def test_with_lora_the_video_reaches_the_reference_pass_too(cache_dir, tmp_path):
+    """TRL builds no reference model under LoRA: the reference pass is the policy with its adapter disabled, and
+    the clip must reach it like every other pass (counted per pass, the reference one included)."""
+    from rova.training.vision_probe import VisionProbe, attribute_passes
+
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, *LORA, *STEP, "stage.beta=0.04", "stage.num_iterations=2")
+    assert trainer.ref_model is None
+    counter = VisionProbe(trainer.model)
+    attribute_passes(trainer, counter)
+    trainer.train()
+    counter.close()
+    for phase in ("generation", "old_policy", "reference", "policy"):
+        assert counter.calls[phase] > 0, f"vision tower never ran in the {phase} pass: {dict(counter.calls)}"

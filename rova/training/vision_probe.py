@@ -77,12 +77,21 @@ def attribute_passes(trainer, probe: VisionProbe) -> None:
         return run
 
     def logps(model, *args, **kwargs):
-        label = "policy" if probe.phase == "policy" else ("reference" if model is trainer.ref_model else "old_policy")
+        reference = probe.phase == "reference" or model is trainer.ref_model
+        label = "policy" if probe.phase == "policy" else ("reference" if reference else "old_policy")
         with probe.during(label):
             return wrapped["_get_per_token_logps_and_entropies"](model, *args, **kwargs)
+
+    reference_model = trainer._reference_model
+
+    @contextmanager
+    def reference_pass():  # with LoRA the reference pass is the policy with its adapter disabled
+        with reference_model() as model, probe.during("reference"):
+            yield model
 
     trainer.generate_rows = phase("generate_rows", "generation")
     trainer._measure_kl = phase("_measure_kl", "kl_reward")
     trainer._compute_loss = phase("_compute_loss", "policy")
     trainer._kl_aux_loss = phase("_kl_aux_loss", "kl_aux")
     trainer._get_per_token_logps_and_entropies = logps
+    trainer._reference_model = reference_pass
