@@ -137,3 +137,15 @@ def test_an_unknown_family_fails_at_compose_time_naming_the_key(tmp_path, cache_
     proc = launch(tmp_path, cache_dir, "model.family=llava", "logger=none")
     assert proc.returncode == 2 and "model.family" in proc.stderr and "qwen3_vl" in proc.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+def test_build_tiny_never_overwrites_a_directory_that_is_not_a_tiny_build(tmp_path):
+    """model.path=<run>/model with the tiny preset's build_tiny=true must not replace a trained model."""
+    from rova.models.tiny import ensure_tiny_model
+
+    trained = tmp_path / "run" / "model"
+    trained.mkdir(parents=True)
+    (trained / "model.safetensors").write_bytes(b"weights")
+    with pytest.raises(ConfigError, match=r"model\.build_tiny.*left untouched"):
+        ensure_tiny_model(trained, "qwen2_5_vl")
+    assert (trained / "model.safetensors").read_bytes() == b"weights"

@@ -172,5 +172,11 @@ def ensure_tiny_model(out_dir: str | os.PathLike, family: str, spec: TinySpec = 
                 return out_dir
         except (OSError, ValueError):
             pass
+    elif out_dir.exists() and any(out_dir.iterdir()):
+        # Builds are written whole (temp dir + rename): a non-empty dir without our marker is someone's model.
+        from rova.errors import ConfigError
+
+        raise ConfigError("model.build_tiny", f"true, but {out_dir} already holds files that are not a tiny-model "
+                          "build (a trained model?); it is left untouched. Set model.build_tiny=false to load it")
     log.info("building tiny %s in %s", family, out_dir)
     return build_tiny_model(out_dir, family, spec)
