@@ -23,11 +23,13 @@ def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@pytest.mark.parametrize("strategy", ["ddp", "zero2", "zero3"])
-def test_two_cpu_processes_through_launch(tmp_path, cache_dir, strategy):
+@pytest.mark.parametrize(("strategy", "model"), [
+    ("ddp", "tiny"), ("zero2", "tiny"), ("zero3", "tiny"), ("zero3", "tiny_qwen3_vl"),
+], ids=["ddp", "zero2", "zero3", "zero3-qwen3_vl"])
+def test_two_cpu_processes_through_launch(tmp_path, cache_dir, strategy, model):
     proc = launch(
         tmp_path, cache_dir, f"distributed={strategy}", "distributed.nproc_per_node=2", "data.demo_num_clips=8",
-        "logger=none", "stage.max_steps=2", "stage.save_steps=2", timeout=900,
+        "logger=none", "stage.max_steps=2", "stage.save_steps=2", f"model={model}", timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     run_dir = only_run_dir(tmp_path / "outputs")  # one run dir for the whole multi-process run
@@ -40,11 +42,14 @@ def test_two_cpu_processes_through_launch(tmp_path, cache_dir, strategy):
     if strategy != "ddp":
         assert any(p.name.startswith("global_step") for p in checkpoint.iterdir()), "no DeepSpeed engine state"
     assert "2 processes, DistributedType." in proc.stdout and "DistributedType.NO" not in proc.stdout
-    from transformers import Qwen2_5_VLForConditionalGeneration
+    from rova.models.families import family_of_model_type
 
     for path in (checkpoint, run_dir / "model"):
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
-        assert sum(p.numel() for p in model.parameters()) > 0
+        model_type = json.loads((path / "config.json").read_text())["model_type"]
+        family = family_of_model_type(model_type)
+        assert family is not None and (model == "tiny") == (family.name == "qwen2_5_vl")
+        loaded = family.model_class(model_type).from_pretrained(path)
+        assert sum(p.numel() for p in loaded.parameters()) > 0
 
 
 def test_sigkill_mid_training_then_relaunch_resumes(tmp_path, cache_dir):
