@@ -97,7 +97,9 @@ def baselines() -> dict[str, tuple[str, object]]:
 
 def load_clip(video: Path) -> np.ndarray:
     if video.is_file():
-        import decord
+        from rova.data.decord_import import decord_module
+
+        decord = decord_module()
 
         reader = decord.VideoReader(str(video))
         idx = np.linspace(0, len(reader) - 1, T).round().astype(int)

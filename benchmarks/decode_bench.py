@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
 
-    import decord
+    from rova.data.decord_import import decord_module
+
+    decord = decord_module()
     import numpy as np
 
     from rova.corruption.config import CorruptionConfig

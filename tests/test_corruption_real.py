@@ -27,7 +27,9 @@ needs_videos = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def real_clips() -> dict[str, np.ndarray]:
-    import decord
+    from rova.data.decord_import import decord_module
+
+    decord = decord_module()
 
     clips = {}
     for name in CLIPS:

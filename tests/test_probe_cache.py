@@ -30,9 +30,9 @@ def test_parallel_probing_agrees_with_sequential(demo_file, tmp_path):
     parallel = media_verdicts(records, CFG, "decord", workers=2)
     assert sequential == parallel
     assert sequential[str(target)][0] is not None
-    assert sum(reason is None for reason, _ in sequential.values()) == 3
+    assert sum(reason is None for reason, _, _ in sequential.values()) == 3
     # 8 sampled frames of 3 s at 8 fps -> 6 frames at most; tokens = frame pairs x (h/28) x (w/28)
-    assert all(tokens > 0 for reason, tokens in sequential.values() if reason is None)
+    assert all(tokens > 0 for reason, tokens, _ in sequential.values() if reason is None)
 
 
 def test_cache_is_reused_and_invalidated_by_a_changed_file(demo_file, tmp_path):
@@ -47,36 +47,44 @@ def test_cache_is_reused_and_invalidated_by_a_changed_file(demo_file, tmp_path):
     repaired = cached_verdicts(records, CFG, "decord", cache, workers=1)
     assert repaired[str(target)][0] is None
     other_settings = cached_verdicts(records, FrameSamplingConfig(1.0, 2, 4, 3136, 6272, 50176), "decord", cache, 1)
-    assert all(reason is None for reason, _ in other_settings.values())
+    assert all(reason is None for reason, _, _ in other_settings.values())
     assert len(__import__("json").loads(cache.read_text())) == 4 + 1 + 4  # one entry per (file state, settings)
 
 
-def test_max_prompt_length_drops_and_counts_long_prompts(demo_file, tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("family_name", ["qwen2_5_vl", "qwen3_vl"])
+def test_max_prompt_length_drops_and_counts_long_prompts(demo_file, tiny_model_dir, tiny_qwen3_model_dir, tmp_path,
+                                                         family_name):
     from transformers import AutoProcessor
+
+    from rova.models.families import get_family
+
+    family = get_family(family_name)
+    model_dir = tiny_model_dir if family_name == "qwen2_5_vl" else tiny_qwen3_model_dir
+    f = family.frame_factor
 
     from rova.errors import DataError
     from rova.launch.compose import load
     from rova.training.dataset import load_training_data, prompt_length
 
-    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    processor = AutoProcessor.from_pretrained(model_dir)
     data_cfg = load([f"data.train_file={demo_file}", "data.build_demo=false"])[1].data
-    everything = load_training_data(data_cfg, 28, tmp_path, processor=processor)
+    everything = load_training_data(data_cfg, f, tmp_path, processor=processor)
     records = load_records(demo_file)
-    verdicts = cached_verdicts(records, data_cfg.frame_sampling(28), "decord", tmp_path / "media_probe.json", 1)
-    lengths = sorted(prompt_length(processor, r, verdicts[r.media_path][1]) for r in records)
+    verdicts = cached_verdicts(records, data_cfg.frame_sampling(f), "decord", tmp_path / "media_probe.json", 1)
+    lengths = sorted(prompt_length(processor, r, verdicts[r.media_path], family) for r in records)
     limit = lengths[len(lengths) // 2]
-    limited = load_training_data(data_cfg, 28, tmp_path, processor=processor, max_prompt_length=limit)
+    limited = load_training_data(data_cfg, f, tmp_path, processor=processor, max_prompt_length=limit, family=family)
     expected = sum(n <= limit for n in lengths)
     assert len(limited.dataset) == expected and limited.too_long == len(records) - expected
     assert len(everything.dataset) == len(records)
     # The count includes the expanded video tokens: it matches what the processor really produces.
     from rova.data.video import read_clip
     from rova.training.visual_inputs import render_prompt
-    from tests.support.families import encode_prompt
     from rova.data.prompts import build_messages
 
-    clip = read_clip(records[0].media_path, data_cfg.frame_sampling(28))
-    encoded = encode_prompt(processor, render_prompt(processor, build_messages(records[0])), clip.frames, clip.sample_fps)
-    assert prompt_length(processor, records[0], verdicts[records[0].media_path][1]) == len(encoded.input_ids)
+    for record in records[:3]:  # the count is exact (Qwen3-VL: visual tokens plus every time label)
+        clip = read_clip(record.media_path, data_cfg.frame_sampling(f))
+        encoded = family.encode(processor, render_prompt(processor, build_messages(record)), clip.frames, clip.timing)
+        assert prompt_length(processor, record, verdicts[record.media_path], family) == len(encoded.input_ids)
     with pytest.raises(DataError):
-        load_training_data(data_cfg, 28, tmp_path, processor=processor, max_prompt_length=5)
+        load_training_data(data_cfg, f, tmp_path, processor=processor, max_prompt_length=5, family=family)

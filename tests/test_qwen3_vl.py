@@ -39,7 +39,9 @@ def _labels(processor, encoded) -> list[str]:
 
 def _pts_seconds(path, indices) -> np.ndarray:
     """Presentation time of each frame, read from the container (independent of rova's index / fps arithmetic)."""
-    import decord
+    from rova.data.decord_import import decord_module
+
+    decord = decord_module()
 
     reader = decord.VideoReader(str(path))
     return np.asarray([reader.get_frame_timestamp(int(i))[0] for i in indices], dtype=np.float64)

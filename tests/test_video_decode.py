@@ -173,3 +173,22 @@ def test_read_clip_errors_name_the_path(tmp_path):
             read_clip(text, CFG, backend)
     with pytest.raises(ValueError, match="backend"):
         read_clip(text, CFG, "opencv")
+
+
+def test_decoding_before_torch_is_loaded_leaves_torch_matmuls_working(tmp_path):
+    """decord2 dlopens site-packages/nvidia/*/lib/*.so RTLD_GLOBAL at import, libnvblas included: a process that
+    decoded before loading torch segfaulted at its first Linear (rova/data/decord_import.py). Fresh process."""
+    import subprocess
+    import sys
+
+    script = (
+        "from rova.data.sampling import FrameSamplingConfig\n"
+        "from rova.data.video import read_clip\n"
+        f"clip = read_clip({str(VIDEOS / 'tw_grpo_8.mp4')!r}, FrameSamplingConfig(2.0, 4, 8, 3136, 6272, 50176))\n"
+        "import torch\n"
+        "out = torch.nn.Linear(64, 64)(torch.randn(128, 64))\n"
+        "print('matmul ok', tuple(out.shape), clip.nframes)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0 and "matmul ok (128, 64)" in proc.stdout, (proc.returncode, proc.stderr[-2000:])

@@ -27,7 +27,9 @@ BACKGROUND = 255
 
 def load_clip(video: Path, num_frames: int, height: int) -> np.ndarray:
     """`num_frames` frames evenly spaced over the video, resized to `height` (aspect kept, even width)."""
-    import decord
+    from rova.data.decord_import import decord_module
+
+    decord = decord_module()
 
     reader = decord.VideoReader(str(video))
     if len(reader) == 0:

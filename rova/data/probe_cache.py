@@ -33,7 +33,7 @@ def cached_verdicts(
     records: list[VideoQARecord], cfg: FrameSamplingConfig, backend: str, cache_file: Path, workers: int
 ) -> dict[str, Verdict]:
     # The format version is part of the key: entries of an older format are simply probed again.
-    settings = "v2:" + hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:12]
+    settings = "v3:" + hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:12]
     cache_file = Path(cache_file)
     with file_lock(cache_file.with_name(cache_file.name + ".lock")):
         try:

@@ -87,6 +87,11 @@ class VideoInfo:
     source_width: int
     height: int  # after resizing
     width: int
+    indices: tuple[int, ...] = ()  # source frame indices of the sampled frames
+
+    @property
+    def timing(self) -> ClipTiming:
+        return ClipTiming(float(self.sample_fps), tuple(self.indices), float(self.source_fps), int(self.total_frames))
 
 
 def _check_mp4_structure(path: str, size: int) -> None:
@@ -188,7 +193,9 @@ def _plan(
 def _decode_decord(
     path: str, cfg: FrameSamplingConfig, segment: Segment | None = None
 ) -> tuple[np.ndarray, np.ndarray, float, float, int]:
-    import decord
+    from rova.data.decord_import import decord_module
+
+    decord = decord_module()
 
     try:
         reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
@@ -324,6 +331,7 @@ def probe_video(
         source_width=int(frames.shape[2]),
         height=height,
         width=width,
+        indices=tuple(int(i) for i in indices),
     )
 
 
@@ -423,22 +431,33 @@ def read_frame_folder(
     )
 
 
-# (reason it cannot be used or None, visual tokens the model will see for it or None)
-Verdict = tuple[str | None, int | None]
+# (reason it cannot be used or None, visual tokens the model will see for it or None, and for a video the
+# sampled frames' timing as [sample_fps, source frame indices, source fps, source frames] or None)
+Verdict = tuple[str | None, int | None, list | None]
+
+
+def verdict_timing(verdict: Verdict) -> ClipTiming | None:
+    """The clip timing a video's verdict recorded (None for images and unreadable media)."""
+    if len(verdict) < 3 or verdict[2] is None:
+        return None
+    sample_fps, indices, source_fps, total = verdict[2]
+    return ClipTiming(float(sample_fps), tuple(int(i) for i in indices), float(source_fps), int(total))
 
 
 def probe_media(path: str, data_type: str, cfg: FrameSamplingConfig, backend: str = "decord") -> Verdict:
-    """Whether the media decodes (a video's sampled frames, or an image), and its Qwen2.5-VL token count."""
-    merge = cfg.image_factor  # one token per image_factor x image_factor area per frame pair
+    """Whether the media decodes (a video's sampled frames, or an image), its visual token count (one token per
+    image_factor x image_factor area per frame pair) and, for a video, when its sampled frames were taken."""
+    merge = cfg.image_factor
     try:
         if data_type == "image":
             height, width = probe_image(path)
             height, width = target_size(height, width, 2, cfg)
-            return None, (height // merge) * (width // merge)
+            return None, (height // merge) * (width // merge), None
         info = probe_video(path, cfg, backend)
-        return None, (info.nframes // 2) * (info.height // merge) * (info.width // merge)
+        timing = [info.sample_fps, list(info.indices), info.source_fps, info.total_frames]
+        return None, (info.nframes // 2) * (info.height // merge) * (info.width // merge), timing
     except VideoDecodeError as exc:
-        return str(exc), None
+        return str(exc), None, None
 
 
 def _probe_job(args: tuple) -> tuple[str, Verdict]:
@@ -475,7 +494,7 @@ def split_by_verdict(
             kept.append(record)
         else:
             skipped.append((record, reason))
-    bad = {path: reason for path, (reason, _) in verdicts.items() if reason is not None}
+    bad = {path: reason for path, (reason, *_) in verdicts.items() if reason is not None}
     for reason in bad.values():
         log.warning("skipping undecodable media: %s", reason)
     if skipped:

@@ -26,6 +26,7 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str | 
 
     `resume_from`: the checkpoint being resumed; the difficulty memory is restored from it (only from it).
     """
+    from rova.models.families import get_family
     from rova.models.loading import load_model_and_processor
     from rova.models.lora import log_parameter_counts, prepare_trainable
     from rova.stages.assets import ensure_demo_data
@@ -47,7 +48,7 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str | 
     )
     data = load_training_data(
         cfg.data, cfg.model.image_factor, cfg.run.cache_dir, min_prompts=prompts_per_generation,
-        processor=processor, max_prompt_length=cfg.stage.max_prompt_length,
+        processor=processor, max_prompt_length=cfg.stage.max_prompt_length, family=get_family(cfg.model.family),
     )
     check_media_mix_for_zero3(cfg, set(data.dataset.unique("data_type")))
     if dist.is_main:

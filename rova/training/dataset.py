@@ -16,7 +16,7 @@ from rova.config.schema import DataConfig
 from rova.data.prompts import DEFAULT_TEMPLATES, PromptTemplates, build_messages
 from rova.data.records import VideoQARecord, load_records
 from rova.data.probe_cache import cached_verdicts
-from rova.data.video import split_by_verdict
+from rova.data.video import Verdict, split_by_verdict, verdict_timing
 
 if TYPE_CHECKING:
     import datasets
@@ -52,19 +52,24 @@ def to_row(record: VideoQARecord, templates: PromptTemplates = DEFAULT_TEMPLATES
 
 
 def prompt_length(
-    processor, record: VideoQARecord, visual_tokens: int, templates: PromptTemplates = DEFAULT_TEMPLATES
+    processor, record: VideoQARecord, verdict: Verdict, family, templates: PromptTemplates = DEFAULT_TEMPLATES
 ) -> int:
-    """Tokens of the rendered prompt once the one media placeholder is expanded to its visual tokens."""
+    """Tokens of the rendered prompt once the one media placeholder is expanded as the family's processor expands
+    it: the probed visual tokens plus any text the family writes around them (Qwen3-VL's time labels)."""
     from rova.training.visual_inputs import render_prompt
 
     text = render_prompt(processor, build_messages(record, templates))
-    return len(processor.tokenizer(text)["input_ids"]) - 1 + visual_tokens
+    timing = verdict_timing(verdict)
+    extra = family.video_text_tokens(processor, timing) if timing is not None else 0
+    return len(processor.tokenizer(text)["input_ids"]) - 1 + verdict[1] + extra
 
 
 def load_training_data(
     cfg: DataConfig, image_factor: int, cache_dir: str | Path, min_prompts: int = 1,
-    processor=None, max_prompt_length: int | None = None,
+    processor=None, max_prompt_length: int | None = None, family=None,
 ) -> LoadedData:
+    """The records whose media decode (and, with max_prompt_length, whose prompt as `family`'s processor expands
+    it fits), as a dataset; every drop is counted."""
     records = load_records(cfg.train_file, media_root=cfg.media_root)
     if cfg.max_samples is not None:
         records = records[: cfg.max_samples]
@@ -74,7 +79,10 @@ def load_training_data(
     kept_all, skipped = split_by_verdict(records, verdicts)
     too_long = 0
     if max_prompt_length is not None:
-        fitting = [r for r in kept_all if prompt_length(processor, r, verdicts[r.media_path][1], cfg.prompt) <= max_prompt_length]
+        if processor is None or family is None:
+            raise ValueError("max_prompt_length needs the processor and the model family to count prompt tokens")
+        fitting = [r for r in kept_all
+                   if prompt_length(processor, r, verdicts[r.media_path], family, cfg.prompt) <= max_prompt_length]
         too_long = len(kept_all) - len(fitting)
         if too_long:
             log.warning("dropped %d records whose prompt exceeds stage.max_prompt_length=%d tokens",

@@ -75,7 +75,8 @@ def load_sft_data(cfg: RootConfig, processor) -> SftData:
     total = len(records)
     from rova.models.families import get_family
 
-    end_of_turn = get_family(cfg.model.family).end_of_turn
+    family = get_family(cfg.model.family)
+    end_of_turn = family.end_of_turn
     texts = {}
     for record in records:
         text = completion_text(record, cfg.sft.require_process, end_of_turn)
@@ -96,7 +97,7 @@ def load_sft_data(cfg: RootConfig, processor) -> SftData:
     rows, too_long = [], 0
     for record in kept:
         ids = completion_ids(processor.tokenizer, texts[record.sample_id])
-        length = prompt_length(processor, record, verdicts[record.media_path][1], data.prompt) + len(ids)
+        length = prompt_length(processor, record, verdicts[record.media_path], family, data.prompt) + len(ids)
         if cfg.sft.max_length is not None and length > cfg.sft.max_length:
             too_long += 1
             continue

@@ -165,6 +165,11 @@ class ModelFamily(ABC):
         return EncodedPrompt(out["input_ids"][0].tolist(), self.video_outputs(out), text, frames,
                              float(timing.sample_fps), False, metadata, kwargs)
 
+    def video_text_tokens(self, processor, timing: ClipTiming) -> int:
+        """Text tokens the processor writes around a video's visual tokens beyond the template's placeholder
+        block (none for most families); prompt-length limits count them."""
+        return 0
+
     def token_ids(self, tokenizer) -> dict[str, int]:
         return {
             "image_pad": tokenizer.convert_tokens_to_ids(self.tokens.image_pad),

@@ -47,6 +47,16 @@ class Qwen3VL(ModelFamily):
         return {"total_num_frames": int(num_frames), "fps": float(timing.sample_fps),
                 "frames_indices": list(range(num_frames))}
 
+    def video_text_tokens(self, processor, timing: ClipTiming) -> int:
+        """Per temporal patch: its `<t seconds>` label plus its own vision start / end tokens."""
+        num_frames = len(timing.indices) if timing.indices is not None else 0
+        if num_frames == 0:
+            return 0
+        metadata = self.video_metadata(num_frames, timing)
+        times = processor._calculate_timestamps(metadata["frames_indices"], metadata["fps"], self.temporal_patch_size)
+        labels = [f"<{t:.1f} seconds>" for t in times]
+        return sum(len(ids) for ids in processor.tokenizer(labels, add_special_tokens=False)["input_ids"]) + 2 * len(times)
+
     def tiny_model(self, tokenizer, spec, token_ids: dict[str, int]):
         from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 

@@ -1,0 +1,18 @@
+"""Import decord without breaking torch's CPU BLAS.
+
+decord2 (the maintained decord fork) dlopens, at import, every shared object under site-packages/nvidia/*/lib
+with RTLD_GLOBAL, to find a pip-installed CUDA runtime. torch's CUDA wheels bring those packages, libnvblas
+among them, and libnvblas exports the BLAS symbols (sgemm_, ...). When torch is loaded AFTER that, torch's CPU
+matrix products bind to libnvblas, which without its config file (NVBLAS_CPU_BLAS_LIB) jumps to address 0:
+the first Linear forward segfaults ("[NVBLAS] CPU Blas library need to be provided"). Loading torch first
+keeps its own BLAS bound. Every decord import in rova goes through `decord_module()`.
+"""
+
+from __future__ import annotations
+
+
+def decord_module():
+    import torch  # noqa: F401  (must be loaded before decord: see above)
+    import decord
+
+    return decord
