@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:<10}{branches:<44}{medians[name]:>10.3f}{ratio:>18}{target:>16}")
     print(f"tgrpo+kl vs grpo: {medians['tgrpo+kl'] / medians['grpo']:.2f}x")
     # CPU seconds this process used per step: far less sensitive than wall time to other jobs on a shared machine.
-    print(f"CPU time per step (this process, all threads): " + ", ".join(f"{n} {cpu[n]:.3f} s" for n in CONFIGS)
+    print("CPU time per step (this process, all threads): " + ", ".join(f"{n} {cpu[n]:.3f} s" for n in CONFIGS)
           + f"; tgrpo/grpo {cpu['tgrpo'] / cpu['grpo']:.2f}x, tgrpo+kl/tgrpo {cpu['tgrpo+kl'] / cpu['tgrpo']:.2f}x")
     print("\nmedian seconds per step by phase (the rest: rewards, loss, backward, optimizer, bookkeeping):")
     print(f"{'phase':<32}" + "".join(f"{name:>10}" for name in CONFIGS))

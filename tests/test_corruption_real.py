@@ -3,14 +3,11 @@ and grows strictly with severity, the gallery renders."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
 
 from rova.corruption import VARIANTS, CorruptionSpec, corrupt
 from rova.data.sampling import FrameSamplingConfig
