@@ -27,9 +27,9 @@ class VisionProbe:
         for model in models:
             if model is None:
                 continue
-            from rova.models.families import family_of_model
+            from rova.models.lora import vision_tower
 
-            visual = family_of_model(model).vision_tower(model)
+            _, visual = vision_tower(model)  # any family, any wrapper (PEFT, DDP)
             visual.forward = self._counted(visual.forward, flops)
             self._wrapped.append(visual)
 

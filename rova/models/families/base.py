@@ -126,13 +126,6 @@ class ModelFamily(ABC):
     def install_fixes(self) -> None:
         """Install this family's corrections of upstream defects (class-level, idempotent). None by default."""
 
-    def vision_tower(self, model):
-        """The vision encoder module of a loaded model (any wrapper: PEFT, DDP, ...)."""
-        for module in model.modules():
-            if isinstance(module, self.inner_model_classes()):
-                return module.visual
-        raise ValueError(f"{type(model).__name__} holds no {self.title} model")
-
     # ------------------------------------------------------------------ prompts
     @abstractmethod
     def video_metadata(self, num_frames: int, timing: ClipTiming) -> dict:
