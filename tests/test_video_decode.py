@@ -12,7 +12,7 @@ import pytest
 
 from rova.data.records import VideoQARecord
 from rova.data.sampling import FrameSamplingConfig, frame_pixel_budget
-from rova.data.video import BACKENDS, filter_decodable, probe_video, read_clip, skip_reason_counts
+from rova.data.video import BACKENDS, filter_decodable, probe_video, read_clip, resize_frames, skip_reason_counts
 from rova.errors import VideoDecodeError
 
 VIDEOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
@@ -192,3 +192,82 @@ def test_decoding_before_torch_is_loaded_leaves_torch_matmuls_working(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 0 and "matmul ok (128, 64)" in proc.stdout, (proc.returncode, proc.stderr[-2000:])
+
+
+def _sampled_source_frames(name: str, count: int = 8) -> np.ndarray:
+    from rova.data.decord_import import decord_module
+
+    decord = decord_module()
+    reader = decord.VideoReader(str(VIDEOS / name), ctx=decord.cpu(0), num_threads=1)
+    return reader.get_batch(np.linspace(0, len(reader) - 1, count).astype(int).tolist()).asnumpy()
+
+
+@needs_real
+@pytest.mark.parametrize("size", [(224, 420), (336, 588), (532, 952)], ids=["shrink", "shrink-less", "enlarge"])
+def test_frames_are_resized_exactly_as_qwen_vl_utils_does(size):
+    """qwen-vl-utils (Qwen's and Video-R1's preprocessing) resizes a video's frames with torchvision's
+    resize(BICUBIC, antialias=True), which runs the filter in float32 and rounds. rova runs the same filter
+    in torch's uint8 fixed-point kernel (5x faster, same bytes on every CPU): it may round differently,
+    never by much. cv2's INTER_AREA, used before, was ten times further off (mean 0.5 levels)."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+    import torch
+
+    frames = _sampled_source_frames("tw_grpo_8.mp4")
+    ours = resize_frames(frames, *size)
+    video = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()  # qwen-vl-utils holds [T, C, H, W]
+    theirs = TF.resize(video, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
+    theirs = theirs.permute(0, 2, 3, 1).numpy().astype(np.int16)
+    assert ours.shape == (8, *size, 3) and ours.dtype == np.uint8 and ours.flags.c_contiguous
+    diff = np.abs(ours.astype(np.int16) - theirs)
+    assert diff.mean() < 0.1, diff.mean()
+    assert (diff > 1).mean() < 0.01, "beyond a rounding step only where bicubic overshoot is clipped"
+
+
+@needs_real
+def test_read_clip_frames_are_the_resized_source_frames():
+    clip = read_clip(VIDEOS / "tw_grpo_8.mp4", CFG, "decord")
+    from rova.data.decord_import import decord_module
+
+    decord = decord_module()
+    source = decord.VideoReader(str(VIDEOS / "tw_grpo_8.mp4"), ctx=decord.cpu(0)).get_batch(clip.indices.tolist())
+    assert np.array_equal(clip.frames, resize_frames(source.asnumpy(), *clip.frames.shape[1:3]))
+
+
+@needs_real
+def test_resized_bytes_are_the_same_on_every_cpu_kernel(tmp_path):
+    """Seeded runs replay byte-for-byte on other machines only if the resize does: the portable kernel
+    (ATEN_CPU_CAPABILITY=default, what a CPU without AVX2 runs) must give the vectorised kernel's bytes."""
+    import os
+    import subprocess
+    import sys
+
+    frames = _sampled_source_frames("tw_grpo_video_12176.mp4", 4)
+    np.save(tmp_path / "frames.npy", frames)
+    script = (
+        "import sys, numpy as np\n"
+        "from rova.data.video import resize_frames\n"
+        "frames = np.load(sys.argv[1])\n"
+        "np.savez(sys.argv[2], *[resize_frames(frames, h, w) for h, w in [(196, 308), (28, 56), (448, 672)]])\n"
+    )
+    capabilities = ["default", "avx2"]
+    for capability in capabilities:
+        env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
+        proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "frames.npy"),
+                               str(tmp_path / f"{capability}.npz")], capture_output=True, text=True, timeout=300,
+                              env=env, cwd=Path(__file__).resolve().parents[1])
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    here = [resize_frames(frames, h, w) for h, w in [(196, 308), (28, 56), (448, 672)]]
+    for capability in capabilities:
+        saved = np.load(tmp_path / f"{capability}.npz")
+        for i, expected in enumerate(here):
+            assert np.array_equal(saved[f"arr_{i}"], expected), (capability, i)
+
+
+def test_resize_frames_refuses_what_is_not_a_uint8_rgb_clip():
+    with pytest.raises(ValueError, match="uint8"):
+        resize_frames(np.zeros((2, 8, 8, 3), dtype=np.float32), 4, 4)
+    with pytest.raises(ValueError, match=r"\[T, H, W, 3\]"):
+        resize_frames(np.zeros((8, 8, 3), dtype=np.uint8), 4, 4)
+    same = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    assert np.array_equal(resize_frames(same, 4, 4), same)

@@ -12,8 +12,8 @@ import numpy as np
 from rova.corruption import apply_random_corruption, replay, shuffle_frames
 from rova.corruption import CorruptionRecord
 from rova.corruption.config import CorruptionConfig
-from rova.data.sampling import FrameSamplingConfig, target_size
-from rova.data.video import read_clip
+from rova.data.sampling import FrameSamplingConfig
+from rova.data.video import read_clip, read_image
 from rova.models.families.base import ClipTiming
 from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED
 
@@ -64,7 +64,7 @@ class ClipSource:
                 return self._cache[path]
         # Decoded outside the lock: two threads may decode one path at once; both get the same frames.
         if row.get("data_type") == "image":
-            view = View(self._read_image(path), 1.0, True)
+            view = View(read_image(path, self.sampling), 1.0, True)
         else:
             clip = read_clip(path, self.sampling, backend=self.backend)
             view = View(clip.frames, clip.timing, False)
@@ -107,17 +107,3 @@ class ClipSource:
             clean.frames, stable_seed(self.seed, "shuffle", row["sample_id"], step), mode=self.shuffle_mode
         )
         return View(frames, clean.timing, clean.is_image, {"permutation": [int(i) for i in permutation]})
-
-    def _read_image(self, path: str) -> np.ndarray:
-        import cv2
-        from PIL import Image
-
-        from rova.errors import VideoDecodeError
-
-        try:
-            with Image.open(path) as img:
-                array = np.asarray(img.convert("RGB"))
-        except (OSError, ValueError) as exc:
-            raise VideoDecodeError(f"{path}: cannot read image ({exc})") from exc
-        height, width = target_size(array.shape[0], array.shape[1], 2, self.sampling)
-        return cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA)[None]
