@@ -25,6 +25,10 @@ class VideoDecodeError(RovaError):
     """A video file is missing or cannot be decoded; callers skip and count it, never replace it."""
 
 
+class CheckpointError(RovaError):
+    """A checkpoint cannot be restored as saved (the message names the checkpoint and what does not fit)."""
+
+
 def exit_status(exc: RovaError) -> int:
     """What a command-line entry point prints and returns for an error: one line on stderr; 2 for a config
     error (the key is named), 1 for any other rova error."""

@@ -52,6 +52,22 @@ def test_two_cpu_processes_through_launch(tmp_path, cache_dir, strategy, model):
         assert sum(p.numel() for p in loaded.parameters()) > 0
 
 
+def test_ddp_on_cpu_relaunch_resumes(tmp_path, cache_dir):
+    """transformers loads a multi-process run's optimizer to `cpu:<rank>`, which torch.load refuses: a DDP run
+    on CPU could not resume (rova/training/loop_fixes.py)."""
+    common = ("distributed=ddp", "distributed.nproc_per_node=2", "data.demo_num_clips=8", "logger=none",
+              "stage.save_steps=1")
+    first = launch(tmp_path, cache_dir, *common, "stage.max_steps=1", timeout=900)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    second = launch(tmp_path, cache_dir, *common, "stage.max_steps=2", f"run.dir={run_dir}", timeout=900)
+    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["global_step"] == 2 and summary["resumed_from"].endswith("checkpoint-1")
+    steps = [m["step"] for m in metrics(run_dir) if "loss" in m and "train_loss" not in m]
+    assert steps == [1, 2], steps
+
+
 def test_sigkill_mid_training_then_relaunch_resumes(tmp_path, cache_dir):
     out = tmp_path / "outputs"
     run_dir = out / "killed"

@@ -42,10 +42,11 @@ def finish_training_run(cfg, run_dir: Path, trainer, processor, result, *, dist,
             from rova.models.lora import save_merged
 
             merged = save_merged(model_dir, cfg.model)
+        trained = trainer.steps_this_launch  # 0: relaunched after it finished (rova.training.loop_fixes)
         summary = {
             "stage": cfg.stage.name,
             "global_step": trainer.state.global_step,
-            "train_loss": result.training_loss,
+            "train_loss": result.training_loss if trained else _earlier_train_loss(run_dir, trainer.state.global_step),
             "resumed_from": resume,
             "model_dir": str(model_dir),
             **({"merged_model_dir": str(merged)} if merged is not None else {}),
@@ -56,6 +57,8 @@ def finish_training_run(cfg, run_dir: Path, trainer, processor, result, *, dist,
         late = late_entries() if late_entries is not None else {}
         summary.update(late)
         atomic_write_json(run_dir / "summary.json", summary)
+        if not trained:
+            done_suffix += f" (already finished at {resume}: nothing trained)"
         print(f"[rova] done: {cfg.stage.name}, {trainer.state.global_step} steps{done_suffix}")
         printed = ("model_dir", "merged_model_dir", "metrics", *shown, "wandb", *late)
         width = max(len(key) for key in printed if key in summary)
@@ -65,3 +68,14 @@ def finish_training_run(cfg, run_dir: Path, trainer, processor, result, *, dist,
     if wandb_run is not None:
         wandb_run.finish()
     dist.finish()
+
+
+def _earlier_train_loss(run_dir: Path, global_step: int) -> float | None:
+    """train_loss of the summary.json the finished run wrote, if it is that run's (same global_step); else None."""
+    import json
+
+    try:
+        earlier = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return earlier.get("train_loss") if earlier.get("global_step") == global_step else None

@@ -173,7 +173,11 @@ def build_sft_trainer(cfg: RootConfig, run_dir: Path, dist=None):
     from rova.training.args import sft_config
     from rova.models.families import get_family
     from rova.training.clips import ClipSource
+    from rova.training.loop_fixes import LoopFixes
     from rova.training.tracking import ConsoleCallback, MetricsJsonlCallback, PreemptionCallback
+
+    class VideoSFTTrainer(LoopFixes, Trainer):
+        """transformers' Trainer with rova's loop fixes (rova/training/loop_fixes.py)."""
 
     dist = dist or DistState()
     ensure_demo_data(cfg.data)
@@ -182,7 +186,7 @@ def build_sft_trainer(cfg: RootConfig, run_dir: Path, dist=None):
     report_to = ["wandb"] if cfg.logger.name == "wandb" else []
     clip_source = ClipSource(cfg.data.frame_sampling(cfg.model.image_factor), cfg.data.backend, cfg.corruption,
                              cfg.stage.seed)
-    trainer = Trainer(
+    trainer = VideoSFTTrainer(
         model=model,
         args=sft_config(cfg, run_dir, report_to=report_to, extra=dist.trainer_kwargs),
         train_dataset=data.dataset,

@@ -42,6 +42,7 @@ from rova.rewards import kl_consistency_loss, sequence_kl
 from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES
 from rova.training.clips import ClipSource, View
 from rova.training.importance import importance_sampling_ratio
+from rova.training.loop_fixes import LoopFixes
 from rova.training.rollout_metrics import MEAN_STD, SUM, MetricValues, rollout_metrics
 from rova.training.scoring import BranchScores, GenerationPlan, LossRows, loss_rows, plan_generation, score_rollout
 from rova.training.visual_inputs import (
@@ -95,7 +96,7 @@ class Generation:
     sampling_logps: list[list[float]] | None = None
 
 
-class VideoGRPOTrainer(GRPOTrainer):
+class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
     def __init__(
         self, *args: Any, rova_cfg: RootConfig, clip_source: ClipSource, run_dir: Path, memory=None,
         share_vision_encoding: bool | None = None, **kwargs: Any,
