@@ -18,11 +18,16 @@ def _weights(run_dir):
     return load_file(str(run_dir / "model" / "model.safetensors"))
 
 
-@pytest.mark.parametrize("stage", ["sft", "grpo"])
-def test_a_finished_run_relaunched_trains_nothing_and_keeps_its_model(cache_dir, tmp_path, stage):
+@pytest.mark.parametrize(("stage", "distributed"), [
+    ("sft", ()), ("grpo", ()),
+    # DeepSpeed restores the weights from its own engine state: the same must hold through it (slow tier).
+    pytest.param("grpo", ("distributed=zero2", "distributed.nproc_per_node=2"), marks=pytest.mark.slow),
+], ids=["sft", "grpo", "grpo-zero2"])
+def test_a_finished_run_relaunched_trains_nothing_and_keeps_its_model(cache_dir, tmp_path, stage, distributed):
     # 8 clips at 2 per step: 4 steps an epoch, so max_steps=2 stops mid-epoch (where the extra step was taken).
     overrides = (f"stage={stage}", "data.demo_num_clips=8", "stage.max_steps=2", "stage.save_steps=2", "logger=none",
-                 "stage.per_device_train_batch_size=2", *(["stage.num_generations=2"] if stage == "grpo" else []))
+                 "stage.per_device_train_batch_size=2", *(["stage.num_generations=2"] if stage == "grpo" else []),
+                 *distributed)
     first = launch(tmp_path, cache_dir, *overrides)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     run_dir = only_run_dir(tmp_path / "outputs")
