@@ -68,3 +68,30 @@ def test_sharded_checkpoints_are_read_through_their_index(tiny_model_dir, tmp_pa
     load_saved_weights(model, files)
     assert all(torch.equal(p, expected[name]) for name, p in model.named_parameters())
     assert full_weight_files(tmp_path / "nowhere") is None
+
+
+def test_a_model_whose_checkpoint_format_fuses_tensors_is_read_through_from_pretrained(
+    tiny_qwen3_model_dir, tmp_path, monkeypatch
+):
+    """A MoE saved with its experts one by one has no one-to-one name map: from_pretrained converts it instead.
+    No tiny model here fuses on save, so the map is made to refuse; the weights really go the fallback way."""
+    import rova.models.checkpoint_weights as checkpoint_weights
+
+    model = _tiny(tiny_qwen3_model_dir)
+    model.save_pretrained(tmp_path)
+    expected = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(-1.0)
+
+    def refuse(model):
+        raise checkpoint_weights.FusedConversion("experts saved one by one")
+
+    monkeypatch.setattr(checkpoint_weights, "saved_to_live_names", refuse)
+    calls = []
+    original = checkpoint_weights.load_through_from_pretrained
+    monkeypatch.setattr(checkpoint_weights, "load_through_from_pretrained",
+                        lambda m, folder: calls.append(folder) or original(m, folder))
+    load_saved_weights(model, full_weight_files(tmp_path))
+    assert calls == [tmp_path]
+    assert all(torch.equal(p, expected[name]) for name, p in model.named_parameters())

@@ -5,8 +5,10 @@ transformers 5 renames some models' weights between the checkpoint format and th
 from_pretrained applies the renaming, save_pretrained reverts it, and Trainer's resume applies neither
 (rova/training/loop_fixes.py). The saved name of every live tensor is found here by running transformers' own
 revert (the function save_pretrained calls) over the live state dict, so the map is exact for any model
-whose conversion is a renaming. A checkpoint that leaves a weight unset, holds a weight the model lacks, or
-needs a conversion that fuses tensors is an error naming the checkpoint; nothing is loaded half-way silently.
+whose conversion is a renaming. A model whose conversion fuses tensors (a MoE's experts saved one by one) is
+read back through from_pretrained instead, which converts, at the cost of a second copy in CPU memory while it
+loads. A checkpoint that leaves a weight unset or holds a weight the model lacks is an error naming the
+checkpoint; nothing is loaded half-way silently.
 """
 
 from __future__ import annotations
@@ -42,19 +44,25 @@ def saved_to_live_names(model) -> dict[str, str]:
     for saved, tensor in revert_weight_conversion(model, dict(live)).items():
         name = owner.get(id(tensor))
         if name is None:
-            raise CheckpointError(
-                f"{type(model).__name__}: the checkpoint weight {saved!r} is made from several live weights (a fused "
-                "conversion); rova maps only renamed weights back on resume"
+            raise FusedConversion(
+                f"{type(model).__name__}: the checkpoint weight {saved!r} is not one live weight renamed"
             )
         mapping[saved] = name
     return mapping
+
+
+class FusedConversion(CheckpointError):
+    """The model's checkpoint format splits or fuses tensors: saved names do not map one to one."""
 
 
 def load_saved_weights(model, files: list[Path]) -> None:
     """Copy every weight of `files` (written by save_pretrained of this model) into `model`, in place."""
     from safetensors.torch import load_file
 
-    to_live = saved_to_live_names(model)
+    try:
+        to_live = saved_to_live_names(model)
+    except FusedConversion:
+        return load_through_from_pretrained(model, files[0].parent)
     live = model.state_dict()
     loaded: set[str] = set()
     for file in files:
@@ -80,3 +88,21 @@ def load_saved_weights(model, files: list[Path]) -> None:
         raise CheckpointError(
             f"{files[0].parent}: {len(unset)} model weights are not in the checkpoint (first: {', '.join(unset[:3])})"
         )
+
+
+def load_through_from_pretrained(model, folder: Path) -> None:
+    """Load `folder` as from_pretrained does (every conversion applied) into a CPU copy, then copy it into `model`."""
+    import torch
+
+    dtype = next(model.parameters()).dtype
+    fresh = type(model).from_pretrained(str(folder), dtype=dtype, device_map="cpu")
+    with torch.no_grad():
+        result = model.load_state_dict(fresh.state_dict(), strict=False)
+    # Tied weights (lm_head and the embeddings) may be listed once only; anything else missing is an error.
+    live = model.state_dict()
+    loaded_storage = {live[name].data_ptr() for name in live if name not in result.missing_keys}
+    unset = [name for name in result.missing_keys if live[name].data_ptr() not in loaded_storage]
+    if unset or result.unexpected_keys:
+        raise CheckpointError(f"{folder}: from_pretrained gave weights that do not fit the model (unset: "
+                              f"{unset[:3]}, unexpected: {result.unexpected_keys[:3]})")
+    del fresh
