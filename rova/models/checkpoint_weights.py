@@ -81,9 +81,7 @@ def load_saved_weights(model, files: list[Path]) -> None:
         model.load_state_dict(renamed, strict=False)
         loaded.update(renamed)
         del shard, renamed
-    # A weight tied to a loaded one (lm_head to the embeddings) shares its storage and is not saved twice.
-    loaded_storage = {live[name].data_ptr() for name in loaded}
-    unset = sorted(name for name in live if name not in loaded and live[name].data_ptr() not in loaded_storage)
+    unset = _unset_weights(live, loaded)
     if unset:
         raise CheckpointError(
             f"{files[0].parent}: {len(unset)} model weights are not in the checkpoint (first: {', '.join(unset[:3])})"
@@ -98,11 +96,16 @@ def load_through_from_pretrained(model, folder: Path) -> None:
     fresh = type(model).from_pretrained(str(folder), dtype=dtype, device_map="cpu")
     with torch.no_grad():
         result = model.load_state_dict(fresh.state_dict(), strict=False)
-    # Tied weights (lm_head and the embeddings) may be listed once only; anything else missing is an error.
     live = model.state_dict()
-    loaded_storage = {live[name].data_ptr() for name in live if name not in result.missing_keys}
-    unset = [name for name in result.missing_keys if live[name].data_ptr() not in loaded_storage]
+    unset = _unset_weights(live, set(live) - set(result.missing_keys))
     if unset or result.unexpected_keys:
         raise CheckpointError(f"{folder}: from_pretrained gave weights that do not fit the model (unset: "
                               f"{unset[:3]}, unexpected: {result.unexpected_keys[:3]})")
     del fresh
+
+
+def _unset_weights(live: dict, loaded: set[str]) -> list[str]:
+    """Live weights neither loaded nor tied to a loaded one (lm_head shares the embeddings' storage and is saved
+    once)."""
+    loaded_storage = {live[name].data_ptr() for name in loaded}
+    return sorted(name for name in live if name not in loaded and live[name].data_ptr() not in loaded_storage)
