@@ -9,7 +9,7 @@
 
 import sys
 
-from rova.launch.cli import main
+from rova.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -187,8 +187,8 @@ def overrides(args, out: Path, share: bool) -> list[str]:
 def measure(args, share: bool, device: str) -> dict:
     import torch
 
-    from rova.launch.compose import load
-    from rova.launch.paths import absolutize
+    from rova.config.compose import load
+    from rova.config.paths import absolutize
     from rova.stages.rl import build_trainer
 
     cuda = device == "cuda"

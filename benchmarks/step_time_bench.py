@@ -115,8 +115,8 @@ def common(args, out: Path) -> list[str]:
 def measure(args, extra: list[str]) -> tuple[list[float], list[float] | None, dict[str, float], list[float]]:
     """(step seconds without the warm-up step, data wait per step or None when not logged, median s per phase,
     CPU seconds of this process per step)."""
-    from rova.launch.compose import load
-    from rova.launch.paths import absolutize
+    from rova.config.compose import load
+    from rova.config.paths import absolutize
     from rova.stages.rl import build_trainer
 
     with tempfile.TemporaryDirectory(prefix="step-time-bench-") as tmp:

@@ -40,8 +40,8 @@ def overrides(args, out: Path) -> list[str]:
 
 
 def measure(args, share: bool):
-    from rova.launch.compose import load
-    from rova.launch.paths import absolutize
+    from rova.config.compose import load
+    from rova.config.paths import absolutize
     from rova.stages.rl import build_trainer
     from rova.training.vision_probe import VisionProbe, attribute_passes
 

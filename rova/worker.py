@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(positional[0]).resolve()
     _forward_preemption_signal(run_dir)
 
-    from rova.launch.compose import from_resolved_file
+    from rova.config.compose import from_resolved_file
     from rova.launch.rundir import RESOLVED
     from rova.stages import run_stage
 

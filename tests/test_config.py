@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rova.errors import ConfigError
-from rova.launch.compose import compose, conf_dir, load, validate
+from rova.config.compose import compose, conf_dir, load, validate
 
 REPO = Path(__file__).resolve().parents[1]
 # Options that need a value only the user can give (their own data file); the test supplies one.
@@ -266,7 +266,7 @@ def test_launcher_exits_nonzero_fast_with_one_line_and_no_run_dir(tmp_path, over
 
 def test_launch_path_imports_no_heavy_modules():
     code = (
-        "import sys; from rova.launch.cli import main; "
+        "import sys; from rova.cli import main; "
         "rc = main(['--cfg', 'resolved']); "
         "heavy = [m for m in ('torch', 'transformers', 'trl', 'deepspeed', 'cv2', 'albumentations') if m in sys.modules]; "
         "print('HEAVY', heavy); sys.exit(rc)"
@@ -301,7 +301,7 @@ def test_resolved_config_round_trips_through_the_schema():
 
 
 def test_multirun_expansion_and_sweep_files():
-    from rova.launch.cli import plan_jobs
+    from rova.cli import plan_jobs
 
     jobs = plan_jobs(["corruption=weather", "corruption.p_weather=0.1,0.25,0.5"], multirun=True)
     assert len(jobs) == 3 and all("corruption=weather" in j for j in jobs)
@@ -315,7 +315,7 @@ def test_multirun_expansion_and_sweep_files():
 
 
 def test_every_sweep_file_validates():
-    from rova.launch.cli import plan_jobs
+    from rova.cli import plan_jobs
     from rova.launch.sweeps import available_sweeps
 
     for name in available_sweeps():

@@ -23,7 +23,7 @@ P_KEYS = [f"p_{f}" for f in FAMILIES]
 
 def compose_corruption(*overrides: str) -> CorruptionConfig:
     """What the launcher does: compose the whole config (schema + presets), validate, take the corruption group."""
-    from rova.launch.compose import load
+    from rova.config.compose import load
 
     overrides = [o.lstrip("+") if o.startswith("+corruption=") else o for o in overrides]
     return load(list(overrides))[1].corruption

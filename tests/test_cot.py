@@ -125,7 +125,7 @@ def test_broken_media_are_skipped_and_shards_merge(tmp_path, cache_dir, demo_fil
     from transformers import AutoProcessor
 
     from rova.annotate.runner import run_cot
-    from rova.launch.compose import load
+    from rova.config.compose import load
 
     source = json.loads(Path(demo_file).read_text())[:5]
     for rec in source:

@@ -167,7 +167,7 @@ def test_broken_videos_are_skipped_and_counted_with_decode_workers(tmp_path, cac
 
 
 def test_decode_workers_must_not_be_negative_nor_combined_with_dataloader_workers(tmp_path, cache_dir):
-    from rova.launch.compose import load
+    from rova.config.compose import load
     from tests.support.trainers import run_overrides
 
     with pytest.raises(ConfigError, match="data.decode_workers"):

@@ -87,7 +87,7 @@ def _composed_benchmark(name: str) -> tuple[BenchmarkConfig, dict]:
     """The composed preset as a BenchmarkConfig: through Hydra and the schema once the group is wired into
     conf/config.yaml and RootConfig, else the preset YAML merged onto the composed root (same interpolations)."""
     from rova.config.schema import RootConfig
-    from rova.launch.compose import compose, conf_dir, validate
+    from rova.config.compose import compose, conf_dir, validate
 
     if "benchmark" in OmegaConf.structured(RootConfig):
         wired = "benchmark" in compose([])

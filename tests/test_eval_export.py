@@ -25,7 +25,7 @@ def _overrides(cache: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def demo_cfg(tmp_path_factory):
-    from rova.launch.compose import load
+    from rova.config.compose import load
 
     _, cfg = load(_overrides(tmp_path_factory.mktemp("cache")))
     return cfg

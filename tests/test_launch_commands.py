@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rova.launch.compose import load
+from rova.config.compose import load
 from rova.config.deepspeed import deepspeed_config
 from rova.launch.dispatch import prepare_run_dirs
 from rova.launch.slurm import executor_parameters
@@ -68,7 +68,7 @@ def test_submitit_parameters_come_from_cluster_config():
 
 
 def test_run_dirs_hold_resolved_config_and_provenance(tmp_path):
-    from rova.launch.paths import absolutize
+    from rova.config.paths import absolutize
 
     jobs = [["reward.kl_alpha=1"], ["reward.kl_alpha=2"]]
     typed = [absolutize(cfg_of("stage=tgrpo", *j, f"run.output_root={tmp_path}"), tmp_path) for j in jobs]
@@ -95,7 +95,7 @@ def test_tiny_grpo_on_cuda_bf16(tmp_path, cache_dir):
 
 def test_run_tag_names_the_run_dir(tmp_path):
     from rova.errors import ConfigError
-    from rova.launch.paths import absolutize
+    from rova.config.paths import absolutize
 
     typed = absolutize(cfg_of("run.tag=baseline", f"run.output_root={tmp_path}"), tmp_path)
     (run_dir,) = prepare_run_dirs([["run.tag=baseline"]], [typed], now=dt.datetime(2026, 1, 2, 3, 4, 5), multirun=False)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from rova.errors import ConfigError, RovaError
-from rova.launch.compose import load
+from rova.config.compose import load
 from tests.support.trainers import make_trainer
 
 LORA = ("model.lora.enabled=true", "model.lora.rank=4", "model.lora.alpha=8", "model.lora.dropout=0.0")

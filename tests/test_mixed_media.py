@@ -67,7 +67,7 @@ def test_two_ranks_with_mixed_media_stay_in_step(tmp_path, cache_dir, demo_file)
 
 def test_zero3_rejects_mixed_media_with_several_prompts_per_process():
     from rova.errors import DataError
-    from rova.launch.compose import load
+    from rova.config.compose import load
     from rova.training.dataset import check_media_mix_for_zero3
 
     several = load(["distributed=zero3", "stage.per_device_train_batch_size=8", "stage.num_generations=4"])[1]

@@ -63,7 +63,7 @@ def test_max_prompt_length_drops_and_counts_long_prompts(demo_file, tiny_model_d
     f = family.frame_factor
 
     from rova.errors import DataError
-    from rova.launch.compose import load
+    from rova.config.compose import load
     from rova.training.dataset import load_training_data, prompt_length
 
     processor = AutoProcessor.from_pretrained(model_dir)

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rova.errors import ConfigError
-from rova.launch.cli import main, plan_jobs
-from rova.launch.compose import load
+from rova.cli import main, plan_jobs
+from rova.config.compose import load
 from rova.recipe.plan import merge_overrides, override_key, plan_recipe, split_step_overrides
 from rova.recipe.slurm import job_dependency
 
@@ -20,7 +20,7 @@ GPU = ["experiment=rova_recipe", "data.train_file=/data/train.json"]
 
 
 def plan(tmp_path: Path, *overrides: str):
-    from rova.launch.paths import absolutize
+    from rova.config.paths import absolutize
 
     overrides = list(overrides)
     _, root = load(split_step_overrides(overrides)[0])
@@ -148,7 +148,7 @@ def test_a_finished_step_whose_input_is_unfinished_is_refused(tmp_path):
 
 
 def test_every_recipe_yaml_plans(tmp_path):
-    from rova.launch.compose import conf_dir
+    from rova.config.compose import conf_dir
 
     recipes = [p.stem for p in (conf_dir() / "experiment").glob("*.yaml") if "recipe:" in p.read_text()]
     assert set(recipes) >= {"demo_recipe", "rova_recipe"}

@@ -306,8 +306,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_intermixed_args(argv)
     try:
-        from rova.launch.compose import load
-        from rova.launch.paths import absolutize
+        from rova.config.compose import load
+        from rova.config.paths import absolutize
 
         _, cfg = load(list(args.overrides))
         cfg = absolutize(cfg, Path.cwd())

@@ -35,7 +35,7 @@ class SlurmRun:
         self._child: subprocess.Popen | None = None
 
     def __call__(self) -> dict:
-        from rova.launch.compose import from_resolved_file
+        from rova.config.compose import from_resolved_file
         from rova.launch.rundir import RESOLVED
         from rova.launch.workers import worker_command
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -69,13 +70,14 @@ def expand(overrides: list[str]) -> list[list[str]]:
     return [[_decode_step(o) for o in job] for batch in batches for job in batch]
 
 
+# A recipe's per-step override, `STEP:key=value` (rova.recipe.plan applies it to that step only).
+STEP_OVERRIDE = re.compile(r"^([a-z][a-z0-9_]*):(.+)$")
+
 # A recipe's `STEP:key=value` override is not Hydra syntax: swept under a key Hydra parses, then restored.
 _STEP_PREFIX = "__rova_step__"
 
 
 def _encode_step(override: str) -> str:
-    from rova.recipe.plan import STEP_OVERRIDE
-
     match = STEP_OVERRIDE.match(override)
     if match and "=" not in match.group(1):
         return f"{_STEP_PREFIX}{match.group(1)}.{match.group(2)}"

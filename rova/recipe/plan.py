@@ -17,7 +17,6 @@ that differs, so a parent dir never mixes settings.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,8 @@ from omegaconf import OmegaConf
 
 from rova.config.schema import RootConfig
 from rova.errors import ConfigError
+from rova.launch.sweeps import STEP_OVERRIDE
 
-STEP_OVERRIDE = re.compile(r"^([a-z][a-z0-9_]*):(.+)$")
 RECIPE_JSON = "recipe.json"
 MODEL_DIR = "model"
 COT_FILE = "cot.json"
@@ -119,8 +118,8 @@ def new_parent_dir(root: RootConfig, now: dt.datetime) -> Path:
 def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path) -> RecipePlan:
     """Every step composed, validated and linked; finished steps marked done. Raises ConfigError, naming
     `<step>:<key>`, for the first step that does not validate."""
-    from rova.launch.compose import compose, validate
-    from rova.launch.paths import absolutize
+    from rova.config.compose import compose, validate
+    from rova.config.paths import absolutize
     from rova.stages.registry import get_spec
 
     common, per_step = split_step_overrides(overrides)

@@ -1,6 +1,6 @@
 """Running launch.py as a user does, and finding the run dir it made (shared by the stage-run tests).
 
-`launch` runs `launch.py` in this process (`rova.launch.cli.main`, what `launch.py` calls): the same compose,
+`launch` runs `launch.py` in this process (`rova.cli.main`, what `launch.py` calls): the same compose,
 validation, run-dir and dispatch code, without paying a fresh interpreter's torch/transformers import for
 every run. Runs that must cross a process boundary (several workers, SLURM, a kill, a real exit status of
 the interpreter) use `launch_subprocess`; `launch` hands those to it too (any `distributed=` other than none
@@ -59,12 +59,12 @@ def launch(tmp_path: Path, cache_dir: Path, *overrides: str, timeout: int = 600)
 
 
 def launch_in_process(tmp_path: Path, cache_dir: Path, *overrides: str) -> LaunchResult:
-    """`rova.launch.cli.main` with the run's cwd, stdout and stderr captured as a subprocess would give them.
+    """`rova.cli.main` with the run's cwd, stdout and stderr captured as a subprocess would give them.
 
     An exception that escapes main (what the interpreter would print as a traceback and exit 1 on) becomes
     returncode 1 with the traceback on stderr; `sys.exit(n)` becomes returncode n.
     """
-    from rova.launch.cli import main
+    from rova.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     previous_cwd = os.getcwd()

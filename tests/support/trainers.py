@@ -18,8 +18,8 @@ def run_overrides(cache_dir: Path, tmp_path: Path, *extra: str) -> list[str]:
 
 def make_trainer(cache_dir: Path, tmp_path: Path, *extra: str, resume_from: str | None = None):
     """(trainer, typed config, run dir) for the overrides; the run dir is tmp_path / "run"."""
-    from rova.launch.compose import load
-    from rova.launch.paths import absolutize
+    from rova.config.compose import load
+    from rova.config.paths import absolutize
     from rova.stages.rl import build_trainer
 
     _, cfg = load(run_overrides(cache_dir, tmp_path, *extra))

@@ -25,7 +25,7 @@ examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from rova.launch.compose import conf_dir
+    from rova.config.compose import conf_dir
     from rova.launch.sweeps import available_sweeps
 
     groups = []
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rova.launch.compose import compose, validate
-    from rova.launch.paths import absolutize
+    from rova.config.compose import compose, validate
+    from rova.config.paths import absolutize
 
     from rova.recipe.plan import check_step_overrides_without_recipe, split_step_overrides
 
