@@ -182,3 +182,45 @@ def test_split_step_overrides():
     common, per_step = split_step_overrides(["a=1", "sft:b.c=2", "eval_x:d=[1,2]", "+e=f:g"])
     assert common == ["a=1", "+e=f:g"]
     assert per_step == {"sft": ["b.c=2"], "eval_x": ["d=[1,2]"]}
+
+
+def test_a_new_stage_is_linked_and_reported_through_its_declared_contract(tmp_path, monkeypatch):
+    """A stage the recipe code has never heard of (an offline selection pass that hands a data file): declared in
+    the registry only, it feeds data.train_file of a later step, its shards come from its shard key, and the
+    report shows its outcome; nothing in recipe/ or launch/ names it."""
+    import dataclasses
+    import shutil
+    import sys
+    import types
+
+    import rova.config.compose as compose_module
+    from rova.launch.slurm import run_tasks
+    from rova.recipe.report import step_outcome
+    from rova.stages import registry
+
+    module = types.ModuleType("planted_select_stage")
+    module.outcome = lambda run_dir: f"selected from {run_dir.name}"
+    monkeypatch.setitem(sys.modules, "planted_select_stage", module)
+    select = registry.StageSpec(
+        "select", "planted_select_stage", "keep the hard records", ("model.path", "data.train_file"),
+        {"data.train_file": "selected.json"}, ("selected.json",), "selected.json", shard_key="eval.shards",
+        policy_groups=False)
+    monkeypatch.setitem(registry.STAGES, "select", select)
+    conf = shutil.copytree(compose_module.conf_dir(), tmp_path / "conf")  # + the stage's conf/stage/select.yaml
+    (conf / "stage" / "select.yaml").write_text("# @package _global_\nstage:\n  name: select\n")
+    monkeypatch.setattr(compose_module, "conf_dir", lambda: conf)
+    recipe = plan(tmp_path, *GPU, "recipe.steps.cot.stage=select")  # sft reads data_from=cot
+    steps = {s.name: s for s in recipe.steps}
+    assert steps["sft"].cfg.data.train_file == str(tmp_path / "parent" / "cot" / "selected.json")
+    assert steps["sft"].after == ["cot"] and not steps["sft"].cfg.data.build_demo
+    cfg = dataclasses.replace(steps["cot"].cfg)
+    cfg.eval.shards = 3
+    assert len(run_tasks(cfg, steps["cot"].run_dir)) == 3
+    (steps["cot"].run_dir).mkdir(parents=True)
+    step = {"stage": "select", "run_dir": str(steps["cot"].run_dir)}
+    assert step_outcome(step) == "not finished"
+    (steps["cot"].run_dir / "selected.json").write_text("[]")
+    assert step_outcome(step) == "selected from cot"
+    with pytest.raises(ConfigError) as err:  # a step that hands no model cannot feed model_from
+        load([*GPU, "recipe.steps.cot.stage=select", "recipe.steps.tgrpo.model_from=cot"])
+    assert err.value.key == "recipe.steps.tgrpo.model_from"

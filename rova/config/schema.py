@@ -8,7 +8,7 @@ rules live here too. Field names ARE the YAML keys and the argument names of the
 `ConfigError("<group>.<key>", "<what is allowed>")`.
 
 Behaviour is switched by config, never by stage name: `stage.name` only has to be a registered stage
-(`rova.stages.registry`); the rules below follow its `kind` and keys such as `tgrpo.branches`.
+(`rova.stages.registry`); the rules below follow its declared `policy_groups` and keys such as `tgrpo.branches`.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ SHUFFLE_MODES = ("uniform", "derangement")  # the same tuple as rova.corruption.
 VLLM_IS_MODES = ("token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
 
 
-def stage_kind(name: str) -> str:
-    """The registered kind of a stage ("rl", ...): what the cross-field rules key on."""
+def trains_policy_groups(name: str) -> bool:
+    """Whether the stage trains a policy on prompt groups (its declared `policy_groups`): what the RL rules key on."""
     from rova.stages.registry import get_spec  # light (no torch); imported here to keep config -> stages one-way
 
-    return get_spec(name).kind
+    return get_spec(name).policy_groups
 
 
 def corruption_probability(cfg: CorruptionConfig) -> float:
@@ -450,7 +450,7 @@ class RootConfig:
 
     def __post_init__(self) -> None:
         stage = self.stage
-        rl = stage_kind(stage.name) == "rl"
+        rl = trains_policy_groups(stage.name)
         corrupted_branch = rl and "corrupted" in self.tgrpo.branches
         local_rows = stage.per_device_train_batch_size * stage.generation_steps
         if rl and local_rows % stage.num_generations != 0:

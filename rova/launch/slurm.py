@@ -119,10 +119,10 @@ def make_executor(cfg: RootConfig, folder: Path, **overrides):
 
 
 def run_tasks(cfg: RootConfig, run_dir: Path) -> list[SlurmRun]:
-    """The SLURM tasks of one run dir: K for an eval (cot) with eval.shards (cot.shards) = K, else one."""
+    """The SLURM tasks of one run dir: K when the stage declares a shard key set to K (eval.shards, cot.shards), else one."""
     from rova.stages.registry import get_spec
 
-    count = {"eval": cfg.eval.shards, "annotate": cfg.cot.shards}.get(get_spec(cfg.stage.name).kind, 1)
+    count = get_spec(cfg.stage.name).shards(cfg)
     shards = count if count > 1 else None
     return [SlurmRun(str(run_dir), cfg.cluster.signal_delay_s, shard) for shard in (range(shards) if shards else [None])]
 

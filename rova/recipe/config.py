@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from rova.errors import ConfigError
 
@@ -44,7 +44,7 @@ class RecipeConfig:
             return
         if self.name is not None and not STEP_NAME.match(self.name):
             raise ConfigError("recipe.name", f"got {self.name!r}; lower-case letters, digits and '_' (it names a folder)")
-        kinds: dict[str, str] = {}
+        specs: dict[str, Any] = {}  # the steps before this one: their stages' declared contracts
         for name, step in self.steps.items():
             key = f"recipe.steps.{name}"
             if not STEP_NAME.match(name):
@@ -52,31 +52,31 @@ class RecipeConfig:
             if step.stage == "recipe":
                 raise ConfigError(f"{key}.stage", "a step is one stage, not a recipe")
             try:
-                kind = get_spec(step.stage).kind
+                spec = get_spec(step.stage)
             except ConfigError as exc:
                 raise ConfigError(f"{key}.stage", exc.problem) from None
-            for link, wants, what in (("model_from", ("sft", "rl"), "an sft or RL step (it writes model/)"),
-                                      ("data_from", ("annotate",), "a cot step (it writes cot.json)")):
+            for link, handed, what in (("model_from", "model.path", "a step that hands model.path (writes model/)"),
+                                       ("data_from", "data.train_file", "a step that hands data.train_file (e.g. cot)")):
                 source = getattr(step, link)
                 if source is None:
                     continue
-                if source not in kinds:
+                if source not in specs:
                     later = source in self.steps
                     raise ConfigError(f"{key}.{link}", f"{source!r} is {'a later' if later else 'not a'} step; "
-                                      f"a step reads from the steps before it: {', '.join(kinds) or '(none)'}")
-                if kinds[source] not in wants:
+                                      f"a step reads from the steps before it: {', '.join(specs) or '(none)'}")
+                if handed not in specs[source].hands:
                     raise ConfigError(f"{key}.{link}", f"{source!r} is a {self.steps[source].stage} step; needs {what}")
-            if step.data_from is not None and kind not in ("sft", "rl", "annotate"):
+            if step.data_from is not None and "data.train_file" not in spec.reads:
                 raise ConfigError(f"{key}.data_from", f"a {step.stage} step does not read data.train_file")
             for override in step.overrides:
                 target = override.lstrip("+~").partition("=")[0]
                 if target in ("stage", "run.dir", "experiment") or target.startswith("recipe"):
                     raise ConfigError(f"{key}.overrides", f"{override!r}: the recipe sets {target} itself")
-            kinds[name] = kind
+            specs[name] = spec
         for name in self.compare:
             if name not in self.steps:
                 raise ConfigError("recipe.compare", f"{name!r} is not a step; steps: {', '.join(self.steps)}")
-            if kinds[name] != "eval":
+            if "eval.reference" not in specs[name].hands:
                 raise ConfigError("recipe.compare", f"{name!r} is a {self.steps[name].stage} step, not an eval step")
         if len(set(self.compare)) != len(self.compare):
             raise ConfigError("recipe.compare", f"duplicate entry in {self.compare}")

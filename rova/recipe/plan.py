@@ -28,8 +28,11 @@ from rova.errors import ConfigError
 from rova.launch.sweeps import STEP_OVERRIDE
 
 RECIPE_JSON = "recipe.json"
-MODEL_DIR = "model"
-COT_FILE = "cot.json"
+# A recipe link sets a key of the later step to a file an earlier step hands it (its stage's `hands`), and
+# these keys with it: what the handed file replaces (the tiny model's build, the demo data's build and root).
+LINKS = {"model_from": "model.path", "data_from": "data.train_file"}
+LINKED_WITH = {"model.path": ("model.build_tiny=false",),
+               "data.train_file": ("data.build_demo=false", "data.media_root=null")}
 # Keys a relaunch may change without invalidating finished steps: where it runs, and whether it resumes.
 RELAUNCH_FREE = ("cluster", "run.resume", "logger")
 
@@ -38,7 +41,6 @@ RELAUNCH_FREE = ("cluster", "run.resume", "logger")
 class PlannedStep:
     name: str
     stage: str
-    kind: str
     run_dir: Path
     overrides: list[str]
     cfg: RootConfig
@@ -138,13 +140,12 @@ def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path)
         run_dir = parent / name
         links = [f"run.dir={run_dir}"]
         after = []
-        if step.model_from:
-            links += [f"model.path={plan.step(step.model_from).run_dir / MODEL_DIR}", "model.build_tiny=false"]
-            after.append(step.model_from)
-        if step.data_from:
-            links += [f"data.train_file={plan.step(step.data_from).run_dir / COT_FILE}", "data.build_demo=false",
-                      "data.media_root=null"]
-            after.append(step.data_from)
+        for link, key in LINKS.items():
+            source = getattr(step, link)
+            if source:
+                handed = get_spec(plan.step(source).stage).hands[key]
+                links += [f"{key}={plan.step(source).run_dir / handed}", *LINKED_WITH[key]]
+                after.append(source)
         own = merge_overrides(list(step.overrides), per_step.get(name, []))
         if root.logger.group is None and not any(override_key(o) == "logger.group" for o in own):
             links.append(f"logger.group={plan.name}-{parent.name}")  # the steps' wandb runs, side by side
@@ -172,7 +173,7 @@ def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path)
         spec = get_spec(step.stage)
         done = (run_dir / spec.done).exists()
         check_same_settings(name, run_dir, cfg)
-        plan.steps.append(PlannedStep(name, step.stage, spec.kind, run_dir, step_overrides, cfg, after, done))
+        plan.steps.append(PlannedStep(name, step.stage, run_dir, step_overrides, cfg, after, done))
     for step in plan.steps:  # a step re-runs when a step it reads from re-runs
         if step.done and any(not plan.step(a).done for a in step.after):
             raise ConfigError(

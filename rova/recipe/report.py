@@ -9,67 +9,17 @@ a local recipe, or as the last SLURM job of the chain (`RecipeReport`).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 REPORT = "report.md"
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if isinstance(value, float):
-        return "n/a" if not math.isfinite(value) else f"{value:.{digits}g}"
-    return "n/a" if value is None else str(value)
-
-
-def _quarter_means(run_dir: Path, key: str = "reward/mean") -> tuple[float | None, float | None]:
-    """Mean of `key` over the first and the last quarter of the logged steps (None without any)."""
-    from rova.training.curves import read_metrics
-
-    values = [r[key] for r in read_metrics(run_dir / "metrics.jsonl")
-              if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
-    if not values:
-        return None, None
-    quarter = max(1, len(values) // 4)
-    return sum(values[:quarter]) / quarter, sum(values[-quarter:]) / quarter
-
-
 def step_outcome(step: dict[str, Any]) -> str:
-    """A few words on what a finished step produced, from the files in its run dir."""
+    """A few words on what a step produced: its stage's declared outcome (rova.stages.registry)."""
     from rova.stages.registry import get_spec
 
-    run_dir = Path(step["run_dir"])
-    spec = get_spec(step["stage"])
-    if not (run_dir / spec.done).exists():
-        return "not finished"
-    if spec.kind == "annotate":
-        report = _read_json(run_dir / "cot_report.json") or {}
-        return f"kept {report.get('kept')} of {report.get('records')} records ({report.get('skipped')} unreadable)"
-    if spec.kind == "eval":
-        results = _read_json(run_dir / "results.json") or {}
-        clean = results.get("clean") or {}
-        mpc = (results.get("robustness") or {}).get("mpc")
-        words = f"clean accuracy {_fmt(clean.get('accuracy'))}" + (f", mPC {_fmt(mpc)}" if mpc is not None else "")
-        failures = clean.get("extraction_failure_rate")
-        if isinstance(failures, (int, float)):
-            words += f", `<answer>` in {100 * (1 - failures):.0f}% of clean outputs"
-        return words
-    summary = _read_json(run_dir / "summary.json") or {}
-    words = f"{summary.get('global_step')} steps, train loss {_fmt(summary.get('train_loss'))}"
-    if spec.kind == "rl":
-        first, last = _quarter_means(run_dir)
-        if first is not None:
-            words += f", reward {_fmt(first)} -> {_fmt(last)} (first -> last quarter)"
-    if spec.kind == "sft" and isinstance(summary.get("data"), dict):
-        words += f", {summary['data'].get('kept')} records"
-    return words
+    return get_spec(step["stage"]).outcome(Path(step["run_dir"]))
 
 
 def write_recipe_report(parent: Path) -> dict[str, Any]:

@@ -17,3 +17,11 @@ def run(cfg, run_dir: Path) -> None:
 
     run_sharded(run_dir, prepare=lambda: ensure_demo_data(cfg.data),
                 work=lambda rank, world, barrier, task: run_cot(cfg, Path(run_dir), rank, world, barrier, task=task))
+
+
+def outcome(run_dir: Path) -> str:
+    """The recipe report's line: records kept (cot_report.json)."""
+    from rova.stages.outcome import read_json
+
+    report = read_json(run_dir / "cot_report.json") or {}
+    return f"kept {report.get('kept')} of {report.get('records')} records ({report.get('skipped')} unreadable)"

@@ -20,3 +20,17 @@ def run(cfg, run_dir: Path) -> None:
 
     run_sharded(run_dir, prepare=lambda: ensure_benchmark_demo(cfg.benchmark),
                 work=lambda rank, world, barrier, task: run_eval(cfg, Path(run_dir), rank, world, barrier, task=task))
+
+
+def outcome(run_dir: Path) -> str:
+    """The recipe report's line: clean accuracy, mPC and how often the outputs held an answer (results.json)."""
+    from rova.stages.outcome import fmt, read_json
+
+    results = read_json(run_dir / "results.json") or {}
+    clean = results.get("clean") or {}
+    mpc = (results.get("robustness") or {}).get("mpc")
+    words = f"clean accuracy {fmt(clean.get('accuracy'))}" + (f", mPC {fmt(mpc)}" if mpc is not None else "")
+    failures = clean.get("extraction_failure_rate")
+    if isinstance(failures, (int, float)):
+        words += f", `<answer>` in {100 * (1 - failures):.0f}% of clean outputs"
+    return words

@@ -112,3 +112,14 @@ def _reward_curves(run_dir: Path) -> dict:
 
     curves = plot_rewards(run_dir / "metrics.jsonl", run_dir / REWARDS_PNG)
     return {"rewards_png": str(curves) if curves else None}
+
+
+def outcome(run_dir: Path) -> str:
+    """The recipe report's line: steps, train loss, and the mean reward of the first and last quarter of steps."""
+    from rova.stages.outcome import fmt, quarter_means, training_outcome
+
+    words = training_outcome(run_dir)
+    first, last = quarter_means(run_dir)
+    if first is not None:
+        words += f", reward {fmt(first)} -> {fmt(last)} (first -> last quarter)"
+    return words

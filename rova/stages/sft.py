@@ -28,3 +28,14 @@ def run(cfg: RootConfig, run_dir: Path) -> None:
     result = trainer.train(resume_from_checkpoint=resume)
     finish_training_run(cfg, run_dir, trainer, processor, result, dist=dist, wandb_run=wandb_run, resume=resume,
                         done_suffix=f", {report['kept']}/{report['records']} records", entries={"data": report})
+
+
+def outcome(run_dir: Path) -> str:
+    """The recipe report's line: steps, train loss and the records trained on (summary.json)."""
+    from rova.stages.outcome import read_json, training_outcome
+
+    words = training_outcome(run_dir)
+    summary = read_json(run_dir / "summary.json") or {}
+    if isinstance(summary.get("data"), dict):
+        words += f", {summary['data'].get('kept')} records"
+    return words
