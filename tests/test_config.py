@@ -248,7 +248,22 @@ LAUNCHER_CASES = BAD_OVERRIDES[:15] + HYDRA_ERRORS[:4]
 
 
 @pytest.mark.parametrize("overrides,key", LAUNCHER_CASES, ids=[" ".join(o) for o, _ in LAUNCHER_CASES])
-def test_launcher_exits_nonzero_fast_with_one_line_and_no_run_dir(tmp_path, overrides, key):
+def test_launcher_exits_2_with_one_line_and_no_run_dir(tmp_path, monkeypatch, capsys, overrides, key):
+    """launch.py's main, in this process: exit status 2, one stderr line naming the key, nothing written."""
+    from rova.cli import main
+
+    out_root = tmp_path / "outputs"
+    monkeypatch.chdir(tmp_path)
+    assert main([*overrides, f"run.output_root={out_root}"]) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and key in lines[0], captured.err
+    assert not out_root.exists(), "a config error must not create a run dir"
+
+
+@pytest.mark.parametrize("overrides,key", [BAD_OVERRIDES[0], HYDRA_ERRORS[0]], ids=["schema", "hydra"])
+def test_launch_py_process_exits_nonzero_fast_with_one_line(tmp_path, overrides, key):
+    """The same through a fresh `python launch.py`: the interpreter's exit status and stderr, and no heavy import."""
     out_root = tmp_path / "outputs"
     start = time.monotonic()
     proc = subprocess.run(
@@ -276,20 +291,22 @@ def test_launch_path_imports_no_heavy_modules():
     assert "HEAVY []" in proc.stdout, proc.stdout[-500:]
 
 
-def test_help_lists_groups_and_sweeps():
-    proc = subprocess.run([sys.executable, str(REPO / "launch.py"), "--help"], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0
+def test_help_lists_groups_and_sweeps(capsys):
+    from rova.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
     for word in ("stage", "corruption", "kl_alpha", "cluster"):
-        assert word in proc.stdout
+        assert word in out
 
 
-def test_cfg_job_prints_composed_config():
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "launch.py"), "--cfg", "job", "stage=tgrpo", "corruption=weather"],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "name: tgrpo" in proc.stdout
+def test_cfg_job_prints_composed_config(capsys):
+    from rova.cli import main
+
+    assert main(["--cfg", "job", "stage=tgrpo", "corruption=weather"]) == 0
+    assert "name: tgrpo" in capsys.readouterr().out
 
 
 def test_resolved_config_round_trips_through_the_schema():
