@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 
 cv2.setNumThreads(1)
 
-from rova.corruption import VARIANTS, CorruptionSpec, corrupt  # noqa: E402
+from rova.config.corruption import VARIANTS  # noqa: E402
+from rova.corruption import CorruptionSpec, corrupt  # noqa: E402
 
 T, H, W = 16, 224, 420
 REPO = Path(__file__).resolve().parents[1]

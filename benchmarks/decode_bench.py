@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     decord = decord_module()
     import numpy as np
 
-    from rova.corruption.config import CorruptionConfig
-    from rova.data.sampling import FrameSamplingConfig
+    from rova.config.corruption import CorruptionConfig
+    from rova.config.data import FrameSamplingConfig
     from rova.training.clips import ClipSource
 
     sampling = FrameSamplingConfig(

@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"[gpu_3b_step]   {run['step_s']:.2f} s/step, {run['completion_tokens_per_s']:.0f} completion tok/s, "
               f"vision share {run['vision_share_of_step']:.1%}, peak {run['peak_gpu_gib']} GiB", flush=True)
 
-    from rova.data.sampling import FrameSamplingConfig, target_size
+    from rova.config.data import FrameSamplingConfig
+    from rova.data.sampling import target_size
 
     sampling = FrameSamplingConfig(fps=2.0, min_frames=args.frames, max_frames=args.frames,
                                    min_pixels=args.min_pixels, max_pixels=args.max_pixels,

@@ -149,7 +149,7 @@ def measure(args, extra: list[str]) -> tuple[list[float], list[float] | None, di
 def has_decode_workers() -> bool:
     from dataclasses import fields
 
-    from rova.config.schema import DataConfig
+    from rova.config.data import DataConfig
 
     return any(f.name == "decode_workers" for f in fields(DataConfig))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import time
@@ -111,7 +112,7 @@ def test_vllm_importance_sampling_keys_match_trl():
 
     from trl import GRPOConfig
 
-    from rova.config.schema import RolloutConfig
+    from rova.config.rollout import RolloutConfig
 
     ours = {f.name: f.default for f in dataclasses.fields(RolloutConfig) if "importance_sampling" in f.name}
     theirs = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
@@ -360,3 +361,32 @@ def test_prompt_config_reaches_the_training_rows(demo_file, tmp_path):
     data_cfg = load([f"data.train_file={demo_file}", "data.build_demo=false", "data.prompt.system=SYS"])[1].data
     row = load_training_data(data_cfg, 28, tmp_path).dataset[0]
     assert row["prompt"][0]["role"] == "system" and row["prompt"][0]["content"][0]["text"] == "SYS"
+
+
+# rova.config is the layer under the feature packages: it imports only these (the stage registry, read by
+# stage_kind(), StageConfig's name check and RecipeConfig's step kinds, is the one exception, lazily imported).
+CONFIG_MAY_IMPORT = ("rova.config", "rova.errors", "rova.utils")
+CONFIG_LAZY_EXCEPTION = "rova.stages.registry"
+
+
+def _rova_imports(path: Path) -> list[tuple[int, str]]:
+    """Every `rova...` module a file imports, at any depth (function bodies included)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return [(line, name) for line, name in found if name == "rova" or name.startswith("rova.")]
+
+
+def test_the_config_layer_imports_no_feature_package():
+    modules = sorted((REPO / "rova" / "config").rglob("*.py"))
+    assert len(modules) > 15
+    upward = [
+        f"{path.relative_to(REPO)}:{line}: {name}"
+        for path in modules
+        for line, name in _rova_imports(path)
+        if not any(name == ok or name.startswith(ok + ".") for ok in CONFIG_MAY_IMPORT) and name != CONFIG_LAZY_EXCEPTION
+    ]
+    assert not upward, "rova.config imports a feature package:\n" + "\n".join(upward)

@@ -3,9 +3,10 @@
 A key nobody reads is a silent lie (setting it changes nothing). The check reads the code (ast, so comments and
 docstrings do not count): the field name must appear as an attribute access (`.kl_alpha`) or a string
 constant (`"kl_alpha"`, e.g. in getattr) in a module other than
-rova/config/schema.py, with the bodies of the schema dataclasses (their validation in `__post_init__`, wherever
-they are defined) left out; rova/config/deepspeed.py counts, as it consumes `distributed.*`. Keys that code reads
-generically (a name built at run time) are listed below, each with where and how it is read.
+rova/config/schema.py, with the bodies of the schema dataclasses (their validation in `__post_init__`, in their
+rova/config/<group>.py) left out; `deepspeed_config` in rova/config/distributed.py counts, as it consumes
+`distributed.*`. Keys that code reads generically (a name built at run time) are listed below, each with where
+and how it is read.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ from pathlib import Path
 
 import pytest
 
+from rova.config.corruption import FAMILIES as CORRUPTION_FAMILIES
+from rova.config.corruption import OPTION_KEYS
 from rova.config.schema import RootConfig
 
 ROVA = Path(__file__).resolve().parents[1] / "rova"
 
 ALLOWED_UNREAD = {
     # Read as getattr(cfg, f"p_{family}") / getattr(cfg, f"{family}_variants") by the corruption engine.
-    **{f"corruption.p_{f}": "corruption engine, getattr(cfg, f'p_{family}')"
-       for f in ("photometric", "weather", "occlusion", "shake", "temporal")},
-    **{f"corruption.{f}_variants": "corruption engine, getattr(cfg, f'{family}_variants')"
-       for f in ("photometric", "weather", "occlusion", "shake", "temporal")},
+    **{f"corruption.p_{f}": "corruption engine, getattr(cfg, f'p_{family}')" for f in CORRUPTION_FAMILIES},
+    **{f"corruption.{f}_variants": "corruption engine, getattr(cfg, f'{family}_variants')" for f in CORRUPTION_FAMILIES},
+    # Each catalogue option's key, read by the corruption engine's options_for as getattr(cfg, option.key).
+    **{f"corruption.{key}": "corruption engine, options_for: getattr(cfg, option.key)" for key in OPTION_KEYS},
 }
 
 

@@ -13,7 +13,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rova.corruption import FAMILIES, VARIANTS_BY_FAMILY, CorruptionConfig, draw_corruption
+from rova.config.corruption import FAMILIES, VARIANTS_BY_FAMILY, CorruptionConfig
+from rova.corruption import draw_corruption
 from rova.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -155,6 +156,6 @@ def test_config_schema_imports_without_the_engine():
     import subprocess
     import sys
 
-    code = "import sys, rova.corruption.config; print(sorted(m for m in ('cv2', 'numpy', 'albucore') if m in sys.modules))"
+    code = "import sys, rova.config.corruption; print(sorted(m for m in ('cv2', 'numpy', 'albucore') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from rova.corruption import VARIANTS, CorruptionSpec, corrupt
-from rova.data.sampling import FrameSamplingConfig
+from rova.config.corruption import VARIANTS
+from rova.config.data import FrameSamplingConfig
+from rova.corruption import CorruptionSpec, corrupt
 from tests.conftest import shared_data_or_skip
 
 REPO = Path(__file__).resolve().parents[1]

@@ -93,7 +93,7 @@ def test_min_score_one_drops_what_the_teacher_gets_wrong(tmp_path, cache_dir):
 
 
 def test_cot_file_is_training_data_from_another_folder(cot_run, tmp_path):
-    from rova.config.schema import DataConfig
+    from rova.config.data import DataConfig
     from rova.training.dataset import load_training_data
 
     moved = tmp_path / "elsewhere" / "cot.json"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rova.data.prompts import PromptTemplates, build_messages, build_prompt_text
+from rova.config.data import PromptTemplates
+from rova.data.prompts import build_messages, build_prompt_text
 from rova.data.records import PROBLEM_TYPES, VideoQARecord
 from rova.errors import ConfigError
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rova.config.data import FrameSamplingConfig
 from rova.data.sampling import (
-    FrameSamplingConfig,
     frame_pixel_budget,
     num_sampled_frames,
     sample_frame_indices,

@@ -14,7 +14,7 @@ import pytest
 
 from rova.data.demo import ANNOTATION_FILE, build_demo_dataset
 from rova.data.records import PROBLEM_TYPES, load_records
-from rova.data.sampling import FrameSamplingConfig
+from rova.config.data import FrameSamplingConfig
 from rova.data.video import filter_decodable, read_clip
 
 PX = 28 * 28

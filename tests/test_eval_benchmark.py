@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from rova.data.sampling import FrameSamplingConfig, sample_frame_indices
+from rova.config.data import FrameSamplingConfig
+from rova.data.sampling import sample_frame_indices
 from rova.data.video import read_clip, read_frame_folder, resize_frames
 from rova.errors import ConfigError, DataError, VideoDecodeError
 from rova.eval.benchmark import (

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rova.corruption import VARIANTS
+from rova.config.corruption import VARIANTS
 from rova.eval.robustness import (
     CORRECT_THRESHOLD,
     OTHER_FAMILY,

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from rova.config.schema import ModelConfig, RolloutConfig
+from rova.config.eval import EvalConfig
+from rova.config.model import ModelConfig
+from rova.config.rollout import RolloutConfig
 from rova.errors import RovaError
-from rova.eval.config import EvalConfig
 from rova.eval.generation import Generator
 from tests.support.families import VISION_TOKENS
 from rova.eval.vllm_generation import VLLMGenerator, make_generator
@@ -69,7 +70,7 @@ def _cfg(tiny_model_dir, rollout="vllm", **eval_kwargs):
 def clip(demo_file, processor):
     from rova.data.prompts import build_messages
     from rova.data.records import load_records
-    from rova.data.sampling import FrameSamplingConfig
+    from rova.config.data import FrameSamplingConfig
     from rova.data.video import read_clip
 
     records = load_records(demo_file)[:2]

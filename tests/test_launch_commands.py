@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rova.config.compose import load
-from rova.config.deepspeed import deepspeed_config
+from rova.config.distributed import deepspeed_config
 from rova.launch.dispatch import prepare_run_dirs
 from rova.launch.slurm import executor_parameters
 from rova.launch.workers import processes_per_node, worker_command

@@ -108,7 +108,7 @@ def test_default_targets_wrap_the_language_model_and_never_the_vision_tower(tiny
     from peft import get_peft_model
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from rova.config.schema import LoraConfig
+    from rova.config.model import LoraConfig
     from rova.models.lora import lora_config, vision_tower
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)
@@ -127,7 +127,7 @@ def test_default_targets_wrap_the_language_model_and_never_the_vision_tower(tiny
 def test_targets_that_match_no_language_model_module_are_an_error_naming_the_key(tiny_model_dir):
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from rova.config.schema import LoraConfig
+    from rova.config.model import LoraConfig
     from rova.models.lora import lora_config
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)

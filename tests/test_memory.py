@@ -7,7 +7,8 @@ import json
 import pytest
 
 from rova.errors import ConfigError, DataError
-from rova.memory import FORMAT_VERSION, DifficultyMemory, MemoryConfig, MemoryView
+from rova.config.memory import MemoryConfig
+from rova.memory import FORMAT_VERSION, DifficultyMemory, MemoryView
 
 CLEAN = MemoryView.clean()
 SPEC = {"family": "weather", "variant": "rain", "severity": 3, "seed": 11, "params": {"angle": [1, 2]}}

@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 PRELUDE = textwrap.dedent(
     """
     import os, sys
-    from rova.memory import DifficultyMemory, MemoryConfig, MemoryView
+    from rova.config.memory import MemoryConfig
+    from rova.memory import DifficultyMemory, MemoryView
 
     def memory_with(n):
         memory = DifficultyMemory(MemoryConfig(max_size=100_000))

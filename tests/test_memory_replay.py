@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rova.config.memory import MemoryConfig
 from rova.memory import (
-    GroupOutcome, MemoryConfig, MemoryView, ReplayDataset, ReplayItem, ReplayMemory, ReplayRepeatSampler,
+    GroupOutcome, MemoryView, ReplayDataset, ReplayItem, ReplayMemory, ReplayRepeatSampler,
 )
 
 SPEC = {"family": "weather", "variant": "rain", "severity": 3, "seed": 5, "params": {"angle": 10.0}}
@@ -112,7 +113,7 @@ def test_due_entries_expose_the_view_to_recheck_and_rechecks_apply_to_that_view(
 
 def test_the_replay_row_reproduces_the_corrupted_clip_through_the_clip_source():
     """End to end with the trainer's ClipSource: the replayed corrupted clip is the clip that failed."""
-    from rova.corruption.config import CorruptionConfig
+    from rova.config.corruption import CorruptionConfig
     from rova.training.clips import ClipSource, View
 
     corruption = CorruptionConfig(p_weather=1.0)

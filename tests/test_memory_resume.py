@@ -8,7 +8,8 @@ import zlib
 import pytest
 
 from rova.errors import DataError
-from rova.memory import MEMORY_FILE, GroupOutcome, MemoryConfig, ReplayDataset, ReplayMemory, ReplayRepeatSampler
+from rova.config.memory import MemoryConfig
+from rova.memory import MEMORY_FILE, GroupOutcome, ReplayDataset, ReplayMemory, ReplayRepeatSampler
 
 SPEC = {"family": "weather", "variant": "fog", "severity": 2, "seed": 0, "params": {}}
 CONFIG = MemoryConfig(enabled=True, fail_threshold=0.25, replay_frac=0.5, recheck_interval=2, max_strikes=2, max_size=6, seed=3)

@@ -201,7 +201,7 @@ def test_guard_refuses_a_missing_or_changed_method(monkeypatch, upstream):
 
 def test_tiny_model_generate_and_forward_use_corrected_positions(tiny_model_dir):
     """4 fps sampling (0.5 s per grid) on the real loading path: prefill and forward see time steps of 2."""
-    from rova.config.schema import ModelConfig
+    from rova.config.model import ModelConfig
     from rova.models.loading import load_model_and_processor
     from rova.training.visual_inputs import mm_token_type_ids
     from tests.support.families import encode_prompt

@@ -9,7 +9,7 @@ import pytest
 
 from rova.data.probe_cache import cached_verdicts
 from rova.data.records import load_records
-from rova.data.sampling import FrameSamplingConfig
+from rova.config.data import FrameSamplingConfig
 from rova.data.video import media_verdicts
 
 CFG = FrameSamplingConfig(2.0, 4, 8, 3136, 6272, 50176)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from rova.corruption.config import CorruptionConfig
-from rova.data.sampling import FrameSamplingConfig
+from rova.config.corruption import CorruptionConfig
+from rova.config.data import FrameSamplingConfig
 from rova.data.video import read_clip
 from rova.models.families import get_family
 from rova.training.clips import ClipSource

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from rova.config.schema import RewardConfig
+from rova.config.reward import RewardConfig
 from rova.rewards.registry import (
     CLEAN,
     CORRUPTED,

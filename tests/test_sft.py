@@ -114,7 +114,7 @@ def test_sft_run_saves_a_model_grpo_loads_and_resume_continues(cache_dir, tmp_pa
     model_dir = run_dir / "model"
     assert (model_dir / "config.json").exists() and (run_dir / "checkpoints" / "checkpoint-2").is_dir()
 
-    from rova.config.schema import ModelConfig
+    from rova.config.model import ModelConfig
     from rova.models.loading import load_model_and_processor
 
     model, processor = load_model_and_processor(ModelConfig(family="qwen2_5_vl", path=str(model_dir)))

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from rova.data.records import VideoQARecord
-from rova.data.sampling import FrameSamplingConfig, frame_pixel_budget
+from rova.config.data import FrameSamplingConfig
+from rova.data.sampling import frame_pixel_budget
 from rova.data.video import BACKENDS, filter_decodable, probe_video, read_clip, resize_frames, skip_reason_counts
 from rova.errors import VideoDecodeError
 
@@ -182,7 +183,7 @@ def test_decoding_before_torch_is_loaded_leaves_torch_matmuls_working(tmp_path):
     import sys
 
     script = (
-        "from rova.data.sampling import FrameSamplingConfig\n"
+        "from rova.config.data import FrameSamplingConfig\n"
         "from rova.data.video import read_clip\n"
         f"clip = read_clip({str(VIDEOS / 'tw_grpo_8.mp4')!r}, FrameSamplingConfig(2.0, 4, 8, 3136, 6272, 50176))\n"
         "import torch\n"

@@ -30,7 +30,7 @@ def test_video_request_matches_the_hf_path(tiny_model_dir, demo_file):
 
     from rova.data.records import load_records
     from rova.data.prompts import build_messages
-    from rova.data.sampling import FrameSamplingConfig
+    from rova.config.data import FrameSamplingConfig
     from rova.data.video import read_clip
 
     processor = AutoProcessor.from_pretrained(tiny_model_dir)

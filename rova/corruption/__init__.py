@@ -1,10 +1,10 @@
 """Corruption engine: real-world degradations of video clips, coherent per clip, seeded, replayable.
 
 Definitions: ../shared/docs/corruptions.md. One module per family (photometric, weather, occlusion,
-shake, temporal); `engine` holds the contract, `config` the `corruption.*` schema.
+shake, temporal); `engine` holds the contract. The catalogue of names and the `corruption.*` settings
+are config: rova/config/corruption.py.
 
-The engine (numpy, OpenCV) is imported on first use, so that `rova.corruption.config` stays instant
-on the launch path.
+The engine (numpy, OpenCV) is imported on first use.
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from rova.corruption.catalogue import FAMILIES, FAMILY_OF, VARIANTS_BY_FAMILY
-
 if TYPE_CHECKING:
-    from rova.corruption.config import CorruptionConfig
     from rova.corruption.engine import (
         CorruptionRecord,
         CorruptionSpec,
@@ -26,11 +23,7 @@ if TYPE_CHECKING:
     )
     from rova.corruption.temporal import shuffle_frames
 
-# Every variant name, family by family (variant names are unique across families).
-VARIANTS: tuple[str, ...] = tuple(v for f in FAMILIES for v in VARIANTS_BY_FAMILY[f])
-
 _LAZY = {
-    "CorruptionConfig": "rova.corruption.config",
     "CorruptionRecord": "rova.corruption.engine",
     "CorruptionSpec": "rova.corruption.engine",
     "apply_random_corruption": "rova.corruption.engine",
@@ -40,7 +33,7 @@ _LAZY = {
     "shuffle_frames": "rova.corruption.temporal",
 }
 
-__all__ = ["FAMILIES", "FAMILY_OF", "VARIANTS", "VARIANTS_BY_FAMILY", *_LAZY]
+__all__ = [*_LAZY]
 
 
 def __getattr__(name: str) -> Any:

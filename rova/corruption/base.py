@@ -1,19 +1,23 @@
 """Shared pieces of the corruption families: the variant contract and small array helpers.
 
-Every variant is two functions:
+Every variant (a `Variant` in its family module, named in the catalogue, rova/config/corruption.py) is
+two functions:
   draw(rng, severity, clip, options) -> params   all randomness happens here, once per clip;
   apply(clip, params) -> out                     deterministic; a function of (clip, params) only.
+Its family and its options (names, allowed values) come from its catalogue entry.
 `params` holds plain JSON values (every drawn number, plus integer seeds for large noise fields),
 so a logged record replays the exact bytes and can be read by a person.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import cv2
 import numpy as np
+
+from rova.config.corruption import CATALOGUE
 
 Params = dict[str, Any]
 DrawFn = Callable[[np.random.Generator, int, np.ndarray, dict[str, Any]], Params]
@@ -24,13 +28,20 @@ MIN_SIDE = 8  # smaller frames cannot hold a blur kernel or a polygon; no model 
 
 @dataclass(frozen=True)
 class Variant:
-    name: str
-    family: str
+    name: str  # its catalogue entry's name
     draw: DrawFn
     apply: ApplyFn
     # Moving variants: the things that move between frames (checked by the coherence tests).
     moving: bool = False
-    options: dict[str, tuple] = field(default_factory=dict)
+
+    @property
+    def family(self) -> str:
+        return CATALOGUE[self.name].family
+
+    @property
+    def options(self) -> dict[str, tuple]:
+        """Option name -> allowed values (the first is the default), from the catalogue."""
+        return {name: option.values for name, option in CATALOGUE[self.name].options.items()}
 
 
 def check_clip(clip: Any) -> np.ndarray:

@@ -11,29 +11,46 @@ and `replay` recomputes the output from the record's parameters alone.
 from __future__ import annotations
 
 import copy
+import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from rova.corruption import catalogue, occlusion, photometric, shake, temporal, weather
+from rova.config.corruption import CATALOGUE, FAMILIES, FAMILY_OF, VARIANTS_BY_FAMILY
 from rova.corruption.base import Variant, check_clip, resolve_choice
 
 if TYPE_CHECKING:
-    from rova.corruption.config import CorruptionConfig
+    from rova.config.corruption import CorruptionConfig
 
-REGISTRY: dict[str, Variant] = {
-    v.name: v for module in (photometric, weather, occlusion, shake, temporal) for v in module.VARIANTS
-}
+
+def _registry() -> dict[str, Variant]:
+    """Every catalogued variant's implementation, in catalogue order: module rova.corruption.<family> lists the
+    `VARIANTS` of its family, exactly those the catalogue (rova/config/corruption.py) names for it."""
+    registry: dict[str, Variant] = {}
+    for family in FAMILIES:
+        module = f"rova.corruption.{family}"
+        implemented = [v.name for v in importlib.import_module(module).VARIANTS]
+        if sorted(implemented) != sorted(VARIANTS_BY_FAMILY[family]):
+            raise RuntimeError(
+                f"{module}.VARIANTS implements {implemented}, but the catalogue (rova/config/corruption.py) lists "
+                f"{list(VARIANTS_BY_FAMILY[family])} for {family}: add the missing entry or implementation"
+            )
+        by_name = {v.name: v for v in importlib.import_module(module).VARIANTS}
+        registry.update((name, by_name[name]) for name in VARIANTS_BY_FAMILY[family])
+    return registry
+
+
+REGISTRY: dict[str, Variant] = _registry()
 
 
 @dataclass(frozen=True)
 class CorruptionSpec:
     """What to apply: a variant (names in VARIANTS), a severity 1-5, and variant options.
 
-    Options: static_blocks / moving_blocks {"fill": black|mean|noise|any};
-    frame_drop {"mode": random|segment|keep_k|any, "fill": hold|black}; camera_shake {"motion_blur": bool}.
-    Missing options take their default (the first value listed); "any" is drawn per clip.
+    Options (name -> allowed values) are those of the variant's catalogue entry, rova/config/corruption.py
+    (e.g. frame_drop {"mode": random|segment|keep_k|any, "fill": hold|black}). Missing options take their
+    default (the first value listed); "any" is drawn per clip.
     """
 
     variant: str
@@ -42,7 +59,7 @@ class CorruptionSpec:
 
     @property
     def family(self) -> str:
-        return catalogue.FAMILY_OF[self.variant]
+        return FAMILY_OF[self.variant]
 
 
 @dataclass
@@ -74,9 +91,9 @@ class CorruptionRecord:
         variant = data["variant"]
         if variant not in REGISTRY:
             raise ValueError(f"corruption record names unknown variant {variant!r}; known: {', '.join(REGISTRY)}")
-        if data["family"] != catalogue.FAMILY_OF[variant]:
+        if data["family"] != FAMILY_OF[variant]:
             raise ValueError(
-                f"corruption record: variant {variant!r} belongs to {catalogue.FAMILY_OF[variant]!r}, "
+                f"corruption record: variant {variant!r} belongs to {FAMILY_OF[variant]!r}, "
                 f"not {data['family']!r}"
             )
         return cls(
@@ -182,7 +199,7 @@ def draw_corruption(cfg: CorruptionConfig, rng: np.random.Generator) -> Corrupti
     configured range."""
     u = rng.random()
     cumulative = 0.0
-    for family in catalogue.FAMILIES:
+    for family in FAMILIES:
         cumulative += getattr(cfg, f"p_{family}")
         if u < cumulative:
             variants = getattr(cfg, f"{family}_variants")
@@ -194,14 +211,8 @@ def draw_corruption(cfg: CorruptionConfig, rng: np.random.Generator) -> Corrupti
 
 
 def options_for(cfg: CorruptionConfig, variant: str) -> dict[str, Any]:
-    """The config's options for one variant, as CorruptionSpec.options."""
-    if variant in ("static_blocks", "moving_blocks"):
-        return {"fill": cfg.occlusion_fill}
-    if variant == "frame_drop":
-        return {"mode": cfg.frame_drop_mode, "fill": cfg.frame_drop_fill}
-    if variant == "camera_shake":
-        return {"motion_blur": cfg.shake_motion_blur}
-    return {}
+    """The config's options for one variant, as CorruptionSpec.options: each option's `corruption.<key>`."""
+    return {name: getattr(cfg, option.key) for name, option in CATALOGUE[variant].options.items()}
 
 
 def apply_random_corruption(

@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from rova.corruption import FAMILIES, VARIANTS, VARIANTS_BY_FAMILY, CorruptionSpec, corrupt
+from rova.config.corruption import FAMILIES, VARIANTS, VARIANTS_BY_FAMILY
+from rova.corruption import CorruptionSpec, corrupt
 
 LABEL_W = 120
 HEADER_H = 22

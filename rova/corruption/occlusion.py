@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from rova.corruption.base import Params, Variant, clip_mean, new_seed, severity_value, smooth_walk
-from rova.corruption.catalogue import OCCLUSION_FILLS
 
 COVERAGE = (0.05, 0.10, 0.20, 0.30, 0.40)
 MAX_BLOCKS = 3
@@ -103,6 +102,6 @@ def apply_blocks(clip: np.ndarray, params: Params) -> np.ndarray:
 
 
 VARIANTS = (
-    Variant("static_blocks", "occlusion", draw_static, apply_blocks, options={"fill": OCCLUSION_FILLS}),
-    Variant("moving_blocks", "occlusion", draw_moving, apply_blocks, moving=True, options={"fill": OCCLUSION_FILLS}),
+    Variant("static_blocks", draw_static, apply_blocks),
+    Variant("moving_blocks", draw_moving, apply_blocks, moving=True),
 )

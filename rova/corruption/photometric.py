@@ -217,9 +217,9 @@ def apply_contrast(clip: np.ndarray, params: Params) -> np.ndarray:
 
 
 VARIANTS = (
-    Variant("overexposure", "photometric", draw_overexposure, apply_overexposure),
-    Variant("dusk", "photometric", draw_dusk, apply_dusk),
-    Variant("night", "photometric", draw_night, apply_night, moving=True),
-    Variant("shadows", "photometric", draw_shadows, apply_shadows),
-    Variant("contrast", "photometric", draw_contrast, apply_contrast),
+    Variant("overexposure", draw_overexposure, apply_overexposure),
+    Variant("dusk", draw_dusk, apply_dusk),
+    Variant("night", draw_night, apply_night, moving=True),
+    Variant("shadows", draw_shadows, apply_shadows),
+    Variant("contrast", draw_contrast, apply_contrast),
 )

@@ -109,5 +109,5 @@ def apply_shake(clip: np.ndarray, params: Params) -> np.ndarray:
 
 
 VARIANTS = (
-    Variant("camera_shake", "shake", draw_shake, apply_shake, moving=True, options={"motion_blur": (True, False)}),
+    Variant("camera_shake", draw_shake, apply_shake, moving=True),
 )

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from rova.config.tgrpo import SHUFFLE_MODES
 from rova.corruption.base import Params, Variant, check_clip, severity_value
-from rova.corruption.catalogue import FRAME_DROP_FILLS, FRAME_DROP_MODES
 
 DROP_FRACTION = (0.1, 0.2, 0.3, 0.4, 0.5)
 BURST_LENGTH = (2, 4, 6, 8, 12)
@@ -123,18 +123,9 @@ def apply_shuffle(clip: np.ndarray, params: Params) -> np.ndarray:
 
 
 VARIANTS = (
-    Variant(
-        "frame_drop",
-        "temporal",
-        draw_frame_drop,
-        apply_frame_drop,
-        options={"mode": FRAME_DROP_MODES, "fill": FRAME_DROP_FILLS},
-    ),
-    Variant("shuffle", "temporal", draw_shuffle, apply_shuffle),
+    Variant("frame_drop", draw_frame_drop, apply_frame_drop),
+    Variant("shuffle", draw_shuffle, apply_shuffle),
 )
-
-
-SHUFFLE_MODES = ("uniform", "derangement")  # tgrpo.shuffle
 
 
 def shuffle_frames(clip: np.ndarray, seed: int, mode: str = "uniform") -> tuple[np.ndarray, np.ndarray]:

@@ -365,9 +365,9 @@ def apply_fog(clip: np.ndarray, params: Params) -> np.ndarray:
 
 
 VARIANTS = (
-    Variant("rain", "weather", draw_rain, apply_rain, moving=True),
-    Variant("storm", "weather", draw_storm, apply_storm, moving=True),
-    Variant("snow", "weather", draw_snow, apply_snow, moving=True),
-    Variant("hail", "weather", draw_hail, apply_hail, moving=True),
-    Variant("fog", "weather", draw_fog, apply_fog),
+    Variant("rain", draw_rain, apply_rain, moving=True),
+    Variant("storm", draw_storm, apply_storm, moving=True),
+    Variant("snow", draw_snow, apply_snow, moving=True),
+    Variant("hail", draw_hail, apply_hail, moving=True),
+    Variant("fog", draw_fog, apply_fog),
 )

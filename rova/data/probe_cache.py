@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rova.data.records import VideoQARecord
-from rova.data.sampling import FrameSamplingConfig
+from rova.config.data import FrameSamplingConfig
 from rova.data.video import Verdict, media_verdicts
 from rova.utils.io import atomic_write_json
 from rova.utils.locking import file_lock

@@ -1,69 +1,19 @@
 """The Video-R1 prompt: question (+ options), reasoning instruction, per-type answer instruction.
 
-The default wording is Video-R1's (QUESTION_TEMPLATE / TYPE_TEMPLATE), kept verbatim so that
-checkpoints trained with it see the prompt they know; `grounding` is our addition. Change the
-wording through `PromptTemplates` (a config value), not by editing this file.
+The default wording is Video-R1's (QUESTION_TEMPLATE / TYPE_TEMPLATE), kept verbatim in
+rova/config/data.py (`PromptTemplates`, the `data.prompt.*` settings) so that checkpoints trained with it
+see the prompt they know; `grounding` is our addition. Change the wording through config, not code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
+from rova.config.data import PromptTemplates
 from rova.errors import ConfigError
 
 if TYPE_CHECKING:
     from rova.data.records import VideoQARecord
-
-VIDEO_R1_QUESTION_TEMPLATE = (
-    "{Question}\n"
-    "Please think about this question as if you were a human pondering deeply. "
-    "Engage in an internal dialogue using expressions such as 'let me think', 'wait', 'Hmm', 'oh, I see', "
-    "'let's break it down', etc, or other natural language thought expressions "
-    "It's encouraged to include self-reflection or verification in the reasoning process. "
-    "Provide your detailed reasoning between the <think> </think> tags, and then give your final answer "
-    "between the <answer> </answer> tags."
-)
-
-_NUMERIC = " Please provide the numerical value (e.g., 42 or 3.14) within the <answer> </answer> tags."
-VIDEO_R1_TYPE_TEMPLATES = {
-    "multiple choice": (
-        " Please provide only the single option letter (e.g., A, B, C, D, etc.) within the <answer> </answer> tags."
-    ),
-    "numerical": _NUMERIC,
-    "OCR": (
-        " Please transcribe text from the image/video clearly and provide your text answer within the "
-        "<answer> </answer> tags."
-    ),
-    "free-form": " Please provide your text answer within the <answer> </answer> tags.",
-    "regression": _NUMERIC,
-    "grounding": (
-        " Please provide the time span as [start, end] in seconds (e.g., [1.0, 2.5]) within the "
-        "<answer> </answer> tags."
-    ),
-}
-
-
-@dataclass
-class PromptTemplates:
-    """Prompt wording (OmegaConf-compatible). `question` must contain the `{Question}` placeholder.
-
-    For multiple choice the question is problem + options_header + one option per line, exactly as
-    Video-R1 builds it (its header has no separator before "Options:").
-    """
-
-    question: str = VIDEO_R1_QUESTION_TEMPLATE
-    type_templates: dict[str, str] = field(default_factory=lambda: dict(VIDEO_R1_TYPE_TEMPLATES))
-    options_header: str = "Options:\n"
-    system: Optional[str] = None
-
-    def __post_init__(self) -> None:
-        if "{Question}" not in self.question:
-            raise ConfigError("data.prompt.question", "must contain the {Question} placeholder")
-        missing = [t for t in VIDEO_R1_TYPE_TEMPLATES if t not in self.type_templates]
-        if missing:
-            raise ConfigError("data.prompt.type_templates", f"missing templates for problem types {missing}")
-
 
 DEFAULT_TEMPLATES = PromptTemplates()
 

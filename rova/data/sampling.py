@@ -10,79 +10,13 @@ from the sampling fps we hand it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from rova.errors import ConfigError
+from rova.config.data import FRAME_FACTOR, FrameSamplingConfig
 
-# Qwen2.5-VL merges frames in pairs (temporal_patch_size 2): a frame count must be even.
-FRAME_FACTOR = 2
 # smart_resize refuses absurd aspect ratios (as qwen-vl-utils does).
 MAX_ASPECT_RATIO = 200
-
-
-@dataclass
-class FrameSamplingConfig:
-    """How many frames to sample from a video and how large each may be (OmegaConf-compatible).
-
-    fps: target sampling rate; the real rate differs after clamping/rounding (see sample_frame_indices).
-    min_frames, max_frames: bounds on the number of sampled frames, both even.
-    min_pixels, max_pixels: per-frame pixel bounds; total_pixels: budget for the whole clip.
-    image_factor: sides become multiples of this (patch_size * merge_size = 14 * 2 for Qwen2.5-VL).
-    """
-
-    fps: float
-    min_frames: int
-    max_frames: int
-    min_pixels: int
-    max_pixels: int
-    total_pixels: int
-    image_factor: int = 28
-
-    def __post_init__(self) -> None:
-        fps = self.fps
-        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
-            raise ConfigError("data.fps", f"must be a finite number > 0 (frames sampled per second), got {fps!r}")
-        self.fps = float(fps)
-        for name in ("min_frames", "max_frames", "min_pixels", "max_pixels", "total_pixels", "image_factor"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"data.{name}", f"must be an integer, got {value!r}")
-            if value <= 0:
-                raise ConfigError(f"data.{name}", f"must be > 0, got {value}")
-        if self.min_frames < FRAME_FACTOR or self.min_frames % FRAME_FACTOR:
-            raise ConfigError(
-                "data.min_frames",
-                f"must be an even number >= {FRAME_FACTOR} (Qwen2.5-VL groups frames in pairs), got {self.min_frames}",
-            )
-        if self.max_frames % FRAME_FACTOR:
-            raise ConfigError(
-                "data.max_frames", f"must be even (Qwen2.5-VL groups frames in pairs), got {self.max_frames}"
-            )
-        if self.max_frames < self.min_frames:
-            raise ConfigError(
-                "data.max_frames", f"must be >= data.min_frames ({self.min_frames}), got {self.max_frames}"
-            )
-        if self.min_pixels > self.max_pixels:
-            raise ConfigError(
-                "data.min_pixels", f"must be <= data.max_pixels ({self.max_pixels}), got {self.min_pixels}"
-            )
-
-
-SAMPLING_KEYS = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "total_pixels")
-
-
-def frame_sampling_of(settings, image_factor: int = 28, group: str = "data") -> FrameSamplingConfig:
-    """The FrameSamplingConfig of a config section holding the SAMPLING_KEYS (data.*, benchmark.*); errors
-    name the keys of that section."""
-    try:
-        return FrameSamplingConfig(**{key: getattr(settings, key) for key in SAMPLING_KEYS}, image_factor=image_factor)
-    except ConfigError as exc:
-        if group == "data":
-            raise
-        # FrameSamplingConfig names data.<key>; this section's keys are <group>.<key>.
-        raise ConfigError(exc.key.replace("data.", f"{group}.", 1), exc.problem.replace("data.", f"{group}.")) from None
 
 
 def _round_by_factor(number: float, factor: int) -> int:

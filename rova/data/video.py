@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Optional
 import cv2
 import numpy as np
 
-from rova.data.sampling import FrameSamplingConfig, sample_frame_indices, target_size
+from rova.config.data import FrameSamplingConfig
+from rova.data.sampling import sample_frame_indices, target_size
 from rova.models.families.base import ClipTiming
 from rova.errors import VideoDecodeError
 

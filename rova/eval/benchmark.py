@@ -30,8 +30,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from rova.models.families.base import ClipTiming
-
+from rova.config.benchmark import BenchmarkConfig
+from rova.config.data import FrameSamplingConfig
 from rova.data.records import (
     DATA_TYPES,
     MEDIA_KEYS,
@@ -41,7 +41,6 @@ from rova.data.records import (
     parse_record,
     read_raw_records,
 )
-from rova.data.sampling import FrameSamplingConfig
 from rova.data.video import (
     Segment,
     _short,
@@ -53,6 +52,7 @@ from rova.data.video import (
     read_image,
 )
 from rova.errors import ConfigError, DataError, VideoDecodeError
+from rova.models.families.base import ClipTiming
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,6 @@ FRAME_DATA_TYPES = ("frame", "frames", "frame_folder", "frames_folder", "video_f
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov")
 SEGMENT_KEYS = ("start", "end")
 BACKENDS = ("decord", "pyav")
-
-from rova.eval.config import BenchmarkConfig  # noqa: E402  (the schema lives with the light config module)
 
 
 @dataclass

@@ -177,7 +177,7 @@ def export_corrupted(
     from rova.data.records import read_raw_records
     from rova.errors import VideoDecodeError
     from rova.eval.benchmark import SkippedItem, load_benchmark, read_item_clip
-    from rova.eval.config import EvalConfig
+    from rova.config.eval import EvalConfig
     from rova.eval.predictions import cell_name
     from rova.eval.runner import clip_digest, corrupted_clip
     from rova.training.clips import stable_seed

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rova.eval.config import DECODING_PRESETS
+from rova.config.eval import DECODING_PRESETS
 from rova.models.families import ClipTiming, ModelFamily, family_of_model
 from rova.training.visual_inputs import (
     EncodedPrompt,

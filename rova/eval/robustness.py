@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rova.corruption.catalogue import FAMILIES, FAMILY_OF, VARIANTS_BY_FAMILY
+from rova.config.corruption import FAMILIES, FAMILY_OF, VARIANTS_BY_FAMILY
 from rova.eval.scoring import BINARY_TYPES
 from rova.rewards import canonical_problem_type
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from rova.errors import RovaError
-from rova.eval.config import DECODING_PRESETS
+from rova.config.eval import DECODING_PRESETS
 from rova.eval.generation import Generator
 from rova.training.visual_inputs import EncodedPrompt
 from rova.training.vllm_rollout import vllm_request, vllm_sampling_params

@@ -1,17 +1,17 @@
 """Difficulty-aware memory of hard (sample, view) pairs (ROVA; docs/memory.md).
 
-The sampler module needs torch; it is imported on first use so that the config schema, which imports
-MemoryConfig from here, stays instant on the launch path.
+The sampler module needs torch; it is imported on first use. The `memory.*` settings are
+rova/config/memory.py (MemoryConfig).
 """
 
-from rova.memory.difficulty import FORMAT_VERSION, DifficultyMemory, MemoryConfig, MemoryCounters, MemoryEntry
+from rova.memory.difficulty import FORMAT_VERSION, DifficultyMemory, MemoryCounters, MemoryEntry
 from rova.memory.replay import MEMORY_FILE, REPLAY_VIEW, ReplayMemory
 from rova.memory.views import GroupOutcome, Key, MemoryView
 
 _SAMPLER_NAMES = ("ReplayDataset", "ReplayItem", "ReplayRepeatSampler")
 
 __all__ = [
-    "FORMAT_VERSION", "MEMORY_FILE", "REPLAY_VIEW", "DifficultyMemory", "GroupOutcome", "Key", "MemoryConfig",
+    "FORMAT_VERSION", "MEMORY_FILE", "REPLAY_VIEW", "DifficultyMemory", "GroupOutcome", "Key",
     "MemoryCounters", "MemoryEntry", "MemoryView", "ReplayMemory", *_SAMPLER_NAMES,
 ]
 

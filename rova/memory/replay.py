@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from rova.errors import DataError
-from rova.memory.difficulty import DifficultyMemory, MemoryConfig, MemoryEntry, check_key
+from rova.config.memory import MemoryConfig
+from rova.memory.difficulty import DifficultyMemory, MemoryEntry, check_key
 from rova.memory.views import CLEAN, CORRUPTED, GroupOutcome, Key, MemoryView
 
 MEMORY_FILE = "memory.json"

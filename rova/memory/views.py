@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rova.corruption.catalogue import FAMILY_OF
+from rova.config.corruption import FAMILY_OF
 
 CLEAN = "clean"
 CORRUPTED = "corrupted"

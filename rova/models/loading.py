@@ -6,7 +6,7 @@ import json
 import logging
 from pathlib import Path
 
-from rova.config.schema import ModelConfig
+from rova.config.model import ModelConfig
 from rova.errors import ConfigError, RovaError
 from rova.models.families import family_of_model_type, get_family
 from rova.utils.locking import file_lock

@@ -6,7 +6,7 @@ reward of a completion is sum_c weight_c * value_c over the components that appl
 counting as 0. The weight of component c is `reward.<weight_key>` in config.
 
 Adding a reward: write its function here (or in its own module), add one `RewardComponent` to
-`REWARD_COMPONENTS`, and add its weight field to `RewardConfig` (rova/config/schema.py) and to the reward
+`REWARD_COMPONENTS`, and add its weight field to `RewardConfig` (rova/config/reward.py) and to the reward
 presets that turn it on. Scoring, advantages, metrics, the console line and the registry tests follow.
 """
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rova.config.schema import DataConfig, RootConfig
+from rova.config.data import DataConfig
+from rova.config.schema import RootConfig
 from rova.utils.locking import file_lock
 
 

@@ -46,7 +46,7 @@ def distributed_setup(cfg: RootConfig) -> DistState:
     backend = cfg.distributed.backend if cfg.distributed.backend != "auto" else ("nccl" if cuda else "gloo")
     kwargs: dict = {"ddp_backend": backend}
     if cfg.distributed.name in ("zero2", "zero3"):
-        from rova.config.deepspeed import deepspeed_config
+        from rova.config.distributed import deepspeed_config
 
         kwargs["deepspeed"] = deepspeed_config(cfg.distributed)
         if not cuda:

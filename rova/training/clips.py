@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rova.config.corruption import CorruptionConfig
+from rova.config.data import FrameSamplingConfig
 from rova.corruption import apply_random_corruption, replay, shuffle_frames
 from rova.corruption import CorruptionRecord
-from rova.corruption.config import CorruptionConfig
-from rova.data.sampling import FrameSamplingConfig
 from rova.data.video import read_clip, read_image
 from rova.models.families.base import ClipTiming
 from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED

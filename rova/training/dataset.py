@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rova.config.schema import DataConfig
-from rova.data.prompts import DEFAULT_TEMPLATES, PromptTemplates, build_messages
+from rova.config.data import DataConfig, PromptTemplates
+from rova.data.prompts import DEFAULT_TEMPLATES, build_messages
 from rova.data.records import VideoQARecord, load_records
 from rova.data.probe_cache import cached_verdicts
 from rova.data.video import Verdict, split_by_verdict, verdict_timing

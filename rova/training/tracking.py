@@ -10,7 +10,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from rova.config.schema import LoggerConfig
+from rova.config.logger import LoggerConfig
 from rova.utils.io import append_jsonl, atomic_write_text
 
 WANDB_ID_FILE = "wandb_id.txt"

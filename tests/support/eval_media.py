@@ -32,7 +32,7 @@ def write_frame_folder(frames, folder: Path) -> Path:
 
 def frame_folder_benchmark(clip_path: Path, root: Path, fps: float = 6.0) -> Path:
     """A Video-R1-format eval file with two multiple-choice items on one frame folder cut from a real clip."""
-    from rova.data.sampling import FrameSamplingConfig
+    from rova.config.data import FrameSamplingConfig
     from rova.data.video import read_clip
 
     px = 28 * 28

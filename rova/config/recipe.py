@@ -3,7 +3,7 @@
 A config with `recipe.steps` is a recipe: `launch.py` plans every step (compose + validate), creates one
 parent run dir with a run dir per step, and runs the steps in order (locally) or as SLURM jobs chained by
 `afterok` dependencies. A step links to an earlier one by `model_from` (it loads that step's `model/`) or
-`data_from` (it trains on that cot step's `cot.json`). Light on purpose: the schema imports it.
+`data_from` (it trains on that cot step's `cot.json`). The planning and running live in rova/recipe.
 """
 
 from __future__ import annotations
