@@ -89,13 +89,13 @@ def test_stage_behaviour_follows_config_not_the_stage_name():
     assert "stage.name in" not in schema_text and "stage.name ==" not in schema_text and "RL_STAGES" not in schema_text
 
 
-def test_stage_names_and_kinds_come_from_the_registry(monkeypatch):
-    from rova.stages import registry
+def test_stage_names_and_rules_come_from_the_registry(monkeypatch):
+    from rova.config import stage as registry
 
     with pytest.raises(ConfigError, match="allowed: " + ", ".join(registry.stage_names())):
         load(["stage.name=distill"])
-    # A registered stage of another kind: the RL group-size rule does not apply to it.
-    spec = registry.StageSpec("distill", "rova.stages.rl:run", "test-only", "sft", (), (), "summary.json")
+    # A registered stage that trains no policy groups: the RL group-size rule does not apply to it.
+    spec = registry.StageSpec("distill", "rova.stages.sft", "test-only", (), {}, (), "summary.json")
     monkeypatch.setitem(registry.STAGES, "distill", spec)
     assert load(["stage.name=distill", "stage.per_device_train_batch_size=3"])[1].stage.name == "distill"
     with pytest.raises(ConfigError, match="memory.enabled"):
@@ -363,30 +363,3 @@ def test_prompt_config_reaches_the_training_rows(demo_file, tmp_path):
     assert row["prompt"][0]["role"] == "system" and row["prompt"][0]["content"][0]["text"] == "SYS"
 
 
-# rova.config is the layer under the feature packages: it imports only these (the stage registry, read by
-# stage_kind(), StageConfig's name check and RecipeConfig's step kinds, is the one exception, lazily imported).
-CONFIG_MAY_IMPORT = ("rova.config", "rova.errors", "rova.utils")
-CONFIG_LAZY_EXCEPTION = "rova.stages.registry"
-
-
-def _rova_imports(path: Path) -> list[tuple[int, str]]:
-    """Every `rova...` module a file imports, at any depth (function bodies included)."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.append((node.lineno, node.module))
-    return [(line, name) for line, name in found if name == "rova" or name.startswith("rova.")]
-
-
-def test_the_config_layer_imports_no_feature_package():
-    modules = sorted((REPO / "rova" / "config").rglob("*.py"))
-    assert len(modules) > 15
-    upward = [
-        f"{path.relative_to(REPO)}:{line}: {name}"
-        for path in modules
-        for line, name in _rova_imports(path)
-        if not any(name == ok or name.startswith(ok + ".") for ok in CONFIG_MAY_IMPORT) and name != CONFIG_LAZY_EXCEPTION
-    ]
-    assert not upward, "rova.config imports a feature package:\n" + "\n".join(upward)

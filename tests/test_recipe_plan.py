@@ -196,7 +196,7 @@ def test_a_new_stage_is_linked_and_reported_through_its_declared_contract(tmp_pa
     import rova.config.compose as compose_module
     from rova.launch.slurm import run_tasks
     from rova.recipe.report import step_outcome
-    from rova.stages import registry
+    from rova.config import stage as registry
 
     module = types.ModuleType("planted_select_stage")
     module.outcome = lambda run_dir: f"selected from {run_dir.name}"

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from rova.config.stage import get_spec
 from rova.errors import ConfigError
 
 STEP_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -36,8 +37,6 @@ class RecipeConfig:
     compare: list[str] = field(default_factory=list)  # eval steps of the final report; the first is the baseline
 
     def __post_init__(self) -> None:
-        from rova.stages.registry import get_spec
-
         if not self.steps:
             if self.compare:
                 raise ConfigError("recipe.compare", "names eval steps, but recipe.steps is empty")

@@ -8,7 +8,7 @@ that receives them (`reward.kl_alpha` is the `kl_alpha` of the reward). Each che
 `ConfigError("<group>.<key>", "<what is allowed>")`.
 
 Behaviour is switched by config, never by stage name: `stage.name` only has to be a registered stage
-(`rova.stages.registry`); the rules below follow its declared `policy_groups` and keys such as `tgrpo.branches`.
+(`rova.config.stage`); the rules below follow its declared `policy_groups` and keys such as `tgrpo.branches`.
 """
 
 from __future__ import annotations
@@ -31,15 +31,13 @@ from rova.config.reward import RewardConfig
 from rova.config.rollout import RolloutConfig
 from rova.config.run import RunConfig
 from rova.config.sft import SftConfig
-from rova.config.stage import StageConfig
+from rova.config.stage import StageConfig, get_spec
 from rova.config.tgrpo import TGRPOConfig
 from rova.errors import ConfigError
 
 
 def trains_policy_groups(name: str) -> bool:
     """Whether the stage trains a policy on prompt groups (its declared `policy_groups`): what the RL rules key on."""
-    from rova.stages.registry import get_spec  # light (no torch); imported here to keep config -> stages one-way
-
     return get_spec(name).policy_groups
 
 

@@ -120,7 +120,7 @@ def make_executor(cfg: RootConfig, folder: Path, **overrides):
 
 def run_tasks(cfg: RootConfig, run_dir: Path) -> list[SlurmRun]:
     """The SLURM tasks of one run dir: K when the stage declares a shard key set to K (eval.shards, cot.shards), else one."""
-    from rova.stages.registry import get_spec
+    from rova.config.stage import get_spec
 
     count = get_spec(cfg.stage.name).shards(cfg)
     shards = count if count > 1 else None

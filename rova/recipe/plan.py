@@ -122,7 +122,7 @@ def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path)
     `<step>:<key>`, for the first step that does not validate."""
     from rova.config.compose import compose, validate
     from rova.config.paths import absolutize
-    from rova.stages.registry import get_spec
+    from rova.config.stage import get_spec
 
     common, per_step = split_step_overrides(overrides)
     for override in common:

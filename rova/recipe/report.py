@@ -16,8 +16,8 @@ REPORT = "report.md"
 
 
 def step_outcome(step: dict[str, Any]) -> str:
-    """A few words on what a step produced: its stage's declared outcome (rova.stages.registry)."""
-    from rova.stages.registry import get_spec
+    """A few words on what a step produced: its stage's declared outcome (rova.config.stage)."""
+    from rova.config.stage import get_spec
 
     return get_spec(step["stage"]).outcome(Path(step["run_dir"]))
 

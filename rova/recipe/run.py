@@ -51,7 +51,7 @@ def run_local(plan: RecipePlan) -> int:
     from rova.launch.dispatch import run_local_workers
     from rova.recipe.report import print_recipe_report
     from rova.stages.assets import prepare_assets
-    from rova.stages.registry import get_spec
+    from rova.config.stage import get_spec
 
     for step in plan.steps:
         if step.done:

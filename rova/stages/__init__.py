@@ -1,12 +1,10 @@
-"""Stages of the recipe. The registry (`rova.stages.registry`) is light; a stage's module loads when it runs."""
+"""Stages of the recipe: one module each (`run(cfg, run_dir)`, `outcome(run_dir)`), declared in rova.config.stage."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rova.stages.registry import STAGES, StageSpec, get_spec, stage_names
-
-__all__ = ["STAGES", "StageSpec", "get_spec", "run_stage", "stage_names"]
+from rova.config.stage import get_spec
 
 
 def run_stage(cfg, run_dir: Path) -> None:
