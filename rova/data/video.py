@@ -28,7 +28,7 @@ import numpy as np
 
 from rova.config.data import FrameSamplingConfig
 from rova.data.sampling import sample_frame_indices, target_size
-from rova.models.families.base import ClipTiming
+from rova.data.timing import ClipTiming
 from rova.errors import VideoDecodeError
 
 if TYPE_CHECKING:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from rova.data.timing import ClipTiming
+
 if TYPE_CHECKING:
     import torch
 
@@ -38,23 +40,6 @@ def mm_token_type_ids(input_ids: "torch.Tensor", image_token_id: int | None, vid
     if video_token_id is not None:
         types[input_ids == video_token_id] = MM_VIDEO
     return types
-
-
-@dataclass(frozen=True)
-class ClipTiming:
-    """When the sampled frames of a clip were taken: `sample_fps` (their true rate, T / duration) and, when the
-    source is known, each frame's index in the source and the source's frame rate (true times in seconds)."""
-
-    sample_fps: float
-    indices: tuple[int, ...] | None = None
-    source_fps: float | None = None
-    source_frames: int | None = None  # frames in the source video (or frame folder)
-
-    @classmethod
-    def of(cls, timing: "ClipTiming | float | None") -> "ClipTiming | None":
-        if timing is None or isinstance(timing, ClipTiming):
-            return timing
-        return cls(float(timing))
 
 
 @dataclass
