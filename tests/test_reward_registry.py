@@ -7,9 +7,8 @@ import dataclasses
 import numpy as np
 
 from rova.config.schema import RewardConfig
+from rova.config.branches import CLEAN, CORRUPTED
 from rova.rewards.registry import (
-    CLEAN,
-    CORRUPTED,
     REWARD_COMPONENTS,
     RewardComponent,
     components_for,

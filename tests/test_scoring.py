@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rova.config.schema import RewardConfig
-from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED
+from rova.config.branches import CLEAN, CORRUPTED, SHUFFLED
 from rova.training.rollout_metrics import MEAN_STD, SUM, rollout_metrics
 from rova.training.scoring import group_advantages, loss_rows, plan_generation, score_rollout, zero_std_groups
 

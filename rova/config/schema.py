@@ -27,7 +27,7 @@ from rova.recipe.config import RecipeConfig
 from rova.training.sft_config import SftConfig
 
 CORRUPTION_FAMILIES = ("photometric", "weather", "occlusion", "shake", "temporal")
-TGRPO_BRANCHES = ("clean", "shuffled", "corrupted")
+from rova.config.branches import BRANCHES as TGRPO_BRANCHES  # noqa: E402  (the one home of branch names)
 SHUFFLE_MODES = ("uniform", "derangement")  # the same tuple as rova.corruption.temporal.SHUFFLE_MODES (cv2-free here)
 VLLM_IS_MODES = ("token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
 

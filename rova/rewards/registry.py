@@ -17,13 +17,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from rova.config.branches import CLEAN, TRAINED_BRANCHES
 from rova.rewards.format import format_score
 from rova.rewards.length import length_bonus
 from rova.rewards.temporal import temporal_bonus
 
-CLEAN, SHUFFLED, CORRUPTED = "clean", "shuffled", "corrupted"
-BRANCHES = (CLEAN, SHUFFLED, CORRUPTED)
-TRAINED_BRANCHES = (CLEAN, CORRUPTED)  # the shuffled branch only measures p~ for the temporal reward
 
 
 @dataclass

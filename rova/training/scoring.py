@@ -13,16 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rova.rewards import accuracy_score, canonical_problem_type
-from rova.rewards.registry import (
-    BRANCHES,
-    CLEAN,
-    CORRUPTED,
-    SHUFFLED,
-    TRAINED_BRANCHES,
-    BranchInputs,
-    score_components,
-    total_reward,
-)
+from rova.config.branches import BRANCHES, CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES
+from rova.rewards.registry import BranchInputs, score_components, total_reward
 
 GROUNDING = "grounding"
 
@@ -183,6 +175,6 @@ def loss_rows(
 
 
 __all__ = [
-    "BranchScores", "CLEAN", "CORRUPTED", "GenerationPlan", "LossRows", "SHUFFLED", "group_advantages",
+    "BranchScores", "GenerationPlan", "LossRows", "group_advantages",
     "loss_rows", "plan_generation", "score_rollout", "zero_std_groups",
 ]

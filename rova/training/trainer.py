@@ -36,10 +36,10 @@ from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
 from rova.config.schema import RootConfig
+from rova.config.branches import BRANCHES, CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES
 from rova.models.families import get_family
 from rova.models.vision_sharing import generate_sharing_clips, install_shared_vision_encoding
 from rova.rewards import kl_consistency_loss, sequence_kl
-from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES
 from rova.training.clips import ClipSource, View
 from rova.training.importance import importance_sampling_ratio
 from rova.training.loop_fixes import LoopFixes
@@ -289,7 +289,7 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
             per_row = [self.clip_source.views(row, step, shuffled, corrupted) for row in heads]
         mode = "train" if self.model.training else "eval"
         self._metrics[mode]["perf/data_wait_s"].append(time.perf_counter() - start)
-        return {branch: [row[branch] for row in per_row] for branch in (CLEAN, SHUFFLED, CORRUPTED)}
+        return {branch: [row[branch] for row in per_row] for branch in BRANCHES}
 
     def _encode_views(self, heads: list[dict], views: dict[str, list[View | None]]) -> dict[str, list[EncodedPrompt | None]]:
         texts = [render_prompt(self.processing_class, row["prompt"]) for row in heads]
