@@ -258,9 +258,7 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
         texts = self.processing_class.batch_decode(generation.ids, skip_special_tokens=True)
         lengths = [len(ids) for ids in generation.ids]
         kl = self._measure_kl(plan, prompts, generation.ids) if reward_cfg.w_kl > 0 else None     # 3. score
-        scores = score_rollout(
-            plan, texts, lengths, [h["solution"] for h in heads], [h["problem_type"] for h in heads], reward_cfg, kl
-        )
+        scores = score_rollout(plan, texts, lengths, heads, reward_cfg, kl)
         rows = loss_rows(                                                                         # 4. advantages
             plan, scores, self.scale_rewards, self._batch_reward_std(scores, plan),
             variance_filter=self.rova_cfg.memory.variance_filter,
