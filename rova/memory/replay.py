@@ -22,7 +22,6 @@ from typing import Any
 
 from rova.errors import DataError
 from rova.memory.difficulty import DifficultyMemory, MemoryConfig, MemoryEntry, check_key
-from rova.config.branches import CLEAN, CORRUPTED
 from rova.memory.views import GroupOutcome, Key, MemoryView
 
 MEMORY_FILE = "memory.json"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rova.rewards import accuracy_score
-from rova.config.branches import BRANCHES, CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES
+from rova.config.branches import BRANCHES, CLEAN, SHUFFLED, TRAINED_BRANCHES
 from rova.rewards.registry import BranchInputs, score_components, total_reward
 
 
