@@ -8,12 +8,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rova.config.reward import RewardConfig
-from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED
+from rova.config.branches import CLEAN, CORRUPTED, SHUFFLED
 from rova.training.rollout_metrics import MEAN_STD, SUM, rollout_metrics
 from rova.training.scoring import group_advantages, loss_rows, plan_generation, score_rollout, zero_std_groups
 
 RIGHT, WRONG = "<think>t</think><answer>A</answer>", "<think>t</think><answer>B</answer>"
 NO_FORMAT = "A"
+PROMPT = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Which? A or B"}]}]
+
+
+def dataset_rows(solution="<answer>A</answer>", problem_type="multiple choice", groups=1) -> list[dict]:
+    """The dataset rows of `groups` prompt groups: what score_rollout hands the reward components."""
+    return [{"prompt": PROMPT, "solution": solution, "problem_type": problem_type}] * groups
 
 
 def test_plan_puts_clean_rows_first_and_skips_missing_views():
@@ -37,7 +43,7 @@ def _score(texts_by_branch: dict, cfg: RewardConfig, kl=None, problem_type="mult
     texts = [texts_by_branch[b][k] for b in (CLEAN, SHUFFLED, CORRUPTED) for k in range(sizes[b])
              if plan.groups[b]]
     lengths = [10] * len(texts)
-    return plan, score_rollout(plan, texts, lengths, ["<answer>A</answer>"], [problem_type], cfg, kl)
+    return plan, score_rollout(plan, texts, lengths, dataset_rows(problem_type=problem_type), cfg, kl)
 
 
 def test_components_and_total_follow_the_registry_and_weights():
@@ -67,7 +73,7 @@ def test_grounding_rows_are_weighted_by_w_iou_not_w_acc():
     cfg = RewardConfig(w_acc=1.0, w_iou=3.0, w_fmt=0.0)
     texts = ["<think>t</think><answer>[0, 10]</answer>", "<think>t</think><answer>[0, 5]</answer>"]
     plan = plan_generation(1, {CLEAN: 2}, {CLEAN: [True]})
-    scores = score_rollout(plan, texts, [5, 5], ["<answer>[0, 10]</answer>"], ["grounding"], cfg)
+    scores = score_rollout(plan, texts, [5, 5], dataset_rows("<answer>[0, 10]</answer>", "grounding"), cfg)
     iou = scores[CLEAN].components["iou"]
     assert np.all(np.isnan(scores[CLEAN].components["accuracy"]))
     np.testing.assert_allclose(scores[CLEAN].total, 3.0 * iou)
@@ -77,7 +83,7 @@ def test_image_groups_without_a_shuffled_view_get_no_temporal_bonus():
     cfg = RewardConfig()
     plan = plan_generation(2, {CLEAN: 2, SHUFFLED: 1}, {CLEAN: [True, True], SHUFFLED: [False, True]})
     texts = [RIGHT, RIGHT, RIGHT, RIGHT, WRONG]
-    scores = score_rollout(plan, texts, [5] * 5, ["<answer>A</answer>"] * 2, ["multiple choice"] * 2, cfg)
+    scores = score_rollout(plan, texts, [5] * 5, dataset_rows(groups=2), cfg)
     temporal = scores[CLEAN].components["temporal"]
     assert np.all(np.isnan(temporal[0])) and np.allclose(temporal[1], 0.3)
 
@@ -140,7 +146,7 @@ def test_metric_names_do_not_depend_on_the_data_a_process_holds():
     names = []
     for plan in (video, image):
         texts = [RIGHT] * len(plan.rows)
-        scores = score_rollout(plan, texts, [5] * len(texts), ["<answer>A</answer>"], ["multiple choice"], cfg)
+        scores = score_rollout(plan, texts, [5] * len(texts), dataset_rows(), cfg)
         names.append(sorted(rollout_metrics(plan, scores, loss_rows(plan, scores, "group"), [5] * len(texts),
                                             None, ["clean"], False).values))
     assert names[0] == names[1]

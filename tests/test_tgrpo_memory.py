@@ -14,7 +14,8 @@ from tests.support.families import encode_prompt
 from tests.support.runs import launch, only_run_dir
 from tests.support.trainers import make_trainer
 
-from rova.rewards.registry import CLEAN, components_for
+from rova.config.branches import CLEAN
+from rova.rewards.registry import components_for
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

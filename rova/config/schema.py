@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rova.config.benchmark import BenchmarkConfig
+from rova.config.branches import CORRUPTED
 from rova.config.cluster import ClusterConfig
 from rova.config.corruption import FAMILIES as CORRUPTION_FAMILIES
 from rova.config.corruption import CorruptionConfig
@@ -69,7 +70,7 @@ class RootConfig:
     def __post_init__(self) -> None:
         stage = self.stage
         rl = trains_policy_groups(stage.name)
-        corrupted_branch = rl and "corrupted" in self.tgrpo.branches
+        corrupted_branch = rl and CORRUPTED in self.tgrpo.branches
         local_rows = stage.per_device_train_batch_size * stage.generation_steps
         if rl and local_rows % stage.num_generations != 0:
             raise ConfigError(

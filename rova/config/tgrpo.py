@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from rova.config.branches import BRANCHES as TGRPO_BRANCHES  # the one home of branch names
+from rova.config.branches import CLEAN
 from rova.config.checks import _choice, _positive
 from rova.errors import ConfigError
 
-TGRPO_BRANCHES = ("clean", "shuffled", "corrupted")
 SHUFFLE_MODES = ("uniform", "derangement")  # tgrpo.shuffle: the modes of rova.corruption.temporal.shuffle_frames
 
 
@@ -19,7 +20,7 @@ class TGRPOConfig:
     The default is plain GRPO (the clean group only); stage=tgrpo and stage=memory add the other branches.
     """
 
-    branches: list[str] = field(default_factory=lambda: ["clean"])
+    branches: list[str] = field(default_factory=lambda: [CLEAN])
     # null = stage.num_generations // 2 (Video-R1); only its accuracy is used (temporal reward), so 1 is allowed.
     shuffled_generations: Optional[int] = None
     # null = max(2, stage.num_generations // 2), capped at the group (ROVA). The corrupted group is trained with
@@ -30,7 +31,7 @@ class TGRPOConfig:
     def __post_init__(self) -> None:
         for name in self.branches:
             _choice("tgrpo.branches", name, TGRPO_BRANCHES)
-        if "clean" not in self.branches:
+        if CLEAN not in self.branches:
             raise ConfigError("tgrpo.branches", "must contain 'clean' (the group every other branch is compared to)")
         if len(set(self.branches)) != len(self.branches):
             raise ConfigError("tgrpo.branches", f"duplicate branch in {self.branches}")

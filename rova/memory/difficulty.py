@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from rova.config.branches import CLEAN, CORRUPTED
 from rova.config.memory import MemoryConfig
 from rova.errors import ConfigError, DataError
 from rova.memory.views import Key, MemoryView, SampleId, check_sample_id
@@ -79,9 +80,9 @@ def check_key(key: Any) -> Key:
     except (TypeError, ValueError):
         raise TypeError(f"a memory key is (sample_id, view kind, corruption seed or None), got {key!r}") from None
     check_sample_id(sample_id)
-    if kind == "clean" and seed is None:
+    if kind == CLEAN and seed is None:
         return (sample_id, kind, seed)
-    if kind == "corrupted" and isinstance(seed, int) and not isinstance(seed, bool):
+    if kind == CORRUPTED and isinstance(seed, int) and not isinstance(seed, bool):
         return (sample_id, kind, seed)
     raise TypeError(f"a memory key is (sample_id, 'clean', None) or (sample_id, 'corrupted', int seed), got {key!r}")
 
@@ -117,8 +118,8 @@ class DifficultyMemory:
         c = self.counters
         return {
             "size": len(self._entries),
-            "size_clean": sum(1 for key in self._entries if key[1] == "clean"),
-            "size_corrupted": sum(1 for key in self._entries if key[1] == "corrupted"),
+            "size_clean": sum(1 for key in self._entries if key[1] == CLEAN),
+            "size_corrupted": sum(1 for key in self._entries if key[1] == CORRUPTED),
             "adds": c.adds,
             "solved": c.solved,
             "evicted": c.evicted_strikes + c.evicted_overflow,

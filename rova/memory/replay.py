@@ -23,7 +23,7 @@ from typing import Any
 from rova.errors import DataError
 from rova.config.memory import MemoryConfig
 from rova.memory.difficulty import DifficultyMemory, MemoryEntry, check_key
-from rova.memory.views import CLEAN, CORRUPTED, GroupOutcome, Key, MemoryView
+from rova.memory.views import GroupOutcome, Key, MemoryView
 
 MEMORY_FILE = "memory.json"
 # Row fields set by replay_row. The trainer passes row[REPLAY_VIEW] back as GroupOutcome.replayed.
@@ -180,4 +180,4 @@ class ReplayMemory:
         return cls(config, DifficultyMemory.load(path, config))
 
 
-__all__ = ["CLEAN", "CORRUPTED", "MEMORY_FILE", "REPLAY_VIEW", "ReplayMemory"]
+__all__ = ["MEMORY_FILE", "REPLAY_VIEW", "ReplayMemory"]

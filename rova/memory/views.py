@@ -11,10 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rova.config.branches import CLEAN, CORRUPTED
 from rova.config.corruption import FAMILY_OF
 
-CLEAN = "clean"
-CORRUPTED = "corrupted"
 ViewKind = Literal["clean", "corrupted"]
 SampleId = str | int
 # (sample_id, view kind, corruption seed or None): one memory entry per failing view of a sample.

@@ -1,9 +1,28 @@
 """The reward components (docs/rewards.md), as ONE registry that scoring, totals, metrics and the console read.
 
-Each component is a pure function of a branch's `BranchInputs` (texts, answers, lengths, correctness and
-the cross-branch signals) returning a [groups, group_size] array, NaN where it does not apply. The total
-reward of a completion is sum_c weight_c * value_c over the components that apply to its branch, NaN
-counting as 0. The weight of component c is `reward.<weight_key>` in config.
+Every component is a reward function with TRL's signature (TRL's `reward_funcs`):
+
+    component(prompts, completions, **kwargs) -> one value per completion, NaN (or None) = not applicable
+
+`completions[i]` is the decoded text of completion i and `prompts[i]` its prompt (the chat messages);
+the dataset columns come per completion as keyword arguments, as TRL passes them: the ground truth
+`solution` and `problem_type` (every component receives them; none looks them up elsewhere). The rova
+scorer (rova.training.scoring.score_rollout, via `score_components`) adds the keyword arguments of a branch:
+
+    reward_config          the reward.* config: weights and constants (len_min, temporal_alpha, kl_alpha, ...)
+    branch                 "clean" or "corrupted" (rova.config.branches)
+    lengths                [groups, group_size] completion tokens, EOS included
+    correctness            [groups, group_size] accuracy_score(completion, solution, problem_type) of every
+                           completion (a temporal IoU on grounding rows), computed once by the scorer
+    shuffled_correctness   [groups, Gs] the same on the shuffled branch (NaN rows = no shuffled view), or None
+    kl                     [groups, group_size] KL(P_clean || P_corr) of each completion, or None (not measured)
+
+The completions of a prompt group are consecutive; the group-level components (length, temporal) read the
+group structure from these arrays. A component returns a flat list in completion order or a
+[groups, group_size] array. The total reward of a completion is sum_c weight_c * value_c over the components
+that apply to its branch, NaN counting as 0. The weight of component c is `reward.<weight_key>` in config.
+The per-completion components (accuracy, iou, format) need only TRL's inputs, so each works as a TRL
+reward function as it is.
 
 Adding a reward: write its function here (or in its own module), add one `RewardComponent` to
 `REWARD_COMPONENTS`, and add its weight field to `RewardConfig` (rova/config/reward.py) and to the reward
@@ -13,28 +32,34 @@ presets that turn it on. Scoring, advantages, metrics, the console line and the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from rova.config.branches import CLEAN, TRAINED_BRANCHES
+from rova.rewards.accuracy import accuracy_reward, canonical_problem_type
+from rova.rewards.answers import completion_to_text
 from rova.rewards.format import format_score
 from rova.rewards.length import length_bonus
 from rova.rewards.temporal import temporal_bonus
 
-CLEAN, SHUFFLED, CORRUPTED = "clean", "shuffled", "corrupted"
-BRANCHES = (CLEAN, SHUFFLED, CORRUPTED)
-TRAINED_BRANCHES = (CLEAN, CORRUPTED)  # the shuffled branch only measures p~ for the temporal reward
+GROUNDING = "grounding"  # the problem type whose correctness is a temporal IoU (scored by `iou`, not `accuracy`)
 
 
 @dataclass
 class BranchInputs:
-    """What the components of one branch are computed from; arrays are [groups, group_size]."""
+    """One branch's completions with their prompts, ground truth and signals: the inputs of its components.
+
+    Lists have one entry per completion (group after group); arrays are [groups, group_size].
+    """
 
     branch: str
-    texts: list[str]
+    prompts: list[Any]             # the prompt (chat messages) of each completion
+    completions: list[str]
+    solution: list[str]            # ground truth of each completion's prompt ("<answer>X</answer>")
+    problem_type: list[str]
     lengths: np.ndarray            # completion tokens, EOS included
     correctness: np.ndarray        # accuracy_score of every completion (temporal IoU on grounding rows)
-    grounding: np.ndarray          # bool: the row's correctness is a temporal IoU (weighted by w_iou)
     shuffled_correctness: np.ndarray | None = None  # [groups, Gs] from the shuffled branch, NaN rows = none
     kl: np.ndarray | None = None   # KL(P_clean || P_corr) of each completion, when measured
 
@@ -42,8 +67,17 @@ class BranchInputs:
     def shape(self) -> tuple[int, int]:
         return self.correctness.shape  # type: ignore[return-value]
 
+    def reward_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments every component receives besides prompts and completions."""
+        return {
+            "solution": self.solution, "problem_type": self.problem_type, "branch": self.branch,
+            "lengths": self.lengths, "correctness": self.correctness,
+            "shuffled_correctness": self.shuffled_correctness, "kl": self.kl,
+        }
 
-ComponentFn = Callable[[BranchInputs, Any], np.ndarray]
+
+# component(prompts, completions, **kwargs) -> values per completion (module docstring)
+ComponentFn = Callable[..., "Sequence[float | None] | np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -51,62 +85,74 @@ class RewardComponent:
     name: str                      # metric name: rewards/<branch>/<name>/mean
     weight_key: str                # RewardConfig field holding its weight
     branches: tuple[str, ...]      # branches whose completions receive it
-    compute: ComponentFn           # (inputs, reward config) -> [groups, group_size], NaN = not applicable
+    compute: ComponentFn           # TRL's reward-function signature (module docstring); NaN = not applicable
 
     def weight(self, cfg: Any) -> float:
         return float(getattr(cfg, self.weight_key))
 
 
-def _nan(inputs: BranchInputs) -> np.ndarray:
-    return np.full(inputs.shape, np.nan)
+def is_grounding(problem_type: Sequence[str]) -> np.ndarray:
+    """bool per completion: its problem type is temporal grounding (correctness is an IoU)."""
+    return np.array([canonical_problem_type(p) == GROUNDING for p in problem_type], dtype=bool)
 
 
-def accuracy(inputs: BranchInputs, cfg: Any) -> np.ndarray:
+def _correctness(prompts, completions, solution, problem_type, correctness=None) -> np.ndarray:
+    """Flat accuracy of every completion: the scorer's `correctness`, or scored here from the ground truth."""
+    if correctness is not None:
+        return np.asarray(correctness, dtype=np.float64).reshape(-1)
+    return np.asarray(accuracy_reward(prompts, completions, solution, problem_type), dtype=np.float64)
+
+
+def accuracy(prompts, completions, *, solution, problem_type, correctness=None, **kwargs) -> np.ndarray:
     """Answer accuracy (docs/rewards.md "Accuracy reward"); grounding rows are scored by `iou` instead."""
-    return np.where(inputs.grounding, np.nan, inputs.correctness)
+    score = _correctness(prompts, completions, solution, problem_type, correctness)
+    return np.where(is_grounding(problem_type), np.nan, score)
 
 
-def iou(inputs: BranchInputs, cfg: Any) -> np.ndarray:
+def iou(prompts, completions, *, solution, problem_type, correctness=None, **kwargs) -> np.ndarray:
     """Temporal-grounding IoU of the predicted segments, weighted by w_iou."""
-    return np.where(inputs.grounding, inputs.correctness, np.nan)
+    score = _correctness(prompts, completions, solution, problem_type, correctness)
+    return np.where(is_grounding(problem_type), score, np.nan)
 
 
-def format_(inputs: BranchInputs, cfg: Any) -> np.ndarray:
-    return np.array([format_score(t) for t in inputs.texts], dtype=np.float64).reshape(inputs.shape)
+def format_(prompts, completions, **kwargs) -> list[float]:
+    return [format_score(completion_to_text(c)) for c in completions]
 
 
-def length(inputs: BranchInputs, cfg: Any) -> np.ndarray:
-    """Length control, decided per prompt group."""
-    if inputs.correctness.size == 0:
-        return np.zeros(inputs.shape)
+def length(prompts, completions, *, lengths, correctness, reward_config, **kwargs) -> np.ndarray:
+    """Length control, decided per prompt group (rows of `correctness` / `lengths`)."""
+    cfg = reward_config
+    if np.size(correctness) == 0:
+        return np.zeros(np.shape(correctness))
     return np.stack([
         length_bonus(acc, n, len_min=cfg.len_min, len_max=cfg.len_max, bonus=cfg.len_bonus,
                      acc_threshold=cfg.acc_threshold)
-        for acc, n in zip(inputs.correctness, inputs.lengths)
+        for acc, n in zip(correctness, lengths)
     ])
 
 
-def temporal(inputs: BranchInputs, cfg: Any) -> np.ndarray:
+def temporal(prompts, completions, *, correctness, reward_config, shuffled_correctness=None, **kwargs) -> np.ndarray:
     """Video-R1's temporal bonus from each group's own p (ordered) and p~ (shuffled); NaN without a shuffled group."""
-    if inputs.shuffled_correctness is None:
-        return _nan(inputs)
+    if shuffled_correctness is None:
+        return np.full(np.shape(correctness), np.nan)
+    cfg = reward_config
     bonus, _, p_shuffled = temporal_bonus(
-        inputs.correctness, inputs.shuffled_correctness, alpha=cfg.temporal_alpha, mu=cfg.temporal_mu,
+        correctness, shuffled_correctness, alpha=cfg.temporal_alpha, mu=cfg.temporal_mu,
         acc_threshold=cfg.acc_threshold,
     )
     return np.where(np.isfinite(p_shuffled)[:, None], bonus, np.nan)
 
 
-def kl_consistency(inputs: BranchInputs, cfg: Any) -> np.ndarray:
+def kl_consistency(prompts, completions, *, reward_config, kl=None, **kwargs) -> np.ndarray:
     """ROVA's exp(-kl_alpha * KL(P_clean || P_corr)) of each clean completion."""
-    if inputs.kl is None:
-        return _nan(inputs)
+    if kl is None:
+        return np.full(len(completions), np.nan)
     import torch
 
     from rova.rewards.kl import kl_reward
 
-    kl = torch.as_tensor(np.asarray(inputs.kl, dtype=np.float64).reshape(inputs.shape))
-    return np.asarray(kl_reward(kl, cfg.kl_alpha), dtype=np.float64)
+    kl = torch.as_tensor(np.asarray(kl, dtype=np.float64))
+    return np.asarray(kl_reward(kl, reward_config.kl_alpha), dtype=np.float64)
 
 
 REWARD_COMPONENTS: tuple[RewardComponent, ...] = (
@@ -131,8 +177,16 @@ def get_component(name: str) -> RewardComponent:
 
 
 def score_components(inputs: BranchInputs, cfg: Any) -> dict[str, np.ndarray]:
-    """Every component that applies to the branch, in registry order."""
-    return {c.name: np.asarray(c.compute(inputs, cfg), dtype=np.float64) for c in components_for(inputs.branch)}
+    """Every component that applies to the branch, in registry order, each [groups, group_size].
+
+    Each is called as TRL calls a reward function, `compute(prompts, completions, **kwargs)`, with the
+    ground truth and the branch's signals as keyword arguments and `cfg` (reward.*) as `reward_config`.
+    """
+    kwargs = {**inputs.reward_kwargs(), "reward_config": cfg}
+    return {
+        c.name: np.asarray(c.compute(inputs.prompts, inputs.completions, **kwargs), dtype=np.float64).reshape(inputs.shape)
+        for c in components_for(inputs.branch)
+    }
 
 
 def total_reward(branch: str, components: dict[str, np.ndarray], cfg: Any) -> np.ndarray:

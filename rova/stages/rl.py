@@ -31,7 +31,7 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str | 
     from rova.models.lora import log_parameter_counts, prepare_trainable
     from rova.stages.assets import ensure_demo_data
     from rova.stages.setup import DistState
-    from rova.training.args import grpo_config
+    from rova.training.args import video_grpo_config
     from rova.training.clips import ClipSource
     from rova.training.dataset import check_media_mix_for_zero3, load_training_data
     from transformers import PrinterCallback
@@ -63,7 +63,7 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str | 
 
         memory = ReplayMemory.restore(cfg.memory, resume_from)
     report_to = ["wandb"] if cfg.logger.name == "wandb" else []
-    args = grpo_config(cfg, run_dir, report_to=report_to, extra=dist.trainer_kwargs)
+    args = video_grpo_config(cfg, run_dir, report_to=report_to, extra=dist.trainer_kwargs)
     trainer = VideoGRPOTrainer(
         model=model,
         reward_funcs=[rollout_scored_by_rova],
@@ -71,10 +71,9 @@ def build_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str | 
         train_dataset=data.dataset,
         processing_class=processor,
         callbacks=[MetricsJsonlCallback(run_dir), PreemptionCallback(run_dir), ConsoleCallback()],
-        rova_cfg=cfg,
         clip_source=ClipSource(
-            cfg.data.frame_sampling(cfg.model.image_factor), cfg.data.backend, cfg.corruption, cfg.stage.seed,
-            shuffle_mode=cfg.tgrpo.shuffle,
+            cfg.data.frame_sampling(cfg.model.image_factor), cfg.data.backend, args.corruption, args.seed,
+            shuffle_mode=args.shuffle,
         ),
         run_dir=run_dir,
         memory=memory,

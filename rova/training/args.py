@@ -1,8 +1,9 @@
-"""Build TRL's GRPOConfig (GRPO stages) and transformers' TrainingArguments (stage=sft) from our typed config
-(key names match theirs where they mean the same thing)."""
+"""Build rova's VideoGRPOConfig (TRL's GRPOConfig with the trainer's own options; GRPO stages) and transformers'
+TrainingArguments (stage=sft) from our typed config (key names match theirs where they mean the same thing)."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from rova.config.schema import RootConfig
@@ -42,16 +43,35 @@ def common_trainer_args(cfg: RootConfig, run_dir: Path, *, report_to: list[str])
     )
 
 
-def grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: dict | None = None):
-    from trl import GRPOConfig
+def video_grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: dict | None = None):
+    """The VideoGRPOConfig of the GRPO stages: TRL's GRPOConfig from stage.* / rollout.*, plus every option the
+    VideoGRPOTrainer reads (rova.training.video_grpo_config); the one place the trainer's args are built."""
+    from rova.training.video_grpo_config import VideoGRPOConfig
 
-    return GRPOConfig(
+    return VideoGRPOConfig(
         **common_trainer_args(cfg, run_dir, report_to=report_to),
         **{key: getattr(cfg.stage, key) for key in GRPO_KEYS},
         log_completions=False,
         **vllm_arguments(cfg),
+        **rova_trainer_arguments(cfg),
         **(extra or {}),
     )
+
+
+def rova_trainer_arguments(cfg: RootConfig) -> dict:
+    """VideoGRPOConfig's own fields, each from the config key of the same meaning."""
+    return {
+        "model_family": cfg.model.family,
+        "share_vision_encoding": cfg.model.share_vision_encoding,
+        "decode_workers": cfg.data.decode_workers,
+        "branches": list(cfg.tgrpo.branches),
+        "shuffled_generations": cfg.tgrpo.shuffled_generations,
+        "corrupted_generations": cfg.tgrpo.corrupted_generations,
+        "shuffle": cfg.tgrpo.shuffle,
+        "reward": copy.deepcopy(cfg.reward),
+        "corruption": copy.deepcopy(cfg.corruption),
+        "variance_filter": cfg.memory.variance_filter,
+    }
 
 
 def _has_cuda() -> bool:

@@ -11,11 +11,11 @@ import numpy as np
 
 from rova.config.corruption import CorruptionConfig
 from rova.config.data import FrameSamplingConfig
+from rova.config.branches import CLEAN, CORRUPTED, SHUFFLED
 from rova.corruption import apply_random_corruption, replay, shuffle_frames
 from rova.corruption import CorruptionRecord
 from rova.data.video import read_clip, read_image
 from rova.models.families.base import ClipTiming
-from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED
 
 
 def stable_seed(*parts: object) -> int:

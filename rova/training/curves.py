@@ -24,7 +24,8 @@ def read_metrics(path: Path) -> list[dict]:
 
 def reward_series(rows: list[dict]) -> dict[str, tuple[list[int], list[float]]]:
     """name -> (steps, values) for the totals and every clean-branch component of the reward registry."""
-    from rova.rewards.registry import CLEAN, components_for
+    from rova.config.branches import CLEAN
+    from rova.rewards.registry import components_for
 
     names = {"reward (trained rows)": "reward/mean", "reward (clean)": "reward/clean/mean",
              "reward (corrupted)": "reward/corrupted/mean"}

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 from accelerate.utils import gather_object
 
+from rova.config.branches import CLEAN, CORRUPTED
 from rova.memory import GroupOutcome, MemoryView
 from rova.memory.replay import RECHECK_OUTCOMES, REPLAY_VIEW
 from rova.rewards import accuracy_score
-from rova.rewards.registry import CLEAN, CORRUPTED
 from rova.training.visual_inputs import render_prompt
 
 

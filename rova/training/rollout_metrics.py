@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rova.rewards.registry import BRANCHES, CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES, components_for
+from rova.config.branches import BRANCHES, CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES
+from rova.rewards.registry import components_for
 from rova.training.scoring import BranchScores, GenerationPlan, LossRows, zero_std_groups
 
 MEAN, MEAN_STD, SUM = "mean", "mean_std", "sum"

@@ -12,19 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rova.rewards import accuracy_score, canonical_problem_type
-from rova.rewards.registry import (
-    BRANCHES,
-    CLEAN,
-    CORRUPTED,
-    SHUFFLED,
-    TRAINED_BRANCHES,
-    BranchInputs,
-    score_components,
-    total_reward,
-)
-
-GROUNDING = "grounding"
+from rova.rewards import accuracy_score
+from rova.config.branches import BRANCHES, CLEAN, SHUFFLED, TRAINED_BRANCHES
+from rova.rewards.registry import BranchInputs, score_components, total_reward
 
 
 @dataclass
@@ -74,16 +64,19 @@ def score_rollout(
     plan: GenerationPlan,
     texts: list[str],
     lengths: list[int],
-    solutions: list[str],
-    problem_types: list[str],
+    rows: list[dict],
     cfg,
     kl: np.ndarray | None = None,
 ) -> dict[str, BranchScores]:
     """Correctness of every row, then the registry's components and the total of every trained branch.
 
-    `solutions` / `problem_types` are per prompt group; `kl` is per clean row (None = not measured).
+    `rows` are the dataset rows of the prompt groups (one per group): their `prompt`, `solution` and
+    `problem_type` reach every reward component as its inputs (rova.rewards.registry); `cfg` is reward.*;
+    `kl` is per clean row (None = not measured).
     """
-    num_groups = len(solutions)
+    num_groups = len(rows)
+    solutions = [row["solution"] for row in rows]
+    problem_types = [row["problem_type"] for row in rows]
     scores: dict[str, BranchScores] = {}
     for branch in BRANCHES:
         idx, groups, size = plan.indices(branch), plan.groups[branch], plan.sizes.get(branch, 0)
@@ -103,13 +96,15 @@ def score_rollout(
         if branch not in scores:
             continue
         s = scores[branch]
+        row_group = [plan.rows[i][1] for i in plan.indices(branch)]
         inputs = BranchInputs(
             branch=branch,
-            texts=[texts[i] for i in plan.indices(branch)],
+            prompts=[rows[g]["prompt"] for g in row_group],
+            completions=[texts[i] for i in plan.indices(branch)],
+            solution=[solutions[g] for g in row_group],
+            problem_type=[problem_types[g] for g in row_group],
             lengths=s.lengths,
             correctness=s.correctness,
-            grounding=np.array([canonical_problem_type(problem_types[g]) == GROUNDING for g in s.groups])[:, None]
-            & np.ones(s.correctness.shape, dtype=bool),
             shuffled_correctness=shuffled_by_group[s.groups] if SHUFFLED in scores else None,
             kl=np.asarray(kl).reshape(s.correctness.shape) if (kl is not None and branch == CLEAN) else None,
         )
@@ -183,6 +178,6 @@ def loss_rows(
 
 
 __all__ = [
-    "BranchScores", "CLEAN", "CORRUPTED", "GenerationPlan", "LossRows", "SHUFFLED", "group_advantages",
+    "BranchScores", "GenerationPlan", "LossRows", "group_advantages",
     "loss_rows", "plan_generation", "score_rollout", "zero_std_groups",
 ]

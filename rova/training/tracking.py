@@ -93,7 +93,8 @@ class PreemptionCallback(TrainerCallback):
 
 def console_keys() -> tuple[tuple[str, str], ...]:
     """(metric, label) pairs of the console line: loss, reward, every clean-branch reward component, memory, length."""
-    from rova.rewards.registry import CLEAN, components_for
+    from rova.config.branches import CLEAN
+    from rova.rewards.registry import components_for
 
     components = tuple((f"rewards/{CLEAN}/{c.name}/mean", c.name[:4]) for c in components_for(CLEAN))
     return (

@@ -35,16 +35,16 @@ from accelerate.utils import gather_object
 from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
-from rova.config.schema import RootConfig
+from rova.config.branches import BRANCHES, CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES
 from rova.models.families import get_family
 from rova.models.vision_sharing import generate_sharing_clips, install_shared_vision_encoding
 from rova.rewards import kl_consistency_loss, sequence_kl
-from rova.rewards.registry import CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES
 from rova.training.clips import ClipSource, View
 from rova.training.importance import importance_sampling_ratio
 from rova.training.loop_fixes import LoopFixes
 from rova.training.rollout_metrics import MEAN_STD, SUM, MetricValues, rollout_metrics
 from rova.training.scoring import BranchScores, GenerationPlan, LossRows, loss_rows, plan_generation, score_rollout
+from rova.training.video_grpo_config import VideoGRPOConfig
 from rova.training.visual_inputs import (
     EncodedPrompt,
     embedding_rows,
@@ -58,15 +58,6 @@ from rova.training.visual_inputs import (
 from rova.utils.io import append_jsonl
 
 log = logging.getLogger(__name__)
-
-def branch_sizes(cfg: RootConfig) -> dict[str, int]:
-    """Completions per prompt on the untrained shuffled branch and the trained corrupted branch (0 = off)."""
-    branches = set(cfg.tgrpo.branches)
-    return {
-        SHUFFLED: cfg.tgrpo.shuffled_generations if SHUFFLED in branches else 0,
-        CORRUPTED: cfg.tgrpo.corrupted_generations if CORRUPTED in branches else 0,
-    }
-
 
 def split_groups(inputs: list[dict], group_size: int) -> list[list[dict]]:
     groups = [inputs[i : i + group_size] for i in range(0, len(inputs), group_size)]
@@ -97,34 +88,38 @@ class Generation:
 
 
 class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
-    def __init__(
-        self, *args: Any, rova_cfg: RootConfig, clip_source: ClipSource, run_dir: Path, memory=None,
-        share_vision_encoding: bool | None = None, **kwargs: Any,
-    ):
-        self.rova_cfg = rova_cfg
+    """GRPOTrainer on video. Every option comes from `args`, a VideoGRPOConfig (rova.training.args builds it);
+    `clip_source` decodes the clips, `memory` is the difficulty memory (or None), `run_dir` gets rollouts.jsonl."""
+
+    args: VideoGRPOConfig
+
+    def __init__(self, *args: Any, clip_source: ClipSource, run_dir: Path, memory=None, **kwargs: Any):
+        training_args = kwargs.get("args", args[2] if len(args) > 2 else None)
+        if not isinstance(training_args, VideoGRPOConfig):
+            raise TypeError(
+                f"VideoGRPOTrainer needs args=VideoGRPOConfig (rova.training.args.video_grpo_config), "
+                f"got {type(training_args).__name__}"
+            )
         self.clip_source = clip_source
         self.run_dir = Path(run_dir)
         self.memory = memory
         self._active_visual_rows: list[dict] | None = None
         super().__init__(*args, **kwargs)
         tokenizer = self.processing_class.tokenizer
-        self.family = get_family(rova_cfg.model.family)  # what is model-specific (rova/models/families)
+        self.family = get_family(self.args.model_family)  # what is model-specific (rova/models/families)
         token_ids = self.family.token_ids(tokenizer)
         self._image_token, self._video_token = token_ids["image_pad"], token_ids["video_pad"]
         # Vision placeholders and the embedding's padding rows are never sampled (HF here, vLLM in vllm_rollout).
         self.banned_token_ids = self.family.banned_token_ids(tokenizer, embedding_rows(self.model))
         self.generation_config.suppress_tokens = list(self.banned_token_ids)
-        self.branch_sizes = branch_sizes(rova_cfg)
+        self.branch_sizes = self.args.branch_sizes()
+        reward = self.args.reward
         # The KL-consistency reward and loss need the corrupted view even when the corrupted branch is not generated.
-        self.needs_corrupted_view = (
-            self.branch_sizes[CORRUPTED] > 0 or rova_cfg.reward.w_kl > 0 or rova_cfg.reward.kl_loss_coef > 0
-        )
-        if share_vision_encoding is None:
-            share_vision_encoding = rova_cfg.model.share_vision_encoding  # rova/models/vision_sharing.py
-        self.share_vision_encoding = bool(share_vision_encoding)
+        self.needs_corrupted_view = self.branch_sizes[CORRUPTED] > 0 or reward.w_kl > 0 or reward.kl_loss_coef > 0
+        self.share_vision_encoding = bool(self.args.share_vision_encoding)  # rova/models/vision_sharing.py
         if self.share_vision_encoding:
             install_shared_vision_encoding(self.family)
-        self.clip_prefetcher = self._make_clip_prefetcher(rova_cfg.data.decode_workers)
+        self.clip_prefetcher = self._make_clip_prefetcher(self.args.decode_workers)
 
     # ------------------------------------------------------------------ data path (decode ahead: prefetch.py)
     def _make_clip_prefetcher(self, workers: int):
@@ -210,7 +205,7 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
     def _compute_loss(self, model, inputs):
         with self._visual_rows(inputs["visual_rows"]):
             loss = super()._compute_loss(model, inputs)
-        coef = self.rova_cfg.reward.kl_loss_coef
+        coef = self.args.reward.kl_loss_coef
         if coef > 0 and "corrupted_visual_rows" in inputs:
             loss = loss + self._kl_aux_loss(model, inputs, coef)
         return loss
@@ -248,7 +243,7 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
         group_size = self.num_generations if mode == "train" else self.num_generations_eval
         heads = [group[0] for group in split_groups(inputs, group_size)]
         step = self.state.global_step
-        reward_cfg = self.rova_cfg.reward
+        reward_cfg = self.args.reward
 
         views = self._build_views(heads, step)                                                    # 1. views
         prompts = self._encode_views(heads, views)
@@ -258,19 +253,17 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
         texts = self.processing_class.batch_decode(generation.ids, skip_special_tokens=True)
         lengths = [len(ids) for ids in generation.ids]
         kl = self._measure_kl(plan, prompts, generation.ids) if reward_cfg.w_kl > 0 else None     # 3. score
-        scores = score_rollout(
-            plan, texts, lengths, [h["solution"] for h in heads], [h["problem_type"] for h in heads], reward_cfg, kl
-        )
+        scores = score_rollout(plan, texts, lengths, heads, reward_cfg, kl)
         rows = loss_rows(                                                                         # 4. advantages
             plan, scores, self.scale_rewards, self._batch_reward_std(scores, plan),
-            variance_filter=self.rova_cfg.memory.variance_filter,
+            variance_filter=self.args.variance_filter,
         )
         batch = self._loss_batch(plan, prompts, generation, rows, mode)                           # 5. loss rows
         self._log_metrics(mode, rollout_metrics(                                                  # 6. log
             plan, scores, rows, lengths, kl,
             [v.record.get("family", "clean") if v.record else "clean" for v in views[CORRUPTED] if v is not None]
             if self.needs_corrupted_view else None,
-            self.rova_cfg.memory.variance_filter,
+            self.args.variance_filter,
         ))
         self._count_tokens(mode, batch)
         self._log_rollouts(step, heads, views, plan, texts, scores)
@@ -289,7 +282,7 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
             per_row = [self.clip_source.views(row, step, shuffled, corrupted) for row in heads]
         mode = "train" if self.model.training else "eval"
         self._metrics[mode]["perf/data_wait_s"].append(time.perf_counter() - start)
-        return {branch: [row[branch] for row in per_row] for branch in (CLEAN, SHUFFLED, CORRUPTED)}
+        return {branch: [row[branch] for row in per_row] for branch in BRANCHES}
 
     def _encode_views(self, heads: list[dict], views: dict[str, list[View | None]]) -> dict[str, list[EncodedPrompt | None]]:
         texts = [render_prompt(self.processing_class, row["prompt"]) for row in heads]
@@ -367,8 +360,8 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
                 clean = self._completion_logits(self.model, ids, mask, clean_visual[start:end], keep)
                 corr = self._completion_logits(self.model, ids, mask, corrupt_visual[start:end], keep)
             kl = sequence_kl(
-                clean, corr, c_mask, estimator=self.rova_cfg.reward.kl_estimator,
-                topk=self.rova_cfg.reward.kl_topk, sampled_ids=c_ids,
+                clean, corr, c_mask, estimator=self.args.reward.kl_estimator,
+                topk=self.args.reward.kl_topk, sampled_ids=c_ids,
             )
             values.append(kl.cpu())
         return torch.cat(values).numpy() if values else np.zeros(0)
@@ -437,7 +430,7 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
             values = ratio.flatten() if ratio.size(1) == 1 else ratio[comp_mask.bool()]
             mean, _ = self._gathered_stats(values.cpu().numpy())
             self._metrics[mode]["sampling/importance_sampling_ratio/mean"].append(mean)
-        if self.rova_cfg.reward.kl_loss_coef > 0 and self.needs_corrupted_view:
+        if self.args.reward.kl_loss_coef > 0 and self.needs_corrupted_view:
             corrupted_of = [prompts[CORRUPTED][plan.rows[i][1]].visual for i in rows.indices]
             # Clean rows compare against their group's corrupted clip; corrupted rows already carry it.
             output["is_clean_row"] = torch.tensor([r < rows.num_clean for r in range(len(rows.indices))], device=device)

@@ -1,0 +1,103 @@
+"""VideoGRPOConfig: TRL's GRPOConfig plus the options rova's VideoGRPOTrainer reads (TRL's own pattern:
+its configs are dataclass subclasses of transformers' TrainingArguments with extra fields).
+
+The trainer and its helpers read `self.args` (this object), never the whole RootConfig. It is built in one
+place, `rova.training.args.video_grpo_config`, from the composed config; field names are the config keys
+they come from (`tgrpo.branches` -> `branches`, `memory.variance_filter` -> `variance_filter`, ...).
+
+The `reward` and `corruption` fields hold rova's config dataclasses (the reward components read their
+weights by name, the clip source its corruption mix). transformers serialises args with `to_dict` /
+`to_json_string` (the wandb config, logs) and pickles them into each checkpoint's `training_args.bin`:
+`to_dict` turns those two fields into plain dicts, and the constructor accepts the dicts back (tests:
+tests/test_video_grpo_config.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from trl import GRPOConfig
+
+from rova.config.branches import BRANCHES, CLEAN, CORRUPTED, SHUFFLED
+from rova.config.reward import RewardConfig
+from rova.corruption.config import CorruptionConfig
+
+# Fields holding a rova config dataclass: dicts in to_dict(), dataclasses again in __post_init__.
+NESTED_CONFIGS = {"reward": RewardConfig, "corruption": CorruptionConfig}
+
+
+@dataclass
+class VideoGRPOConfig(GRPOConfig):
+    r"""
+    [`trl.GRPOConfig`] with the options of rova's `VideoGRPOTrainer` (video rollouts, T-GRPO branches, ROVA
+    rewards). Parameters beyond GRPOConfig's:
+
+        model_family (`str`): the model family adapter (`model.family`; rova/models/families).
+        share_vision_encoding (`bool`): one vision-tower run per distinct clip per pass (`model.share_vision_encoding`).
+        decode_workers (`int`): threads decoding the next generation batch's clips (`data.decode_workers`; 0 = inline).
+        branches (`list[str]`): the T-GRPO branches that run (`tgrpo.branches`); always contains "clean".
+        shuffled_generations / corrupted_generations (`int` or `None`): completions per prompt on the shuffled /
+            corrupted branch (`tgrpo.*_generations`); must be set for a branch listed in `branches`.
+        shuffle (`str`): frame order of the shuffled branch, "uniform" or "derangement" (`tgrpo.shuffle`).
+        reward (`RewardConfig`): reward weights and constants (`reward.*`); the registry reads it.
+        corruption (`CorruptionConfig`): the corruption mix of the corrupted view (`corruption.*`).
+        variance_filter (`bool`): drop groups with one reward from the loss (`memory.variance_filter`).
+    """
+
+    model_family: str = field(default="qwen2_5_vl", metadata={"help": "Model family adapter (model.family)."})
+    share_vision_encoding: bool = field(
+        default=True, metadata={"help": "One vision-tower run per distinct clip per pass (model.share_vision_encoding)."}
+    )
+    decode_workers: int = field(
+        default=0, metadata={"help": "Threads decoding the next generation batch's clips; 0 = inline (data.decode_workers)."}
+    )
+    branches: list[str] = field(
+        default_factory=lambda: [CLEAN], metadata={"help": "T-GRPO branches that run (tgrpo.branches)."}
+    )
+    shuffled_generations: Optional[int] = field(
+        default=None, metadata={"help": "Completions per prompt on the shuffled branch (tgrpo.shuffled_generations)."}
+    )
+    corrupted_generations: Optional[int] = field(
+        default=None, metadata={"help": "Completions per prompt on the corrupted branch (tgrpo.corrupted_generations)."}
+    )
+    shuffle: str = field(default="uniform", metadata={"help": "Shuffled branch frame order (tgrpo.shuffle)."})
+    reward: RewardConfig = field(default_factory=RewardConfig, metadata={"help": "Reward weights and constants (reward.*)."})
+    corruption: CorruptionConfig = field(
+        default_factory=CorruptionConfig, metadata={"help": "Corruption mix of the corrupted view (corruption.*)."}
+    )
+    variance_filter: bool = field(
+        default=False, metadata={"help": "Drop zero-variance groups from the loss (memory.variance_filter)."}
+    )
+
+    def __post_init__(self) -> None:
+        for name, cls in NESTED_CONFIGS.items():
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, cls(**value))
+            elif not isinstance(value, cls):
+                raise TypeError(f"VideoGRPOConfig.{name} must be a {cls.__name__} or its dict, got {type(value).__name__}")
+        unknown = [b for b in self.branches if b not in BRANCHES]
+        if unknown or CLEAN not in self.branches:
+            raise ValueError(f"branches must contain {CLEAN!r} and only {', '.join(BRANCHES)}; got {self.branches}")
+        for branch, size in ((SHUFFLED, self.shuffled_generations), (CORRUPTED, self.corrupted_generations)):
+            if branch in self.branches and (size is None or size < 1):
+                raise ValueError(f"branch {branch!r} is on: {branch}_generations must be >= 1, got {size}")
+        super().__post_init__()
+
+    def branch_sizes(self) -> dict[str, int]:
+        """Completions per prompt on the untrained shuffled branch and the trained corrupted branch (0 = off)."""
+        return {
+            SHUFFLED: int(self.shuffled_generations) if SHUFFLED in self.branches else 0,
+            CORRUPTED: int(self.corrupted_generations) if CORRUPTED in self.branches else 0,
+        }
+
+    # Override: the nested rova config dataclasses become dicts (transformers' to_dict keeps them as objects,
+    # which breaks to_json_string and the trackers' config).
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        for name in NESTED_CONFIGS:
+            if dataclasses.is_dataclass(d.get(name)):
+                d[name] = dataclasses.asdict(d[name])
+        return d

@@ -1,0 +1,102 @@
+"""VideoGRPOConfig: the trainer's one args object (TRL's GRPOConfig + rova's options), built from a composed config,
+serialised by transformers as it serialises any TrainingArguments."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+
+import pytest
+import torch
+
+from rova.config.branches import CLEAN, CORRUPTED, SHUFFLED
+from rova.config.reward import RewardConfig
+from rova.corruption.config import CorruptionConfig
+from rova.training.args import video_grpo_config
+from rova.training.video_grpo_config import VideoGRPOConfig
+from tests.support.trainers import run_overrides
+
+
+def compose(tmp_path, *overrides: str):
+    from rova.launch.compose import load
+
+    _, cfg = load(run_overrides(tmp_path / "cache", tmp_path, *overrides))
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def composed(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("video-grpo-config")
+    cfg = compose(
+        tmp_path, "stage=memory", "model=tiny", "corruption=weather", "reward.kl_alpha=2", "reward.w_kl=0.5",
+        "tgrpo.shuffle=derangement", "memory.variance_filter=true", "model.share_vision_encoding=false",
+        "stage.num_generations=4", "stage.per_device_train_batch_size=4", "tgrpo.corrupted_generations=3",
+    )
+    return cfg, video_grpo_config(cfg, tmp_path / "run", report_to=[])
+
+
+def test_built_from_the_composed_config_carries_every_trainer_option(composed):
+    cfg, args = composed
+    assert isinstance(args, VideoGRPOConfig)
+    # TRL's own fields, from stage.*
+    assert (args.num_generations, args.per_device_train_batch_size, args.seed) == (4, 4, cfg.stage.seed)
+    assert args.beta == cfg.stage.beta and args.loss_type == cfg.stage.loss_type
+    # rova's, each from the key of the same meaning
+    assert args.model_family == cfg.model.family == "qwen2_5_vl"
+    assert args.share_vision_encoding is False and args.decode_workers == cfg.data.decode_workers
+    assert args.branches == [CLEAN, SHUFFLED, CORRUPTED] == list(cfg.tgrpo.branches)
+    assert (args.shuffled_generations, args.corrupted_generations) == (cfg.tgrpo.shuffled_generations, 3)
+    assert args.branch_sizes() == {SHUFFLED: cfg.tgrpo.shuffled_generations, CORRUPTED: 3}
+    assert args.shuffle == "derangement" and args.variance_filter is True
+    assert args.reward == cfg.reward and args.reward.kl_alpha == 2.0 and args.reward.w_kl == 0.5
+    assert args.corruption == cfg.corruption and args.corruption.p_weather == 1.0
+    assert args.reward is not cfg.reward  # a copy: the args own their values
+
+
+def test_branches_left_out_have_size_zero(tmp_path):
+    cfg = compose(tmp_path, "stage=grpo", "model=tiny")
+    args = video_grpo_config(cfg, tmp_path / "run", report_to=[])
+    assert args.branches == [CLEAN] and args.branch_sizes() == {SHUFFLED: 0, CORRUPTED: 0}
+
+
+def test_serialises_like_any_training_arguments_and_round_trips(composed, tmp_path):
+    _, args = composed
+    as_dict = args.to_dict()
+    assert as_dict["reward"] == dataclasses.asdict(args.reward)
+    assert as_dict["corruption"] == dataclasses.asdict(args.corruption)
+    assert as_dict["branches"] == [CLEAN, SHUFFLED, CORRUPTED] and as_dict["variance_filter"] is True
+    parsed = json.loads(args.to_json_string())
+    assert parsed["reward"]["kl_alpha"] == 2.0 and parsed["shuffle"] == "derangement"
+    assert all(not dataclasses.is_dataclass(v) for v in args.to_sanitized_dict().values())
+    # generation_batch_size is derived by GRPOConfig from steps_per_generation; TRL refuses both set.
+    rebuilt = VideoGRPOConfig(**{**as_dict, "generation_batch_size": None})
+    assert isinstance(rebuilt.reward, RewardConfig) and rebuilt.reward == args.reward
+    assert isinstance(rebuilt.corruption, CorruptionConfig) and rebuilt.corruption == args.corruption
+    for key in ("branches", "shuffled_generations", "corrupted_generations", "shuffle", "variance_filter",
+                "model_family", "share_vision_encoding", "num_generations", "learning_rate", "seed"):
+        assert getattr(rebuilt, key) == getattr(args, key), key
+    # transformers' Trainer writes torch.save(args) as each checkpoint's training_args.bin
+    torch.save(args, tmp_path / "training_args.bin")
+    loaded = torch.load(tmp_path / "training_args.bin", weights_only=False)
+    assert loaded.reward == args.reward and loaded.branches == args.branches
+    assert pickle.loads(pickle.dumps(args)).corruption == args.corruption
+
+
+def test_bad_branch_options_fail_clearly(tmp_path):
+    with pytest.raises(ValueError, match="must contain 'clean'"):
+        VideoGRPOConfig(output_dir=str(tmp_path), branches=[SHUFFLED])
+    with pytest.raises(ValueError, match="corrupted_generations must be >= 1"):
+        VideoGRPOConfig(output_dir=str(tmp_path), branches=[CLEAN, CORRUPTED])
+    with pytest.raises(TypeError, match="VideoGRPOConfig.reward must be a RewardConfig"):
+        VideoGRPOConfig(output_dir=str(tmp_path), reward=3)
+
+
+def test_the_trainer_takes_its_options_from_a_video_grpo_config_only(tmp_path):
+    from trl import GRPOConfig
+
+    from rova.training.trainer import VideoGRPOTrainer
+
+    with pytest.raises(TypeError, match="needs args=VideoGRPOConfig"):
+        VideoGRPOTrainer(model=None, reward_funcs=[], args=GRPOConfig(output_dir=str(tmp_path), bf16=False), clip_source=None,
+                         run_dir=tmp_path)
