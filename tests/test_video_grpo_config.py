@@ -12,14 +12,14 @@ import torch
 
 from rova.config.branches import CLEAN, CORRUPTED, SHUFFLED
 from rova.config.reward import RewardConfig
-from rova.corruption.config import CorruptionConfig
+from rova.config.corruption import CorruptionConfig
 from rova.training.args import video_grpo_config
 from rova.training.video_grpo_config import VideoGRPOConfig
 from tests.support.trainers import run_overrides
 
 
 def compose(tmp_path, *overrides: str):
-    from rova.launch.compose import load
+    from rova.config.compose import load
 
     _, cfg = load(run_overrides(tmp_path / "cache", tmp_path, *overrides))
     return cfg

@@ -22,7 +22,7 @@ from trl import GRPOConfig
 
 from rova.config.branches import BRANCHES, CLEAN, CORRUPTED, SHUFFLED
 from rova.config.reward import RewardConfig
-from rova.corruption.config import CorruptionConfig
+from rova.config.corruption import CorruptionConfig
 
 # Fields holding a rova config dataclass: dicts in to_dict(), dataclasses again in __post_init__.
 NESTED_CONFIGS = {"reward": RewardConfig, "corruption": CorruptionConfig}
