@@ -9,15 +9,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
+from rova.config.decoding import DECODING_PRESETS
 from rova.data.sampling import FrameSamplingConfig, frame_sampling_of
 from rova.errors import ConfigError
-
-DECODING_PRESETS = {
-    # Greedy: what lmms-eval / VLMEvalKit use, and deterministic across runs and shards.
-    "greedy": {"do_sample": False},
-    # Video-R1's eval_bench.py settings (vLLM): temperature 0.1, top_p 0.001.
-    "video_r1": {"do_sample": True, "temperature": 0.1, "top_p": 0.001},
-}
 
 
 @dataclass
