@@ -14,7 +14,7 @@ from rova.errors import ConfigError
 from rova.eval.benchmark import load_benchmark, read_item_clip
 from rova.eval.export import MANIFEST, export_corrupted, main
 from rova.eval.runner import clip_digest, corrupted_clip
-from rova.training.clips import stable_seed
+from rova.inference.seeding import stable_seed
 
 VARIANT, SEVERITIES, SEED = "rain", [1, 5], 3
 

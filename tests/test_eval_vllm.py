@@ -19,10 +19,11 @@ from rova.config.eval import EvalConfig
 from rova.config.model import ModelConfig
 from rova.config.rollout import RolloutConfig
 from rova.errors import RovaError
-from rova.eval.generation import Generator
+from rova.eval.generation import make_generator
+from rova.inference.hf_generation import HFGenerator as Generator
 from tests.support.families import VISION_TOKENS
-from rova.eval.vllm_generation import VLLMGenerator, make_generator
-from rova.training.visual_inputs import render_prompt
+from rova.inference.prompts import render_prompt
+from rova.inference.vllm_generation import VLLMGenerator
 from tests.support.families import encode_prompt
 
 

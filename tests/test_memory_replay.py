@@ -114,7 +114,8 @@ def test_due_entries_expose_the_view_to_recheck_and_rechecks_apply_to_that_view(
 def test_the_replay_row_reproduces_the_corrupted_clip_through_the_clip_source():
     """End to end with the trainer's ClipSource: the replayed corrupted clip is the clip that failed."""
     from rova.config.corruption import CorruptionConfig
-    from rova.training.clips import ClipSource, View
+    from rova.inference.clips import View
+    from rova.training.clips import ClipSource
 
     corruption = CorruptionConfig(p_weather=1.0)
     source = ClipSource(sampling=None, backend="none", corruption=corruption, seed=123)

@@ -117,7 +117,7 @@ def test_tiny_model_loads_as_its_family_and_sees_the_video(name, tiny_dirs):
     from rova.config.model import ModelConfig
     from rova.models.families import family_of_model
     from rova.models.loading import load_model_and_processor
-    from rova.training.visual_inputs import render_prompt
+    from rova.inference.prompts import render_prompt
 
     family = get_family(name)
     model, processor = load_model_and_processor(ModelConfig(family=name, path=str(tiny_dirs[name])))

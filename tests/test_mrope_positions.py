@@ -203,7 +203,7 @@ def test_tiny_model_generate_and_forward_use_corrected_positions(tiny_model_dir)
     """4 fps sampling (0.5 s per grid) on the real loading path: prefill and forward see time steps of 2."""
     from rova.config.model import ModelConfig
     from rova.models.loading import load_model_and_processor
-    from rova.training.visual_inputs import mm_token_type_ids
+    from rova.models.families.base import mm_token_type_ids
     from tests.support.families import encode_prompt
 
     model, processor = load_model_and_processor(ModelConfig(family="qwen2_5_vl", path=str(tiny_model_dir)))

@@ -79,7 +79,7 @@ def test_max_prompt_length_drops_and_counts_long_prompts(demo_file, tiny_model_d
     assert len(everything.dataset) == len(records)
     # The count includes the expanded video tokens: it matches what the processor really produces.
     from rova.data.video import read_clip
-    from rova.training.visual_inputs import render_prompt
+    from rova.inference.prompts import render_prompt
     from rova.data.prompts import build_messages
 
     for record in records[:3]:  # the count is exact (Qwen3-VL: visual tokens plus every time label)

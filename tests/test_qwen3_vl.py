@@ -15,7 +15,7 @@ from rova.config.data import FrameSamplingConfig
 from rova.data.video import read_clip
 from rova.models.families import get_family
 from rova.training.clips import ClipSource
-from rova.training.visual_inputs import render_prompt
+from rova.inference.prompts import render_prompt
 from tests.conftest import shared_data_or_skip
 from tests.support.runs import launch, only_run_dir
 
@@ -88,7 +88,7 @@ def test_shuffled_and_frame_dropped_views_carry_the_clean_time_labels(processor,
 def test_vllm_request_carries_what_vllm_requires_and_matches_the_hf_tokens(processor):
     from transformers.video_utils import VideoMetadata
 
-    from rova.training.vllm_rollout import vllm_request
+    from rova.inference.vllm_requests import vllm_request
 
     path = shared_data_or_skip("videos", "video_r1_example.mp4")
     clip = read_clip(path, SAMPLING)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rova.training.visual_inputs import render_prompt
+from rova.inference.prompts import render_prompt
 from tests.support.families import encode_prompt
 from tests.support.trainers import make_trainer
 
@@ -46,7 +46,7 @@ def test_kl_passes_project_only_the_completion_span(tmp_path, cache_dir):
     assert heads.positions and max(heads.positions) == 3 + 1, heads.positions
 
     heads.positions.clear()
-    from rova.training.visual_inputs import left_pad, right_pad
+    from rova.inference.padding import left_pad, right_pad
 
     p_ids, p_mask = left_pad([enc_clean.input_ids] * 2, 0)
     c_ids, c_mask = right_pad(completions[:2], 0)

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from rova.training.visual_inputs import left_pad, render_prompt, right_pad, stack_shared_visual
+from rova.inference.padding import left_pad, right_pad
+from rova.inference.prompts import render_prompt
+from rova.inference.visual import stack_shared_visual
 from rova.training.vision_probe import VisionProbe, attribute_passes
 from tests.support.trainers import make_trainer
 
@@ -187,7 +189,7 @@ def test_greedy_generation_is_the_same_with_shared_encoding(cache_dir, tmp_path)
 
 def test_eval_and_cot_generators_encode_a_repeated_prompt_once(cache_dir, tmp_path):
     """stage=cot sends each record's prompt k times (the same object): one vision-tower run, same completions."""
-    from rova.eval.generation import Generator
+    from rova.inference.hf_generation import HFGenerator as Generator
 
     trainer, _, _ = make_trainer(cache_dir, tmp_path)
     clean, _ = _views(trainer, 2)

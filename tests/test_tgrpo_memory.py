@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from rova.rewards import kl_reward
-from rova.training.visual_inputs import left_pad, render_prompt, right_pad
+from rova.inference.padding import left_pad, right_pad
+from rova.inference.prompts import render_prompt
 from tests.support.families import encode_prompt
 from tests.support.runs import launch, only_run_dir
 from tests.support.trainers import make_trainer
@@ -72,7 +73,8 @@ def test_memory_launch_logs_memory_metrics_and_writes_memory_json(tmp_path, cach
 
 def _direct_kl(model, ids, mask, visual_clean, visual_corr, keep, completion_mask):
     """KL(P_clean || P_corr) written out by hand: softmax over the full vocabulary at completion positions."""
-    from rova.training.visual_inputs import mm_token_type_ids, stack_visual
+    from rova.inference.visual import stack_visual
+    from rova.models.families.base import mm_token_type_ids
 
     def logits(visual):
         types = mm_token_type_ids(ids, model.config.image_token_id, model.config.video_token_id)

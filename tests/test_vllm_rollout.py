@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 import torch
 
-from rova.training.visual_inputs import render_prompt
+from rova.inference.prompts import render_prompt
 from tests.support.families import encode_prompt
-from rova.training.visual_inputs import EncodedPrompt
-from rova.training.vllm_rollout import generate_with_vllm, sampled_logprobs, sampling_params, vllm_request
+from rova.inference.vllm_requests import vllm_request
+from rova.models.families import EncodedPrompt
+from rova.training.vllm_rollout import generate_with_vllm, sampled_logprobs, sampling_params
 
 
 def test_video_request_matches_the_hf_path(tiny_model_dir, demo_file):
@@ -54,7 +55,7 @@ def test_video_request_matches_the_hf_path(tiny_model_dir, demo_file):
 
 
 def test_image_and_text_requests():
-    from rova.training.visual_inputs import EncodedPrompt
+    from rova.models.families import EncodedPrompt
 
     image = np.zeros((1, 56, 56, 3), np.uint8)
     request = vllm_request(EncodedPrompt([1, 2], {}, "<|image_pad|>hi", image, None, True))

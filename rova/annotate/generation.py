@@ -1,8 +1,8 @@
-"""The teacher's generators for stage=cot: the eval generators (HF or vLLM), sampling with cot.temperature/top_p.
+"""The teacher's generators for stage=cot: rova.inference's generators (HF or vLLM), sampling with cot.temperature/top_p.
 
-The eval Generator decodes by a named preset (greedy by default); CoT annotation needs k different samples per
+Those generators decode by a named preset (greedy by default); CoT annotation needs k different samples per
 prompt, so these subclasses replace the preset's decoding by sampling at (temperature, top_p) and change nothing
-else (eos ids, banned vision placeholders, prompt encoding and decoding stay the eval generators').
+else (eos ids, banned vision placeholders, prompt encoding and decoding stay the inference generators').
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rova.errors import RovaError
-from rova.eval.generation import Generator
-from rova.eval.vllm_generation import VLLMGenerator
+from rova.inference.hf_generation import HFGenerator
+from rova.inference.vllm_generation import VLLMGenerator
 
 
 @dataclass
-class SamplingGenerator(Generator):
+class SamplingGenerator(HFGenerator):
     """HF batched generate, sampling at (temperature, top_p)."""
 
     temperature: float = 1.0
@@ -39,16 +39,10 @@ class SamplingVLLMGenerator(VLLMGenerator):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from rova.training.vllm_rollout import vllm_sampling_params
-
-        self.sampling_params = vllm_sampling_params(
-            max_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-            stop_token_ids=self.eos_ids, tokenizer=self.processor.tokenizer,
-            banned=list(self.generation_config.suppress_tokens or []),
-        )
+        self.sampling_params = self.make_sampling_params(self.temperature, self.top_p)
 
 
-def make_cot_generator(cfg, model, processor, enforce_eager: bool = False) -> Generator:
+def make_cot_generator(cfg, model, processor, enforce_eager: bool = False) -> HFGenerator:
     """The teacher for `cfg.rollout.name`: HF generate on `model`, or a vLLM engine on `cfg.model.path`."""
     from rova.models.families import get_family
 

@@ -7,7 +7,7 @@ solution. The best sample with an <answer> span and a score >= cot.min_score is 
 otherwise the record is dropped, with the reason. Broken or missing media are skipped and counted, never
 replaced.
 
-Resumable and sharded like stage=eval (rova.eval.runner): one line per record in cot_predictions.jsonl
+Resumable and sharded like stage=eval (rova.inference.sharding): one line per record in cot_predictions.jsonl
 (cell "cot", item_id = the record's sample_id), appended and fsynced, so a re-run does only what is missing.
 K SLURM array tasks (cot.shards, env ROVA_EVAL_SHARD) x N processes (distributed=ddp) give K*N shard files
 with `.done` markers; whichever shard finds every marker merges them and writes cot.json and cot_report.json.
@@ -23,6 +23,7 @@ batch boundary reproduces the uninterrupted run; vLLM sampling is seeded per eng
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections import Counter
@@ -30,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rova.eval.predictions import PredictionStore, complete_shard
-from rova.eval.runner import Progress
+from rova.inference.predictions import PredictionStore
+from rova.inference.progress import Progress
+from rova.inference.sharding import complete_shard, shard_file, shard_of
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +52,6 @@ class CotItem:
     item_id: str
     raw: dict[str, Any]
     record: Any  # rova.data.records.VideoQARecord
-
-
-def shard_path(run_dir: Path, shard: int, num_shards: int) -> Path:
-    return run_dir / (PREDICTIONS if num_shards == 1 else f"cot_predictions.shard{shard}-of-{num_shards}.jsonl")
 
 
 def load_items(data_cfg) -> list[CotItem]:
@@ -107,7 +105,7 @@ def annotate(cfg, items: list[CotItem], read_clip, generator, store: PredictionS
     import torch
 
     from rova.errors import VideoDecodeError
-    from rova.training.clips import stable_seed
+    from rova.inference.seeding import stable_seed
 
     k = cfg.cot.num_samples
     per_call = max(1, cfg.cot.batch_size // k)  # cot.batch_size counts prompts, and each record is k prompts
@@ -205,8 +203,8 @@ def run_cot(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: N
     """
     from rova.data.prompts import build_messages
     from rova.data.probe_cache import cached_verdicts
-    from rova.training.clips import ClipSource
-    from rova.training.visual_inputs import render_prompt
+    from rova.inference.clips import read_view
+    from rova.inference.prompts import render_prompt
 
     run_dir = Path(run_dir)
     if generator is None:
@@ -231,20 +229,23 @@ def run_cot(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: N
                                Path(cfg.run.cache_dir) / "media_probe.json", cfg.data.probe_workers)
     skipped = {i.item_id: verdicts[i.record.media_path][0] for i in items
                if verdicts[i.record.media_path][0] is not None}
-    clips = ClipSource(sampling, cfg.data.backend, cfg.corruption, cfg.stage.seed, cache_size=1)
 
     def render_text(item: CotItem) -> str:
         return render_prompt(processor, build_messages(item.record, cfg.data.prompt))
 
+    @functools.lru_cache(maxsize=1)  # consecutive records often ask about the same video
+    def read_media(path: str, data_type: str):
+        return read_view(path, data_type, sampling, cfg.data.backend)
+
     def read_clip(item: CotItem):
-        view = clips.clean({"media_path": item.record.media_path, "data_type": item.record.data_type})
+        view = read_media(item.record.media_path, item.record.data_type)
         return view.frames, view.timing, view.is_image
 
-    shard, num_shards = task * world + rank, cfg.cot.shards * world
-    store = PredictionStore(shard_path(run_dir, shard, num_shards))
+    shard, num_shards = shard_of(rank, world, task, cfg.cot.shards)
+    store = PredictionStore(shard_file(run_dir, PREDICTIONS, shard, num_shards))
     progress = Progress(len(items[shard::num_shards]), enabled=rank == 0, label="cot")
     annotate(cfg, items, read_clip, generator, store, shard, num_shards, render_text, progress, skipped)
-    shard_files = [shard_path(run_dir, i, num_shards) for i in range(num_shards)]
+    shard_files = [shard_file(run_dir, PREDICTIONS, i, num_shards) for i in range(num_shards)]
     report = complete_shard(shard_files, shard, is_main=rank == 0, barrier=barrier, lock=run_dir / "cot_merge.lock",
                             label="cot", write=lambda lines: write_outputs(cfg, run_dir, items, lines))
     if report is None:

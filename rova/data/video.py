@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from rova.config.data import FrameSamplingConfig
+from rova.data.probe_pool import probe_all
 from rova.data.sampling import sample_frame_indices, target_size
 from rova.data.timing import ClipTiming
 from rova.errors import VideoDecodeError
@@ -484,14 +485,7 @@ def media_verdicts(
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     jobs = list({r.media_path: (r.media_path, r.data_type, cfg, backend) for r in records}.values())
-    if workers <= 1 or len(jobs) < 2:
-        return dict(_probe_job(job) for job in jobs)
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    # forkserver: safe in processes that already hold threads (torch, a distributed process group).
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver")) as pool:
-        return dict(pool.map(_probe_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+    return dict(probe_all(_probe_job, jobs, workers))
 
 
 def split_by_verdict(

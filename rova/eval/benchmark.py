@@ -41,6 +41,7 @@ from rova.data.records import (
     parse_record,
     read_raw_records,
 )
+from rova.data.probe_pool import probe_all
 from rova.data.video import (
     Segment,
     _short,
@@ -430,14 +431,8 @@ def _verdicts(
     items: list[BenchmarkItem], sampling: FrameSamplingConfig, backend: str, probe: bool, workers: int
 ) -> dict[tuple, Optional[str]]:
     jobs = list({_media_key(i): (i, sampling, backend, probe) for i in items}.values())
-    if workers <= 1 or len(jobs) < 2 or not probe:
-        return dict(_probe_job(job) for job in jobs)
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    # forkserver: safe in processes that already hold threads (torch, a distributed process group).
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver")) as pool:
-        return dict(pool.map(_probe_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+    # Checking that files exist is too quick to be worth worker processes.
+    return dict(probe_all(_probe_job, jobs, workers if probe else 1))
 
 
 # The training demo (data=demo) renders seed 0; the demo benchmark renders seed 1 into its own folder, so its

@@ -37,7 +37,7 @@ from rova.errors import ConfigError, RovaError, exit_status
 
 MANIFEST = "manifest.json"
 FORMAT = "rova-corrupted-benchmark/1"
-SEED_RULE = "stable_seed(eval_seed, 'eval', item_id, variant, severity)  (rova.training.clips.stable_seed)"
+SEED_RULE = "stable_seed(eval_seed, 'eval', item_id, variant, severity)  (rova.inference.seeding.stable_seed)"
 DIGEST_RULE = "SHA-1 of the corrupted uint8 [T, H, W, 3] RGB frames before encoding (rova.eval.runner.clip_digest)"
 SAVE_EVERY_S = 30.0
 
@@ -178,9 +178,9 @@ def export_corrupted(
     from rova.errors import VideoDecodeError
     from rova.eval.benchmark import SkippedItem, load_benchmark, read_item_clip
     from rova.config.eval import EvalConfig
-    from rova.eval.predictions import cell_name
+    from rova.eval.cells import cell_name
     from rova.eval.runner import clip_digest, corrupted_clip
-    from rova.training.clips import stable_seed
+    from rova.inference.seeding import stable_seed
 
     eval_cfg = EvalConfig(corruptions=list(corruptions), severities=list(severities), seed=seed)
     variants = eval_cfg.grid_variants()

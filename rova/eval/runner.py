@@ -4,7 +4,7 @@ Cells: "clean", then "<variant>@<severity>" for every variant of `eval.corruptio
 their variants) and every severity. The corrupted clip of (item, variant, severity) is
 `corrupt(clip, CorruptionSpec(variant, severity), seed)` with seed = stable_seed(eval.seed, item id,
 variant, severity): every model, run and shard sees byte-identical clips (each prediction records the
-clip's SHA-1). Predictions are appended per item (rova.eval.predictions), so a re-run skips what is done.
+clip's SHA-1). Predictions are appended per item (rova.inference.predictions), so a re-run skips what is done.
 Shards: K SLURM array tasks (eval.shards) x N processes each (distributed=ddp) give K*N shards; shard i
 scores items i, i + K*N, ... into its own predictions file and leaves a `.done` marker. Whichever shard
 finds every marker present merges the files and writes results.json, report.md and the pictures.
@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
 
-from rova.eval.predictions import CLEAN_CELL, PredictionStore, cell_name, complete_shard
+from rova.eval.cells import CLEAN_CELL, cell_name
+from rova.inference.predictions import PredictionStore
+from rova.inference.progress import Progress
+from rova.inference.sharding import complete_shard, shard_file, shard_of
 
 log = logging.getLogger(__name__)
 PREDICTIONS = "predictions.jsonl"
@@ -35,31 +37,10 @@ def grid_cells(eval_cfg) -> list[tuple[str | None, int | None]]:
 
 def corrupted_clip(frames: np.ndarray, variant: str, severity: int, seed: int, item_id: str) -> np.ndarray:
     from rova.corruption import CorruptionSpec, corrupt
-    from rova.training.clips import stable_seed
+    from rova.inference.seeding import stable_seed
 
     out, _ = corrupt(frames, CorruptionSpec(variant, severity), stable_seed(seed, "eval", item_id, variant, severity))
     return out
-
-
-def shard_path(run_dir: Path, shard: int, num_shards: int) -> Path:
-    return run_dir / (PREDICTIONS if num_shards == 1 else f"predictions.shard{shard}-of-{num_shards}.jsonl")
-
-
-class Progress:
-    """One line per batch on rank 0: items done / total, items/s, ETA."""
-
-    def __init__(self, total: int, enabled: bool, label: str = "eval"):
-        self.total, self.done, self.enabled, self.start = total, 0, enabled, time.monotonic()
-        self.label = label
-
-    def advance(self, n: int, cell: str) -> None:
-        self.done += n
-        if not self.enabled or self.total == 0 or n == 0:
-            return
-        rate = self.done / max(time.monotonic() - self.start, 1e-9)
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        print(f"[rova] {self.label} {self.done}/{self.total} ({100 * self.done / self.total:.0f}%) {cell:<18} "
-              f"{rate:.2f} items/s  ETA {eta:.0f}s", flush=True)
 
 
 def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard: int, num_shards: int,
@@ -140,9 +121,9 @@ def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: 
     """
     from rova.data.prompts import build_messages
     from rova.eval.benchmark import load_benchmark, read_item_clip
-    from rova.eval.vllm_generation import make_generator
+    from rova.eval.generation import make_generator
+    from rova.inference.prompts import render_prompt
     from rova.models.loading import load_model_and_processor
-    from rova.training.visual_inputs import render_prompt
 
     if cfg.rollout.name == "vllm":  # vLLM loads the weights itself: only the processor is needed here
         from transformers import AutoProcessor
@@ -164,12 +145,12 @@ def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: 
     def read_clip(item):
         return read_item_clip(item, cfg.benchmark, backend=cfg.data.backend, image_factor=cfg.model.image_factor)
 
-    shard, num_shards = task * world + rank, cfg.eval.shards * world
-    store = PredictionStore(shard_path(run_dir, shard, num_shards))
+    shard, num_shards = shard_of(rank, world, task, cfg.eval.shards)
+    store = PredictionStore(shard_file(run_dir, PREDICTIONS, shard, num_shards))
     cells = grid_cells(cfg.eval)
     progress = Progress(len(data.items[shard::num_shards]) * len(cells), enabled=rank == 0)
     score_cells(cfg, data.items, read_clip, generator, store, shard, num_shards, render_text, progress)
-    shard_files = [shard_path(run_dir, i, num_shards) for i in range(num_shards)]
+    shard_files = [shard_file(run_dir, PREDICTIONS, i, num_shards) for i in range(num_shards)]
     return complete_shard(shard_files, shard, is_main=rank == 0, barrier=barrier, lock=run_dir / "merge.lock",
                           label="eval", write=lambda records: _merge_and_report(cfg, run_dir, data, records,
                                                                                  num_shards, len(cells)))

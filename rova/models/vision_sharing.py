@@ -57,7 +57,7 @@ def first_uses(index: list[int]) -> list[int]:
         elif not 0 <= clip < len(first):
             raise RovaError(
                 f"shared vision encoding: clip index {list(index)} must number distinct clips 0, 1, 2, ... in order "
-                "of first appearance (rova.training.visual_inputs.stack_shared_visual builds it)"
+                "of first appearance (rova.inference.visual.stack_shared_visual builds it)"
             )
     return first
 

@@ -2,44 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
-
-import numpy as np
 
 from rova.config.corruption import CorruptionConfig
 from rova.config.data import FrameSamplingConfig
 from rova.config.branches import CLEAN, CORRUPTED, SHUFFLED
 from rova.corruption import apply_random_corruption, replay, shuffle_frames
 from rova.corruption import CorruptionRecord
-from rova.data.video import read_clip, read_image
-from rova.models.families.base import ClipTiming
-
-
-def stable_seed(*parts: object) -> int:
-    """A 63-bit seed from any parts, identical across processes and Python runs (unlike hash())."""
-    digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
-
-
-@dataclass
-class View:
-    """One view of a prompt's clip. Every view of a clip carries the CLEAN clip's timing: shuffling and corruption
-    change what the frames show, never their time labels (rova/models/families/base.py)."""
-
-    frames: np.ndarray          # uint8 [T, H, W, 3]
-    timing: ClipTiming          # when the (clean) sampled frames were taken; a float is read as the sampling fps
-    is_image: bool
-    record: dict | None = None  # corruption record (replayable) or shuffle permutation
-
-    def __post_init__(self) -> None:
-        self.timing = ClipTiming.of(self.timing)
-
-    @property
-    def sample_fps(self) -> float:
-        return self.timing.sample_fps
+from rova.inference.clips import View, read_view
+from rova.inference.seeding import stable_seed
 
 
 class ClipSource:
@@ -63,11 +35,7 @@ class ClipSource:
                 self._cache.move_to_end(path)
                 return self._cache[path]
         # Decoded outside the lock: two threads may decode one path at once; both get the same frames.
-        if row.get("data_type") == "image":
-            view = View(read_image(path, self.sampling), 1.0, True)
-        else:
-            clip = read_clip(path, self.sampling, backend=self.backend)
-            view = View(clip.frames, clip.timing, False)
+        view = read_view(path, row.get("data_type"), self.sampling, self.backend)
         with self._cache_lock:
             self._cache[path] = view
             if len(self._cache) > self.cache_size:

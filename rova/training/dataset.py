@@ -56,7 +56,7 @@ def prompt_length(
 ) -> int:
     """Tokens of the rendered prompt once the one media placeholder is expanded as the family's processor expands
     it: the probed visual tokens plus any text the family writes around them (Qwen3-VL's time labels)."""
-    from rova.training.visual_inputs import render_prompt
+    from rova.inference.prompts import render_prompt
 
     text = render_prompt(processor, build_messages(record, templates))
     timing = verdict_timing(verdict)

@@ -12,8 +12,8 @@ from accelerate.utils import gather_object
 from rova.config.branches import CLEAN, CORRUPTED
 from rova.memory import GroupOutcome, MemoryView
 from rova.memory.replay import RECHECK_OUTCOMES, REPLAY_VIEW
+from rova.inference.prompts import render_prompt
 from rova.rewards import accuracy_score
-from rova.training.visual_inputs import render_prompt
 
 
 def group_outcomes(heads: list[dict], views: dict, scores: dict, seeds: list[int]) -> list[GroupOutcome]:

@@ -29,7 +29,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from rova.errors import RovaError
-from rova.training.clips import ClipSource, View
+from rova.inference.clips import View
+from rova.training.clips import ClipSource
 
 # The row fields the views depend on (ClipSource.views): a replayed row differs from a fresh one in the last two.
 VIEW_FIELDS = ("sample_id", "media_path", "data_type", "corruption_seed", "corruption_record")

@@ -134,7 +134,7 @@ class VideoSFTCollator:
 
     def encode_row(self, row: dict):
         """(prompt ids, completion ids, visual tensors) of one row."""
-        from rova.training.visual_inputs import render_prompt
+        from rova.inference.prompts import render_prompt
 
         view = self.clip_source.clean(row)
         prompt = self.family.encode(
@@ -143,7 +143,9 @@ class VideoSFTCollator:
         return prompt.input_ids, list(row["completion_ids"]), prompt.visual
 
     def __call__(self, rows: list[dict]) -> dict[str, "torch.Tensor"]:
-        from rova.training.visual_inputs import mm_token_type_ids, right_pad, stack_visual
+        from rova.inference.padding import right_pad
+        from rova.inference.visual import stack_visual
+        from rova.models.families.base import mm_token_type_ids
 
         encoded = [self.encode_row(row) for row in rows]
         ids, mask = right_pad([p + c for p, c, _ in encoded], self.pad_id)

@@ -36,25 +36,20 @@ from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 
 from rova.config.branches import BRANCHES, CLEAN, CORRUPTED, SHUFFLED, TRAINED_BRANCHES
-from rova.models.families import get_family
-from rova.models.vision_sharing import generate_sharing_clips, install_shared_vision_encoding
+from rova.inference.clips import View
+from rova.inference.hf_generation import embedding_rows, generate_ids, prompt_inputs
+from rova.inference.padding import left_pad, right_pad
+from rova.inference.prompts import render_prompt
+from rova.inference.visual import model_inputs
+from rova.models.families import EncodedPrompt, get_family
+from rova.models.vision_sharing import install_shared_vision_encoding
 from rova.rewards import kl_consistency_loss, sequence_kl
-from rova.training.clips import ClipSource, View
+from rova.training.clips import ClipSource
 from rova.training.importance import importance_sampling_ratio
 from rova.training.loop_fixes import LoopFixes
 from rova.training.rollout_metrics import MEAN_STD, SUM, MetricValues, rollout_metrics
 from rova.training.scoring import BranchScores, GenerationPlan, LossRows, loss_rows, plan_generation, score_rollout
 from rova.training.video_grpo_config import VideoGRPOConfig
-from rova.training.visual_inputs import (
-    EncodedPrompt,
-    embedding_rows,
-    left_pad,
-    mm_token_type_ids,
-    render_prompt,
-    right_pad,
-    stack_shared_visual,
-    stack_visual,
-)
 from rova.utils.io import append_jsonl
 
 log = logging.getLogger(__name__)
@@ -186,16 +181,8 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
         return torch.cat(all_logps, dim=0), entropies, None
 
     def _model_inputs(self, ids: torch.Tensor, mask: torch.Tensor, rows: list[dict]) -> dict[str, torch.Tensor]:
-        return {
-            "input_ids": ids,
-            "attention_mask": mask,
-            "mm_token_type_ids": mm_token_type_ids(ids, self._image_token, self._video_token),
-            **self._stack_visual(rows, ids.device),
-        }
-
-    def _stack_visual(self, rows: list[dict], device) -> dict:
-        """The rows' visual inputs; with sharing, each distinct clip's pixels once plus the rows' clip indices."""
-        return stack_shared_visual(rows, device) if self.share_vision_encoding else stack_visual(rows, device)
+        return model_inputs(ids, mask, rows, image_token=self._image_token, video_token=self._video_token,
+                            share_vision_encoding=self.share_vision_encoding, device=ids.device)
 
     def _completion_logits(self, model, ids, mask, rows, completion_length: int) -> torch.Tensor:
         return completion_span_logits(model, self._model_inputs(ids, mask, rows), completion_length)
@@ -302,12 +289,10 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
 
             ids, logps = generate_with_vllm(self, prompts, greedy)
             return Generation(ids, logps)
-        device = self.accelerator.device
-        inputs = {}
-        if prompts:
-            ids, mask = left_pad([p.input_ids for p in prompts], self._tokenizer.pad_token_id, device)
-            inputs = {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": mm_token_type_ids(
-                ids, self._image_token, self._video_token), **self._stack_visual([p.visual for p in prompts], device)}
+        inputs = prompt_inputs(
+            prompts, pad_id=self._tokenizer.pad_token_id, image_token=self._image_token, video_token=self._video_token,
+            share_vision_encoding=self.share_vision_encoding, device=self.accelerator.device,
+        ) if prompts else {}
         generation_config = self.generation_config
         if greedy:
             generation_config = deepcopy(self.generation_config)
@@ -326,13 +311,8 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
             # Every rank enters the unwrap (ZeRO-3 gathers there), even with nothing to generate.
             if not prompts:
                 return Generation([])
-            out = generate_sharing_clips(unwrapped_model, inputs, generation_config=generation_config)
-        eos = set(self.eos_token_ids)
-        result = []
-        for row in out[:, inputs["input_ids"].size(1):].cpu().tolist():
-            cut = next((i for i, tok in enumerate(row) if tok in eos), None)
-            result.append(row[: cut + 1] if cut is not None else row)
-        return Generation(result)
+            # The one HF generate call (rova.inference.hf_generation), with TRL's generation config.
+            return Generation(generate_ids(unwrapped_model, inputs, generation_config, self.eos_token_ids))
 
     # 3. score: KL consistency ---------------------------------------------------------------------------
     def _measure_kl(self, plan: GenerationPlan, prompts: dict, completions: list[list[int]]) -> np.ndarray:

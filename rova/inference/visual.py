@@ -10,25 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from rova.models.families.base import EncodedPrompt, mm_token_type_ids  # noqa: F401  (re-exported)
-
-
-def embedding_rows(model) -> int | None:
-    """Rows of the model's (text) embedding, from its config: right under ZeRO-3 too, where the weights are
-    partitioned. None without an HF model (vLLM holds the weights)."""
-    config = getattr(model, "config", None)
-    if config is None:
-        return None
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    return getattr(text, "vocab_size", None)
-
-
-def render_prompt(processor, messages: list[dict]) -> str:
-    from trl.trainer.utils import remove_none_values
-
-    # Arrow pads content blocks with None keys ({"type": "video", "text": None}); strip them first or the
-    # chat template may count a text block as a video.
-    return processor.apply_chat_template(remove_none_values(messages), add_generation_prompt=True, tokenize=False)
+from rova.models.families.base import mm_token_type_ids
 
 
 def stack_visual(rows: list[dict[str, torch.Tensor]], device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
@@ -84,23 +66,14 @@ def stack_shared_visual(rows: list[dict[str, torch.Tensor]], device: torch.devic
     return batch
 
 
-def left_pad(sequences: list[list[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    length = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), length), dtype=torch.long)
-    for i, seq in enumerate(sequences):
-        if seq:
-            ids[i, length - len(seq):] = torch.tensor(seq, dtype=torch.long)
-            mask[i, length - len(seq):] = 1
-    return ids.to(device), mask.to(device)
-
-
-def right_pad(sequences: list[list[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    length = max(1, max(len(s) for s in sequences))
-    ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), length), dtype=torch.long)
-    for i, seq in enumerate(sequences):
-        if seq:
-            ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-            mask[i, : len(seq)] = 1
-    return ids.to(device), mask.to(device)
+def model_inputs(ids: torch.Tensor, mask: torch.Tensor, rows: list[dict], *, image_token: int | None,
+                 video_token: int | None, share_vision_encoding: bool, device=None) -> dict:
+    """The keyword inputs of a forward or generate pass over padded `ids` whose rows show the clips of `rows`;
+    with sharing, each distinct clip's pixels once plus the rows' clip indices."""
+    stack = stack_shared_visual if share_vision_encoding else stack_visual
+    return {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "mm_token_type_ids": mm_token_type_ids(ids, image_token, video_token),
+        **stack(rows, device),
+    }

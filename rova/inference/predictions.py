@@ -1,0 +1,57 @@
+"""A resumable predictions file (JSON Lines): one line per (cell, item), appended and fsynced as each item finishes.
+
+A re-run reads the file first and skips every (cell, item) already there, so a killed job (stage=eval, stage=cot)
+resumes where it stopped and never scores an item twice. A line torn by the kill (no trailing newline, or not
+valid JSON) is cut off before anything new is appended. Sharded runs: rova.inference.sharding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class PredictionStore:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        good = 0
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            self.records[(record["cell"], record["item_id"])] = record
+            good += len(line)
+        if good != len(data):  # a torn tail from a killed run: cut it so appends stay valid JSON Lines
+            with open(self.path, "r+b") as handle:
+                handle.truncate(good)
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    def done(self, cell: str, item_id: str) -> bool:
+        return (cell, item_id) in self.records
+
+    def append(self, record: dict[str, Any]) -> None:
+        key = (record["cell"], record["item_id"])
+        if key in self.records:
+            raise ValueError(f"{self.path}: {key} is already scored; a prediction is never written twice")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.records[key] = record
+
+    def cell(self, cell: str) -> list[dict[str, Any]]:
+        return [r for (c, _), r in self.records.items() if c == cell]

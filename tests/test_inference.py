@@ -1,0 +1,60 @@
+"""rova.inference: the one end-of-sequence cut, shard files and the probe pool shared by training, eval and cot."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rova.data.probe_pool import probe_all
+from rova.inference.eos import cut_at_eos
+from rova.inference.sharding import shard_file, shard_of
+
+tokens = st.lists(st.integers(min_value=0, max_value=9), max_size=30)
+eos_sets = st.sets(st.integers(min_value=0, max_value=9), max_size=3)
+
+
+@given(tokens, eos_sets)
+def test_cut_ends_at_the_first_eos_or_keeps_everything(row, eos):
+    cut = cut_at_eos(row, eos)
+    assert row[: len(cut)] == cut  # a prefix
+    if any(t in eos for t in row):
+        first = next(i for i, t in enumerate(row) if t in eos)
+        assert len(cut) == first + 1 and cut[-1] in eos  # EOS kept, nothing after it
+        assert not any(t in eos for t in cut[:-1])
+    else:
+        assert cut == row  # a truncated completion stays whole
+
+
+@given(tokens, eos_sets)
+def test_cut_matches_the_loop_it_replaced(row, eos):
+    """The three copies of this loop (HF eval, vLLM eval, trainer rollout) that cut_at_eos replaced."""
+    old = next((i for i, tok in enumerate(row) if tok in eos), None)
+    assert cut_at_eos(row, eos) == (row[: old + 1] if old is not None else row)
+    assert cut_at_eos(row, list(eos)) == cut_at_eos(row, set(eos))  # a list of ids or a set
+
+
+@given(tokens, eos_sets, tokens)
+def test_cut_ignores_what_follows_the_end(row, eos, tail):
+    cut = cut_at_eos(row, eos)
+    if cut and cut[-1] in eos:
+        assert cut_at_eos(cut + tail, eos) == cut  # padding or a stop token's tail never leaks in
+
+
+def test_shard_files_and_indices(tmp_path):
+    assert shard_file(tmp_path, "predictions.jsonl", 0, 1) == tmp_path / "predictions.jsonl"
+    assert shard_file(tmp_path, "predictions.jsonl", 1, 4) == tmp_path / "predictions.shard1-of-4.jsonl"
+    assert shard_file(tmp_path, "cot_predictions.jsonl", 3, 4).name == "cot_predictions.shard3-of-4.jsonl"
+    # 2 array tasks x 3 processes: every (task, rank) its own shard of 6
+    assert sorted(shard_of(rank, 3, task, 2) for task in range(2) for rank in range(3)) == [(i, 6) for i in range(6)]
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_probe_pool_keeps_job_order(workers):
+    jobs = list(range(7))
+    assert probe_all(_square, jobs, workers) == [x * x for x in jobs]
+    assert probe_all(_square, [], workers) == []
