@@ -73,7 +73,7 @@ def build_config(sizes: dict, token_ids: dict):
 def install_random_model_loader(sizes: dict, device: str) -> dict:
     """Make rova's loader return a from_config model of `sizes` with the tiny model's processor.
 
-    rova.stages.rl.build_trainer imports load_model_and_processor at call time, so replacing the module
+    rova.stages.builders.build_rl_trainer imports load_model_and_processor at call time, so replacing the module
     attribute is enough; nothing in rova is edited. Returns a dict that receives the built model's facts.
     """
     import rova.models.loading as loading
@@ -189,7 +189,7 @@ def measure(args, share: bool, device: str) -> dict:
 
     from rova.config.compose import load
     from rova.config.paths import absolutize
-    from rova.stages.rl import build_trainer
+    from rova.stages.builders import build_rl_trainer
 
     cuda = device == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -199,7 +199,7 @@ def measure(args, share: bool, device: str) -> dict:
         cfg = absolutize(cfg, out)
         run_dir = out / "run"
         run_dir.mkdir()
-        trainer, _ = build_trainer(cfg, run_dir)
+        trainer, _ = build_rl_trainer(cfg, run_dir)
         trainer.share_vision_encoding = share
         # Every completion runs to --completion tokens (a random model's EOS is rare anyway): equal work per row.
         trainer.generation_config.min_new_tokens = args.completion

@@ -117,7 +117,7 @@ def measure(args, extra: list[str]) -> tuple[list[float], list[float] | None, di
     CPU seconds of this process per step)."""
     from rova.config.compose import load
     from rova.config.paths import absolutize
-    from rova.stages.rl import build_trainer
+    from rova.stages.builders import build_rl_trainer
 
     with tempfile.TemporaryDirectory(prefix="step-time-bench-") as tmp:
         out = Path(tmp)
@@ -125,7 +125,7 @@ def measure(args, extra: list[str]) -> tuple[list[float], list[float] | None, di
         cfg = absolutize(cfg, out)
         run_dir = out / "run"
         run_dir.mkdir()
-        trainer, _ = build_trainer(cfg, run_dir)
+        trainer, _ = build_rl_trainer(cfg, run_dir)
         # Same work per completion in every config: a random tiny model stops at a random EOS, so without
         # this the configs would differ by how long their samples happen to be, not by their branches.
         trainer.generation_config.min_new_tokens = cfg.stage.max_completion_length

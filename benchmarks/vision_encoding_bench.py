@@ -42,7 +42,7 @@ def overrides(args, out: Path) -> list[str]:
 def measure(args, share: bool):
     from rova.config.compose import load
     from rova.config.paths import absolutize
-    from rova.stages.rl import build_trainer
+    from rova.stages.builders import build_rl_trainer
     from rova.training.vision_probe import VisionProbe, attribute_passes
 
     with tempfile.TemporaryDirectory(prefix="vision-bench-") as tmp:
@@ -51,7 +51,7 @@ def measure(args, share: bool):
         cfg = absolutize(cfg, out)
         run_dir = out / "run"
         run_dir.mkdir()
-        trainer, _ = build_trainer(cfg, run_dir)
+        trainer, _ = build_rl_trainer(cfg, run_dir)
         trainer.share_vision_encoding = share
         work = VisionProbe(trainer.model, trainer.ref_model, flops=True)
         attribute_passes(trainer, work)

@@ -114,7 +114,7 @@ def test_metrics_report_branches_and_tokens_as_trained(tmp_path, cache_dir):
 
 def test_trl_reward_functions_are_a_guard_never_called(tmp_path, cache_dir):
     """Defect 11: the reward functions handed to TRL were never called; now they fail loudly if ever reached."""
-    from rova.stages.rl import rollout_scored_by_rova
+    from rova.stages.builders import rollout_scored_by_rova
 
     trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage.max_steps=1")
     assert trainer.reward_funcs == [rollout_scored_by_rova]

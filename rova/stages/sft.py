@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def run(cfg: RootConfig, run_dir: Path) -> None:
     from rova.stages.finish import finish_training_run
     from rova.stages.setup import start_training_run
-    from rova.training.sft import build_sft_trainer
+    from rova.stages.builders import build_sft_trainer
 
     dist, wandb_run, resume = start_training_run(cfg, run_dir)
     trainer, processor, data = build_sft_trainer(cfg, run_dir, dist)

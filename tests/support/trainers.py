@@ -20,11 +20,11 @@ def make_trainer(cache_dir: Path, tmp_path: Path, *extra: str, resume_from: str 
     """(trainer, typed config, run dir) for the overrides; the run dir is tmp_path / "run"."""
     from rova.config.compose import load
     from rova.config.paths import absolutize
-    from rova.stages.rl import build_trainer
+    from rova.stages.builders import build_rl_trainer
 
     _, cfg = load(run_overrides(cache_dir, tmp_path, *extra))
     cfg = absolutize(cfg, tmp_path)
     run_dir = tmp_path / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    trainer, _ = build_trainer(cfg, run_dir, resume_from=resume_from)
+    trainer, _ = build_rl_trainer(cfg, run_dir, resume_from=resume_from)
     return trainer, cfg, run_dir
