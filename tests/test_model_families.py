@@ -75,13 +75,14 @@ def _family_specific_uses(path: Path, root: Path = REPO) -> list[str]:
 
 
 def _declared_for_config(use: str) -> bool:
-    """rova/config/model.py's FAMILY_FRAME_FACTORS keys: the family names (and frame factors) that compose-time
-    validation needs without importing the adapters; test_the_config_layer_declares_the_adapters_families keeps
-    them equal to the adapters'. Nothing else there may name a family."""
-    from rova.config.model import FAMILY_FRAME_FACTORS
+    """rova/config/model.py's FAMILIES: the one declaration of each family (adapter module, frame factor), read
+    by compose-time validation without importing the adapters; test_the_config_layer_declares_the_adapters_families
+    keeps it equal to the adapters'. Nothing else there may name a family."""
+    from rova.config.model import FAMILIES
 
     path, _, text = use.partition(": ")
-    return path.startswith("rova/config/model.py:") and text.strip("'") in FAMILY_FRAME_FACTORS
+    declared = set(FAMILIES) | {d.adapter for d in FAMILIES.values()}
+    return path.startswith("rova/config/model.py:") and text.strip("'") in declared
 
 
 def test_nothing_outside_the_adapters_names_a_family():
@@ -91,11 +92,12 @@ def test_nothing_outside_the_adapters_names_a_family():
 
 
 def test_the_config_layer_declares_the_adapters_families():
-    from rova.config.model import FAMILY_FRAME_FACTORS
+    from rova.config.model import FAMILIES
     from rova.config.model import family_names as config_family_names
 
     assert config_family_names() == family_names()
-    assert FAMILY_FRAME_FACTORS == {name: get_family(name).frame_factor for name in family_names()}
+    assert {name: declared.frame_factor for name, declared in FAMILIES.items()} == {
+        name: get_family(name).frame_factor for name in family_names()}
 
 
 def test_the_scan_catches_a_family_name(tmp_path):

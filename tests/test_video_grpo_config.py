@@ -84,12 +84,15 @@ def test_serialises_like_any_training_arguments_and_round_trips(composed, tmp_pa
 
 
 def test_bad_branch_options_fail_clearly(tmp_path):
+    family = {"model_family": "qwen2_5_vl"}
     with pytest.raises(ValueError, match="must contain 'clean'"):
-        VideoGRPOConfig(output_dir=str(tmp_path), branches=[SHUFFLED])
+        VideoGRPOConfig(output_dir=str(tmp_path), branches=[SHUFFLED], **family)
     with pytest.raises(ValueError, match="corrupted_generations must be >= 1"):
-        VideoGRPOConfig(output_dir=str(tmp_path), branches=[CLEAN, CORRUPTED])
+        VideoGRPOConfig(output_dir=str(tmp_path), branches=[CLEAN, CORRUPTED], **family)
     with pytest.raises(TypeError, match="VideoGRPOConfig.reward must be a RewardConfig"):
-        VideoGRPOConfig(output_dir=str(tmp_path), reward=3)
+        VideoGRPOConfig(output_dir=str(tmp_path), reward=3, **family)
+    with pytest.raises(ValueError, match="model_family"):
+        VideoGRPOConfig(output_dir=str(tmp_path))
 
 
 def test_the_trainer_takes_its_options_from_a_video_grpo_config_only(tmp_path):

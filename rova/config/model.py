@@ -1,25 +1,31 @@
 """The `model.*` settings: a checkpoint of a model family, and its LoRA adapters (`model.lora.*`).
 
-The family names and frame-size factors that validation needs are declared here (`FAMILY_FRAME_FACTORS`), so the
-config layer never imports the family adapters (rova.models.families, which a test checks agree with this table).
+Every model family is declared here, once (`FAMILIES`): its name, the module of its adapter (rova.models.families
+imports it on first use) and its frame-size factor, which compose-time validation needs without importing the
+adapter. A test checks each adapter agrees with its declaration.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rova.config.checks import _choice, _positive
 from rova.errors import ConfigError
 
-# Each family adapter's name -> frame-size factor (patch size x merge size): frame sides are multiples of it.
-FAMILY_FRAME_FACTORS: dict[str, int] = {
-    "qwen2_5_vl": 14 * 2,
-    "qwen3_vl": 16 * 2,
+class FamilyDeclaration(NamedTuple):
+    adapter: str        # the module defining FAMILY, its ModelFamily (rova/models/families/<name>.py)
+    frame_factor: int   # patch size x merge size: frame sides are multiples of it
+
+
+FAMILIES: dict[str, FamilyDeclaration] = {
+    "qwen2_5_vl": FamilyDeclaration("rova.models.families.qwen2_5_vl", 14 * 2),
+    "qwen3_vl": FamilyDeclaration("rova.models.families.qwen3_vl", 16 * 2),
 }
 
 
 def family_names() -> tuple[str, ...]:
-    return tuple(FAMILY_FRAME_FACTORS)
+    return tuple(FAMILIES)
 
 
 # The language model's attention and MLP projections. PEFT matches each name against the end of a module's
@@ -62,7 +68,7 @@ class ModelConfig:
     """
 
     name: str = "tiny"
-    family: str = "???"                # a family adapter: FAMILY_FRAME_FACTORS (rova.models.families)
+    family: str = "???"                # a declared family: FAMILIES above
     path: str = "???"
     build_tiny: bool = False
     dtype: str = "float32"
@@ -83,4 +89,4 @@ class ModelConfig:
     @property
     def image_factor(self) -> int:
         """Frame sides are multiples of this (the family's patch size x merge size)."""
-        return FAMILY_FRAME_FACTORS[self.family]
+        return FAMILIES[self.family].frame_factor

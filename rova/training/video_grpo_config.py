@@ -46,7 +46,7 @@ class VideoGRPOConfig(GRPOConfig):
         variance_filter (`bool`): drop groups with one reward from the loss (`memory.variance_filter`).
     """
 
-    model_family: str = field(default="qwen2_5_vl", metadata={"help": "Model family adapter (model.family)."})
+    model_family: Optional[str] = field(default=None, metadata={"help": "Model family adapter (model.family); required."})
     share_vision_encoding: bool = field(
         default=True, metadata={"help": "One vision-tower run per distinct clip per pass (model.share_vision_encoding)."}
     )
@@ -72,6 +72,8 @@ class VideoGRPOConfig(GRPOConfig):
     )
 
     def __post_init__(self) -> None:
+        if not self.model_family:
+            raise ValueError("VideoGRPOConfig.model_family: set it to the model's family (model.family)")
         for name, cls in NESTED_CONFIGS.items():
             value = getattr(self, name)
             if isinstance(value, dict):

@@ -1,9 +1,10 @@
 """Model families: one adapter module per family (`base.ModelFamily`), chosen by `model.family`.
 
-Adding a family means: a module here defining `FAMILY` (an instance of a ModelFamily subclass) and listed in
-FAMILY_MODULES, `conf/model/*.yaml` presets with `family: <name>`, and its tiny offline model (the adapter's
-`tiny_model` / `tiny_processor`, built by rova.models.tiny). Modules are imported on first use, so choosing a
-family at config time costs no transformers import.
+Adding a family means: a module here defining `FAMILY` (an instance of a ModelFamily subclass, with its tiny
+offline model: `tiny_model` / `tiny_processor`, built by rova.models.tiny), its declaration in
+rova/config/model.py's FAMILIES (adapter module, frame factor), and `conf/model/*.yaml` presets with
+`family: <name>`. Modules are imported on first use, so choosing a family at config time costs no
+transformers import.
 """
 
 from __future__ import annotations
@@ -11,16 +12,11 @@ from __future__ import annotations
 import importlib
 from functools import lru_cache
 
+from rova.config.model import FAMILIES, family_names
 from rova.models.families.base import ClipTiming, EncodedPrompt, ModelFamily
 
-FAMILY_MODULES = {
-    "qwen2_5_vl": "rova.models.families.qwen2_5_vl",
-    "qwen3_vl": "rova.models.families.qwen3_vl",
-}
-
-
-def family_names() -> tuple[str, ...]:
-    return tuple(FAMILY_MODULES)
+# name -> the module of its adapter, from the one declaration of each family (rova.config.model.FAMILIES)
+FAMILY_MODULES = {name: declared.adapter for name, declared in FAMILIES.items()}
 
 
 @lru_cache(maxsize=None)
