@@ -268,7 +268,7 @@ def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     antialias=True on the uint8 frames; that is torch's antialiased bicubic uint8 kernel, called here
     directly, so a clip the model sees in training has the pixels it would see in Qwen's pipeline. The
     kernel works in fixed point and gives the same bytes on every CPU path (AVX512, AVX2, the portable
-    default: tests/test_data_video.py checks it), and it is ~5x faster than cv2's INTER_AREA here.
+    default: tests/data/test_video_decode.py checks it), and it is ~5x faster than cv2's INTER_AREA here.
     """
     import torch
     import torch.nn.functional as F

@@ -19,8 +19,8 @@
    are mapped back to the live ones by the same conversion save_pretrained applied, and a checkpoint that
    does not cover every weight is an error.
 
-docs/upstream_fixes.md has all three; tests/test_relaunch_finished.py, tests/test_checkpoint_resume.py and
-tests/test_distributed.py cover them.
+docs/upstream_fixes.md has all three; tests/stages/test_relaunch_finished.py, tests/models/test_checkpoint_resume.py and
+tests/training/test_distributed.py cover them.
 """
 
 from __future__ import annotations

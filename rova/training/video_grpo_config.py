@@ -9,7 +9,7 @@ The `reward` and `corruption` fields hold rova's config dataclasses (the reward 
 weights by name, the clip source its corruption mix). transformers serialises args with `to_dict` /
 `to_json_string` (the wandb config, logs) and pickles them into each checkpoint's `training_args.bin`:
 `to_dict` turns those two fields into plain dicts, and the constructor accepts the dicts back (tests:
-tests/test_video_grpo_config.py).
+tests/training/test_video_grpo_config.py).
 """
 
 from __future__ import annotations

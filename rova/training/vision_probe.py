@@ -1,6 +1,6 @@
 """Vision-tower work per trainer pass: calls, clips, patches and (optionally) forward FLOPs.
 
-A measuring tool for tests and benchmarks (tests/test_video_trainer.py, tests/test_shared_vision_encoding.py,
+A measuring tool for tests and benchmarks (tests/training/test_video_trainer.py, tests/models/test_shared_vision_encoding.py,
 benchmarks/vision_encoding_bench.py): it wraps the vision tower's forward of the given models and the
 trainer's pass methods, without changing what they compute, and attributes every tower call to the pass
 that is running.

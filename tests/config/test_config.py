@@ -12,7 +12,7 @@ import pytest
 from rova.errors import ConfigError
 from rova.config.compose import compose, conf_dir, load, validate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Options that need a value only the user can give (their own data file); the test supplies one.
 REQUIRED = {("data", "video_r1"): ["data.train_file=/data/Video-R1-260k.json"]}
 # Options whose cross-field rules need a companion choice (e.g. the corrupted branch needs corruptions).

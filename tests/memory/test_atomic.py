@@ -14,7 +14,7 @@ import pytest
 
 from rova.memory import DifficultyMemory
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # Builds a memory with `n` entries whose counters say n adds, so a reader can check consistency.
 PRELUDE = textwrap.dedent(

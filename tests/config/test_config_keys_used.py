@@ -22,7 +22,7 @@ from rova.config.corruption import FAMILIES as CORRUPTION_FAMILIES
 from rova.config.corruption import OPTION_KEYS
 from rova.config.schema import RootConfig
 
-ROVA = Path(__file__).resolve().parents[1] / "rova"
+ROVA = Path(__file__).resolve().parents[2] / "rova"
 
 ALLOWED_UNREAD = {
     # Read as getattr(cfg, f"p_{family}") / getattr(cfg, f"{family}_variants") by the corruption engine.

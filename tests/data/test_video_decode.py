@@ -16,7 +16,7 @@ from rova.data.sampling import frame_pixel_budget
 from rova.data.video import BACKENDS, filter_decodable, probe_video, read_clip, resize_frames, skip_reason_counts
 from rova.errors import VideoDecodeError
 
-VIDEOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
+VIDEOS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "videos"
 # name: (frames, fps, height, width) as documented in shared/data/README.md
 REAL = {
     "video_r1_example.mp4": (491, 22.29, 360, 640),
@@ -191,7 +191,7 @@ def test_decoding_before_torch_is_loaded_leaves_torch_matmuls_working(tmp_path):
         "print('matmul ok', tuple(out.shape), clip.nframes)\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          cwd=Path(__file__).resolve().parents[1])
+                          cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0 and "matmul ok (128, 64)" in proc.stdout, (proc.returncode, proc.stderr[-2000:])
 
 
@@ -256,7 +256,7 @@ def test_resized_bytes_are_the_same_on_every_cpu_kernel(tmp_path):
         env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
         proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "frames.npy"),
                                str(tmp_path / f"{capability}.npz")], capture_output=True, text=True, timeout=300,
-                              env=env, cwd=Path(__file__).resolve().parents[1])
+                              env=env, cwd=Path(__file__).resolve().parents[2])
         assert proc.returncode == 0, proc.stderr[-2000:]
     here = [resize_frames(frames, h, w) for h, w in [(196, 308), (28, 56), (448, 672)]]
     for capability in capabilities:

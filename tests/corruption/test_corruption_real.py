@@ -14,7 +14,7 @@ from rova.config.data import FrameSamplingConfig
 from rova.corruption import CorruptionSpec, corrupt
 from tests.conftest import shared_data_or_skip
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 CLIPS = ["video_r1_example.mp4", "tw_grpo_8.mp4", "tw_grpo_video_12176.mp4"]
 needs_videos = pytest.mark.skipif(

@@ -14,7 +14,7 @@ import yaml
 from rova.errors import ConfigError
 from rova.models.families import FAMILY_MODULES, ClipTiming, ModelFamily, family_names, get_family
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FAMILIES_DIR = REPO / "rova" / "models" / "families"
 
 # What only an adapter may say: family names, transformers' family classes, placeholder tokens, family-only inputs.

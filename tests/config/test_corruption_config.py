@@ -17,7 +17,7 @@ from rova.config.corruption import FAMILIES, VARIANTS_BY_FAMILY, CorruptionConfi
 from rova.corruption import draw_corruption
 from rova.errors import ConfigError
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 PRESETS = ["none", "photometric", "weather", "occlusion", "shake", "temporal", "rova"]
 P_KEYS = [f"p_{f}" for f in FAMILIES]
 

@@ -11,7 +11,7 @@ import pytest
 from rova.data.records import load_records
 from rova.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 MMVU = SHARED / "benchmarks" / "eval_mmvu.json"
 
 

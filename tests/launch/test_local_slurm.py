@@ -1,6 +1,6 @@
 """Real-SLURM tests: an sbatch job array and a submitit map_array on the local single-node cluster.
 
-Run with ``uv run pytest -m slow tests/test_local_slurm.py -q``. The ``local_slurm`` fixture installs
+Run with ``uv run pytest -m slow tests/launch/test_local_slurm.py -q``. The ``local_slurm`` fixture installs
 and starts the cluster (scripts/local_slurm.sh) or skips -- and fails under CI=true -- when it cannot.
 """
 

@@ -1,5 +1,5 @@
 """Recipes: the recipe.* rules, planning (links, per-step overrides, notes), relaunch checks, sweeps, SLURM
-dependencies. Everything here composes configs only; the runs are in tests/test_recipe_run.py (slow tier)."""
+dependencies. Everything here composes configs only; the runs are in tests/recipe/test_run.py (slow tier)."""
 
 from __future__ import annotations
 

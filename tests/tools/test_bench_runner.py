@@ -11,7 +11,7 @@ import pytest
 
 from rova import bench
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_runner_lists_every_benchmark_file():
