@@ -29,7 +29,8 @@ def cache_dir(tmp_path_factory) -> Path:
     """One cache (tiny model, demo data) per test session; REUSE via ROVA_TEST_CACHE speeds up local reruns."""
     env = os.environ.get("ROVA_TEST_CACHE")
     if env:
-        path = Path(env)
+        # One cache per pytest-xdist worker: the demo builders rewrite demo.json for the clip count a test asks for.
+        path = Path(env) / os.environ.get("PYTEST_XDIST_WORKER", "main")
         path.mkdir(parents=True, exist_ok=True)
         return path
     return tmp_path_factory.mktemp("rova-cache")
