@@ -15,6 +15,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # Several pytest-xdist workers share the cores: one compute thread each (torch's OpenMP pool spins while it
+    # waits, so 2 workers x 2 threads on 2 cores ran the tiny-model tests 5-10x slower). The recorded numbers of
+    # tests/test_behaviour_unchanged.py hold with 1 thread as with the default.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
 
 
 def shared_data_or_skip(*parts: str) -> Path:
