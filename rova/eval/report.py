@@ -42,6 +42,10 @@ from rova.utils.io import atomic_write_bytes, atomic_write_text
 HEATMAP = "heatmap.png"
 FAMILIES = "families.png"
 REPORT = "report.md"
+# Which accuracy is which, said wherever both are shown.
+LENIENT_NOTE = ("Strict accuracy (the headline) scores an output without an `<answer>` span 0 (an extraction "
+                "failure); lenient accuracy scores such an output as a whole, the way Video-R1- and TW-GRPO-style "
+                "evals score untagged answers.")
 MISSING = "n/a"
 
 
@@ -196,16 +200,20 @@ def _clean_section(clean: Mapping[str, Any]) -> list[str]:
     lines = [
         "## Clean accuracy",
         "",
-        (f"**{_pct(clean.get('accuracy'))} %** over {clean.get('n', 0)} items; extraction failures "
+        (f"**{_pct(clean.get('accuracy'))} %** strict over {clean.get('n', 0)} items; lenient "
+         f"{_pct(clean.get('accuracy_lenient'))} %; extraction failures "
          f"{clean.get('extraction_failures', 0)} ({_pct(clean.get('extraction_failure_rate'))} %); "
          f"skipped media {clean.get('skipped_media', 0)}."),
+        "",
+        LENIENT_NOTE,
         "",
     ]
     by_type = clean.get("by_problem_type") or {}
     if by_type:
         lines += ["### Per problem type", ""]
-        lines += _table(["problem type", "n", "accuracy (%)", "extraction failures"],
-                        [[t, g["n"], _pct(g["accuracy"]), g["extraction_failures"]] for t, g in by_type.items()])
+        lines += _table(["problem type", "n", "accuracy (%)", "lenient (%)", "extraction failures"],
+                        [[t, g["n"], _pct(g["accuracy"]), _pct(g.get("accuracy_lenient")), g["extraction_failures"]]
+                         for t, g in by_type.items()])
         lines.append("")
     by_benchmark = clean.get("by_benchmark") or {}
     if by_benchmark:
@@ -229,8 +237,11 @@ def _clean_section(clean: Mapping[str, Any]) -> list[str]:
 def _robustness_section(results: Mapping[str, Any], robustness: Mapping[str, Any], images: Mapping[str, str]) -> list[str]:
     clean = robustness.get("clean_accuracy")
     lines = ["## Robustness", ""]
-    header = ["clean (%)", "mPC (%)", "rPC (%)", "mean flip rate (%)"]
-    row = [_pct(clean), _pct(robustness.get("mpc")), _pct(robustness.get("rpc")), _pct(robustness.get("mean_flip_rate"))]
+    header = ["clean (%)", "mPC (%)", "rPC (%)", "mean flip rate (%)", "clean lenient (%)", "mPC lenient (%)",
+              "rPC lenient (%)"]
+    row = [_pct(clean), _pct(robustness.get("mpc")), _pct(robustness.get("rpc")), _pct(robustness.get("mean_flip_rate")),
+           _pct(robustness.get("clean_accuracy_lenient")), _pct(robustness.get("mpc_lenient")),
+           _pct(robustness.get("rpc_lenient"))]
     if robustness.get("reference"):
         header += [f"mCE vs {robustness['reference']} (%)", "relative mCE (%)"]
         row += [_pct(robustness.get("mce")), _pct(robustness.get("relative_mce"))]
@@ -349,18 +360,21 @@ def compare(
     for summary in summaries:
         families += [f for f in (summary.get("per_family") or {}) if f not in families]
     with_ce = any(s.get("reference") for s in summaries)
-    header = ["model", "clean (%)", f"Δ clean vs {base}", "mPC (%)", f"Δ mPC vs {base}", "rPC (%)", "mean flip (%)"]
+    header = ["model", "clean (%)", f"Δ clean vs {base}", "mPC (%)", f"Δ mPC vs {base}", "rPC (%)", "mean flip (%)",
+              "clean lenient (%)", "mPC lenient (%)", "no <answer> (%)"]
     header += ["mCE (%)", "relative mCE (%)"] * with_ce + [f"{f} (%)" for f in families]
     rows = []
-    for name, clean, summary in zip(names, cleans, summaries):
+    for name, clean, summary, result in zip(names, cleans, summaries, results):
+        clean_group = result.get("clean") if isinstance(result.get("clean"), Mapping) else {}
         row = [name, _pct(clean), _delta(clean, cleans[baseline]), _pct(summary.get("mpc")),
                _delta(summary.get("mpc"), summaries[baseline].get("mpc")), _pct(summary.get("rpc")),
-               _pct(summary.get("mean_flip_rate"))]
+               _pct(summary.get("mean_flip_rate")), _pct(clean_group.get("accuracy_lenient")),
+               _pct(summary.get("mpc_lenient")), _pct(clean_group.get("extraction_failure_rate"))]
         if with_ce:
             row += [_pct(summary.get("mce")), _pct(summary.get("relative_mce"))]
         row += [_pct((summary.get("per_family") or {}).get(f)) for f in families]
         rows.append(row)
-    lines = _table(header, rows) + [""]
+    lines = _table(header, rows) + ["", LENIENT_NOTE, ""]
 
     corruptions = ordered_corruptions(list({c for g in grids for c in g}))
     if corruptions:

@@ -42,6 +42,8 @@ _EPS = 1e-12
 CONVENTIONS = {
     "correct": f"score == 1 for {', '.join(BINARY_TYPES)}; score >= {CORRECT_THRESHOLD} otherwise",
     "mpc": "mean over all (corruption, severity) cells",
+    "lenient": "*_lenient: the same metrics from the lenient accuracies (an output without an <answer> span scored "
+               "as a whole); the strict ones are the headline",
     "family": "mean over the cells of the family's variants and severities",
     "flip_rate": "right on clean and wrong on corrupted, over the items scored in both",
     "ce": "sum over the severities both grids hold; relative CE is NaN when the reference's summed error growth <= 0",
@@ -318,12 +320,33 @@ class RobustnessSummary:
     relative_mce: float | None = None
     reasons: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    clean_accuracy_lenient: float | None = None  # None: an aggregate without lenient scores (older predictions)
+    mpc_lenient: float | None = None
+    rpc_lenient: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Strict JSON: NaN -> None (its reason stays in "reasons"); conventions included."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["conventions"] = dict(CONVENTIONS)
         return _jsonable(data)
+
+
+def lenient_of(value: Any) -> float | None:
+    """The lenient accuracy of an aggregate dict ({"accuracy_lenient": ...}); None for a float or without one."""
+    if not isinstance(value, Mapping) or value.get("accuracy_lenient") is None:
+        return None
+    return accuracy_of(value["accuracy_lenient"])
+
+
+def lenient_metrics(clean: Any, grid: Grid) -> tuple[float | None, float | None, float | None]:
+    """(clean, mPC, rPC) from the lenient accuracies; each None when an aggregate lacks its lenient accuracy."""
+    clean_lenient = lenient_of(clean)
+    cells = [lenient_of(cell) for row in grid.values() for cell in row.values()]
+    mpc_lenient = _mean(cells) if cells and all(c is not None for c in cells) else None
+    rpc_lenient = None
+    if mpc_lenient is not None and clean_lenient is not None and clean_lenient > _EPS:
+        rpc_lenient = mpc_lenient / clean_lenient
+    return clean_lenient, mpc_lenient, rpc_lenient
 
 
 def summarize(
@@ -376,6 +399,7 @@ def summarize(
         reasons=reasons,
         notes=notes,
     )
+    summary.clean_accuracy_lenient, summary.mpc_lenient, summary.rpc_lenient = lenient_metrics(clean, grid)
 
     if grid_items is not None:
         if clean_items is None:

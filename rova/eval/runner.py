@@ -68,7 +68,8 @@ def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard:
                                           fallback_whole_output=cfg.eval.fallback_whole_output)
                 store.append({
                     "cell": cell, "item_id": item.item_id, "benchmark": item.benchmark,
-                    "problem_type": record.problem_type, "score": scored.score, "extracted": scored.extracted,
+                    "problem_type": record.problem_type, "score": scored.score, "lenient": scored.lenient,
+                    "extracted": scored.extracted,
                     "answer": scored.answer, "solution": record.solution, "completion": completion[:4000],
                     "clip_sha1": digest, **{k: item.subtasks.get(k) for k in cfg.benchmark.subtask_keys},
                 })

@@ -10,7 +10,11 @@ dict stays strict JSON)::
 
     {
       "n": int,                          # items scored
-      "accuracy": float | None,          # mean score over items (Video-R1 "mean_acc")
+      "accuracy": float | None,          # STRICT (the headline): mean score over items (Video-R1 "mean_acc");
+                                         # an item without an <answer> span scores 0
+      "accuracy_lenient": float | None,  # LENIENT: the same items, an output without an <answer> span scored
+                                         # as a whole (how Video-R1- and TW-GRPO-style evals score untagged
+                                         # answers); None when an item lacks its lenient score (older files)
       "extraction_failures": int,        # items whose completion had no <answer> span
       "extraction_failure_rate": float | None,
       "skipped_media": int,              # passthrough: items not scored because their clip failed to decode
@@ -21,7 +25,7 @@ dict stays strict JSON)::
       "by_subtask": {key: {value: GROUP}},     # over all benchmarks, items that carry the key
       "subtask_mean": {key: float | None},     # unweighted mean of the per-value accuracies
     }
-    GROUP = {"n": int, "accuracy": float | None, "extraction_failures": int}
+    GROUP = {"n": int, "accuracy": float | None, "accuracy_lenient": float | None, "extraction_failures": int}
 
 Sub-task values are stringified (JSON object keys); items without the key (or with None) are left out
 of that key's grouping only. "subtask_mean" is the official number of benchmarks that average over
@@ -57,11 +61,13 @@ BINARY_TYPES: tuple[str, ...] = ("multiple choice", "numerical")
 class ItemScore:
     """The score of one completion: `score` in [0, 1]; `extracted` False when the completion had no
     <answer> span (an extraction failure, scored 0 unless fallback_whole_output); `answer` the text that
-    was scored (the extracted span, the whole stripped output under the fallback, else None)."""
+    was scored (the extracted span, the whole stripped output under the fallback, else None); `lenient` the
+    score with the whole output scored when there is no <answer> span (equal to `score` when there is one)."""
 
     score: float
     extracted: bool
     answer: str | None
+    lenient: float
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +82,9 @@ def scoring_conventions(*, fallback_whole_output: bool = False) -> dict[str, Any
         "numerical": "1 if round(pred, 2) == round(gt, 2)",
         "missing_answer": "whole output scored" if fallback_whole_output else "score 0, extraction failure",
         "fallback_whole_output": bool(fallback_whole_output),
+        "accuracy": "strict: " + ("whole output scored when no <answer> span (eval.fallback_whole_output)"
+                                  if fallback_whole_output else "no <answer> span scores 0"),
+        "accuracy_lenient": "lenient: an output without an <answer> span is scored as a whole",
     }
 
 
@@ -93,8 +102,11 @@ def score_prediction(
     extracted = answer is not None
     if answer is None and fallback_whole_output:
         answer = text.strip()
-    score = accuracy_score(text, solution, problem_type, mode="eval", fallback_whole_output=fallback_whole_output)
-    return ItemScore(score=float(score), extracted=extracted, answer=answer)
+    strict = accuracy_score(text, solution, problem_type, mode="eval")
+    lenient = strict if extracted else accuracy_score(text, solution, problem_type, mode="eval",
+                                                      fallback_whole_output=True)
+    score = lenient if fallback_whole_output else strict
+    return ItemScore(score=float(score), extracted=extracted, answer=answer, lenient=float(lenient))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -105,10 +117,18 @@ def _mean(values: Sequence[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None
 
 
+def _lenient_mean(items: Sequence[Mapping[str, Any]]) -> float | None:
+    """Mean lenient score; None when some item has none (predictions written before lenient scoring)."""
+    if any(item.get("lenient") is None for item in items):
+        return None
+    return _mean([item["lenient"] for item in items])
+
+
 def _group(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {
         "n": len(items),
         "accuracy": _mean([item["score"] for item in items]),
+        "accuracy_lenient": _lenient_mean(items),
         "extraction_failures": sum(1 for item in items if not item["extracted"]),
     }
 
@@ -139,9 +159,12 @@ def _check_item(index: int, item: Mapping[str, Any]) -> None:
     for key in ("benchmark", "problem_type", "score", "extracted"):
         if key not in item:
             raise ValueError(f"item {index} has no {key!r} key: {sorted(item)}")
-    score = item["score"]
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0:
-        raise ValueError(f"item {index} has score {score!r}; expected a finite number in [0, 1]")
+    for key in ("score", "lenient"):
+        score = item.get(key)
+        if key == "lenient" and score is None:
+            continue
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0:
+            raise ValueError(f"item {index} has {key} {score!r}; expected a finite number in [0, 1]")
 
 
 def aggregate(
@@ -187,6 +210,7 @@ def aggregate(
     return {
         "n": overall["n"],
         "accuracy": overall["accuracy"],
+        "accuracy_lenient": overall["accuracy_lenient"],
         "extraction_failures": overall["extraction_failures"],
         "extraction_failure_rate": overall["extraction_failures"] / len(items) if items else None,
         "skipped_media": skipped_total,

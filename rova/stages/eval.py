@@ -29,7 +29,8 @@ def outcome(run_dir: Path) -> str:
     results = read_json(run_dir / "results.json") or {}
     clean = results.get("clean") or {}
     mpc = (results.get("robustness") or {}).get("mpc")
-    words = f"clean accuracy {fmt(clean.get('accuracy'))}" + (f", mPC {fmt(mpc)}" if mpc is not None else "")
+    words = f"clean accuracy {fmt(clean.get('accuracy'))} (lenient {fmt(clean.get('accuracy_lenient'))})"
+    words += f", mPC {fmt(mpc)}" if mpc is not None else ""
     failures = clean.get("extraction_failure_rate")
     if isinstance(failures, (int, float)):
         words += f", `<answer>` in {100 * (1 - failures):.0f}% of clean outputs"

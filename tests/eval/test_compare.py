@@ -99,3 +99,24 @@ def test_bad_path_is_one_line_exit_2(two_runs, tmp_path, capsys, bad):
 def test_wrong_number_of_names_is_exit_2(two_runs, tmp_path, capsys):
     assert main([*map(str, two_runs), "--names", "a", "--out", str(tmp_path / "o")]) == 2
     assert "names" in capsys.readouterr().err
+
+
+def test_the_table_shows_lenient_accuracy_and_missing_answers_beside_strict(tmp_path, capsys):
+    """A base model that answers right but untagged: strict 0 %, lenient 100 %, 100 % without <answer>."""
+    untagged = [{"benchmark": "demo", "item_id": f"demo/{i}", "problem_type": "multiple choice", "score": 0.0,
+                 "lenient": 1.0, "extracted": False} for i in range(4)]
+    paths = []
+    for name, items in (("base", untagged), ("ours", _items(0.5, 4))):
+        results = {"config": {"name": name}, "clean": aggregate(items),
+                   "grid": {"fog": {"1": aggregate(items)}}, "robustness": None, "skipped_media": []}
+        path = tmp_path / name / "results.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps(results))
+        paths.append(path)
+    assert main([str(p) for p in paths] + ["--out", str(tmp_path / "cmp")]) == 0
+    printed = capsys.readouterr().out
+    header = next(line for line in printed.splitlines() if line.startswith("| model |"))
+    assert "clean lenient (%) | mPC lenient (%) | no <answer> (%)" in header
+    base = next(line for line in printed.splitlines() if line.startswith("| base |"))
+    assert base.startswith("| base | 0.0 |") and "| 100.0 | 100.0 | 100.0 |" in base
+    assert "Strict accuracy (the headline)" in printed

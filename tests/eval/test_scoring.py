@@ -38,7 +38,7 @@ def test_multiple_choice(completion, expected):
 
 
 def test_multiple_choice_answer_is_the_extracted_span():
-    assert score_prediction(ans(" (B) car "), "<answer>B</answer>", "Multiple Choice") == ItemScore(1.0, True, "(B) car")
+    assert score_prediction(ans(" (B) car "), "<answer>B</answer>", "Multiple Choice") == ItemScore(1.0, True, "(B) car", 1.0)
 
 
 @pytest.mark.parametrize(
@@ -92,18 +92,45 @@ def test_grounding_is_temporal_iou():
 
 def test_missing_answer_is_an_extraction_failure_scored_zero():
     result = score_prediction("The answer is B", "<answer>B</answer>", "multiple choice")
-    assert result == ItemScore(0.0, False, None)
+    assert (result.score, result.extracted, result.answer) == (0.0, False, None)
+
+
+@pytest.mark.parametrize(("completion", "solution", "problem_type", "lenient"), [
+    ("B", "<answer>B</answer>", "multiple choice", 1.0),              # a base model answering without tags
+    ("  (B) a red car ", "<answer>B</answer>", "multiple choice", 1.0),
+    ("C", "<answer>B</answer>", "multiple choice", 0.0),
+    ("3.14", "<answer>3.14</answer>", "numerical", 1.0),
+])
+def test_an_untagged_output_is_strict_zero_and_scored_whole_when_lenient(completion, solution, problem_type, lenient):
+    result = score_prediction(completion, solution, problem_type)
+    assert (result.score, result.extracted, result.lenient) == (0.0, False, lenient)
+    tagged = score_prediction(f"<answer>{completion}</answer>", solution, problem_type)
+    assert tagged.score == tagged.lenient == lenient and tagged.extracted  # a tagged answer scores alike both ways
+
+
+def test_strict_and_lenient_accuracy_side_by_side_in_every_group():
+    items = [item("b", "multiple choice", 1.0, lenient=1.0), item("b", "multiple choice", 0.0, False, lenient=1.0),
+             item("b", "numerical", 0.0, False, lenient=0.0)]
+    result = aggregate(items)
+    assert (result["accuracy"], result["accuracy_lenient"]) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert result["extraction_failure_rate"] == pytest.approx(2 / 3)
+    assert result["by_problem_type"]["multiple choice"]["accuracy_lenient"] == 1.0
+    assert result["by_benchmark"]["b"]["accuracy_lenient"] == pytest.approx(2 / 3)
+    # Predictions written before lenient scoring: no lenient number rather than a wrong one.
+    assert aggregate([item("b", "numerical", 1.0)])["accuracy_lenient"] is None
+    with pytest.raises(ValueError, match="lenient"):
+        aggregate([item("b", "numerical", 1.0, lenient=2.0)])
 
 
 def test_fallback_whole_output_scores_the_stripped_output_but_still_counts_the_failure():
     result = score_prediction("  B  ", "<answer>B</answer>", "multiple choice", fallback_whole_output=True)
-    assert result == ItemScore(1.0, False, "B")
+    assert result == ItemScore(1.0, False, "B", 1.0)
     assert scoring_conventions(fallback_whole_output=True)["fallback_whole_output"] is True
 
 
 @pytest.mark.parametrize("completion", [None, 123, b"<answer>B</answer>", ""])
 def test_non_string_completion_scores_zero(completion):
-    assert score_prediction(completion, "<answer>B</answer>", "multiple choice") == ItemScore(0.0, False, None)
+    assert score_prediction(completion, "<answer>B</answer>", "multiple choice") == ItemScore(0.0, False, None, 0.0)
 
 
 def test_bad_solution_or_type_is_a_data_error():
@@ -156,8 +183,10 @@ def test_aggregate_overall_and_per_type_and_benchmark():
     assert result["extraction_failures"] == 2
     assert result["extraction_failure_rate"] == pytest.approx(2 / 7)
     assert result["skipped_media"] == 3
-    assert result["by_problem_type"]["multiple choice"] == {"n": 5, "accuracy": pytest.approx(3 / 5), "extraction_failures": 2}
-    assert result["by_problem_type"]["regression"] == {"n": 2, "accuracy": pytest.approx(0.6), "extraction_failures": 0}
+    assert result["by_problem_type"]["multiple choice"] == {"n": 5, "accuracy": pytest.approx(3 / 5), "accuracy_lenient": None,
+                                                                 "extraction_failures": 2}
+    assert result["by_problem_type"]["regression"] == {"n": 2, "accuracy": pytest.approx(0.6), "accuracy_lenient": None,
+                                                          "extraction_failures": 0}
     videomme = result["by_benchmark"]["videomme"]
     assert (videomme["n"], videomme["accuracy"], videomme["extraction_failures"]) == (4, 0.75, 1)
     vsi = result["by_benchmark"]["vsibench"]
@@ -190,7 +219,7 @@ def test_aggregate_skipped_media_per_benchmark():
     assert result["by_benchmark"]["videomme"]["skipped_media"] == 2
     assert result["by_benchmark"]["vsibench"]["skipped_media"] == 0
     assert result["by_benchmark"]["mvbench"] == {
-        "n": 0, "accuracy": None, "extraction_failures": 0, "skipped_media": 5, "by_subtask": {}, "subtask_mean": {}
+        "n": 0, "accuracy": None, "accuracy_lenient": None, "extraction_failures": 0, "skipped_media": 5, "by_subtask": {}, "subtask_mean": {}
     }
 
 
@@ -202,7 +231,8 @@ def test_aggregate_empty_is_json_and_none():
 
 def test_aggregate_merges_problem_type_spellings_and_stringifies_subtask_values():
     result = aggregate([item("b", "Multiple Choice", 1.0, level=1), item("b", "multiple choice", 0.0, level=2)], ["level"])
-    assert result["by_problem_type"] == {"multiple choice": {"n": 2, "accuracy": 0.5, "extraction_failures": 0}}
+    assert result["by_problem_type"] == {"multiple choice": {"n": 2, "accuracy": 0.5, "accuracy_lenient": None,
+                                                          "extraction_failures": 0}}
     assert set(result["by_subtask"]["level"]) == {"1", "2"}
 
 

@@ -45,6 +45,12 @@ def test_eval_writes_results_predictions_pictures_and_report(grid_run):
             assert image.size[0] > 200 and image.size[1] > 100
     report = (run_dir / "report.md").read_text()
     assert "mPC" in report and "rain" in report and "night" in report
+    # Strict (headline) and lenient accuracy, side by side, for the clean run and every grid cell.
+    cells_results = [results["clean"], *[c for row in results["grid"].values() for c in row.values()]]
+    assert all(c["accuracy_lenient"] is not None and c["accuracy_lenient"] >= c["accuracy"] for c in cells_results)
+    assert all("lenient" in p and p["lenient"] >= p["score"] for p in predictions)
+    assert results["robustness"]["mpc_lenient"] is not None
+    assert "lenient" in report and "Strict accuracy (the headline)" in report
     # Every item's corrupted clip differs from its clean clip; a cell's clips differ across severities.
     by_key = {(p["cell"], p["item_id"]): p["clip_sha1"] for p in predictions}
     for item in {p["item_id"] for p in predictions}:
