@@ -201,7 +201,8 @@ def _clean_section(clean: Mapping[str, Any]) -> list[str]:
         "## Clean accuracy",
         "",
         (f"**{_pct(clean.get('accuracy'))} %** strict over {clean.get('n', 0)} items; lenient "
-         f"{_pct(clean.get('accuracy_lenient'))} %; extraction failures "
+         f"{_pct(clean.get('accuracy_lenient'))}{' %' if clean.get('accuracy_lenient') is not None else ''}; "
+         f"extraction failures "
          f"{clean.get('extraction_failures', 0)} ({_pct(clean.get('extraction_failure_rate'))} %); "
          f"skipped media {clean.get('skipped_media', 0)}."),
         "",

@@ -73,11 +73,15 @@ def differences(expected, actual, where: str = "", tol: float = 1e-6) -> list[st
     return [] if expected == actual else [f"{where}: {actual!r}, expected {expected!r}"]
 
 
-def record(cache_dir: Path, work: Path) -> None:
+def record(cache_dir: Path, work: Path, names: list[str] | None = None) -> None:
+    """Record the runs `names` (all of them by default). Re-record one only for a deliberate change of what it
+    writes (e.g. a new field), after checking that every recorded value still matches."""
     from tests.support.runs import launch_in_process, only_run_dir
 
     GOLDEN_DIR.mkdir(exist_ok=True)
     for name, overrides in RUNS.items():
+        if names and name not in names:
+            continue
         result = launch_in_process(work / name, cache_dir, *overrides)
         if result.returncode != 0:
             sys.exit(f"{name}: exit {result.returncode}\n{result.stderr[-3000:]}")
@@ -89,6 +93,7 @@ def record(cache_dir: Path, work: Path) -> None:
 if __name__ == "__main__":
     import tempfile
 
+    # python -m tests.support.golden [CACHE_DIR [RUN ...]]
     cache = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="rova-cache-"))
     with tempfile.TemporaryDirectory() as tmp:
-        record(cache, Path(tmp))
+        record(cache, Path(tmp), sys.argv[2:] or None)
