@@ -39,6 +39,8 @@ class StageSpec:
     shard_key: Optional[str] = None  # config key: how many SLURM array tasks share its run dir (None: one)
     policy_groups: bool = False  # trains a policy on prompt groups of stage.num_generations (GRPO family): the
     #                              tgrpo.*, memory.*, reward.w_kl, LoRA and batch-divisibility rules apply
+    seed_key: Optional[str] = "stage.seed"  # config key a recipe's per-seed copy sets to its seed (recipe.seeds);
+    #                              None: the copies keep the step's seed (eval: the same corrupted clips for all)
 
     @property
     def entry(self) -> str:
@@ -100,7 +102,7 @@ STAGES: dict[str, StageSpec] = {
             "benchmark accuracy, clean and under every eval.corruptions x eval.severities cell",
             ("model.path", "benchmark.file", "eval.reference"), {"eval.reference": "results.json"},
             ("resolved.yaml", "predictions.jsonl", "results.json", "report.md", "heatmap.png", "families.png",
-             "train.log"), "results.json", shard_key="eval.shards",
+             "train.log"), "results.json", shard_key="eval.shards", seed_key=None,
         ),
     )
 }

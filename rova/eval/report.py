@@ -170,6 +170,23 @@ def _robustness(results: Mapping[str, Any]) -> dict[str, Any] | None:
     return robustness
 
 
+# The headline numbers of a results dict, strict then lenient: the keys of its robustness summary.
+HEADLINE = ("clean_accuracy", "mpc", "rpc", "clean_accuracy_lenient", "mpc_lenient", "rpc_lenient")
+
+
+def headline_metrics(results: Mapping[str, Any]) -> dict[str, float | None]:
+    """{HEADLINE key: value} of a results dict (results.json): clean accuracy, mPC and rPC, strict and lenient;
+    None where undefined (no corruption grid: no mPC; no lenient scores in older results)."""
+    robustness = _robustness(results) or {}
+    values = {key: robustness.get(key) for key in HEADLINE}
+    clean = results.get("clean")
+    if values["clean_accuracy"] is None:
+        values["clean_accuracy"] = accuracy_of(clean)
+    if values["clean_accuracy_lenient"] is None and isinstance(clean, Mapping):
+        values["clean_accuracy_lenient"] = accuracy_of(clean.get("accuracy_lenient"))
+    return values
+
+
 def _name(results: Mapping[str, Any], default: str = "model") -> str:
     config = results.get("config") or {}
     return str(config.get("name") or config.get("model") or default)

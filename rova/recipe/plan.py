@@ -2,11 +2,13 @@
 
 Each step's overrides, last one winning per key:
   1. the command line's overrides (they apply to every step), 2. `stage=<step.stage>`,
-  3. the step's `recipe.steps.<step>.overrides`, 4. the command line's `<step>:key=value` overrides,
+  3. the step's `recipe.steps.<step>.overrides`, and for a per-seed copy `stage.seed=<seed>` (its stage's
+     seed key; rova.config.recipe.expand_steps), 4. the command line's `<step>:key=value` overrides, then for a
+     copy `<step>_s<seed>:key=value` (that copy only),
   5. the links: `run.dir=<parent>/<step>`, `model.path` / `data.train_file` from `model_from` / `data_from`,
      and `logger.group=<recipe>-<parent dir name>` (one wandb group per recipe run) unless logger.group is set.
 A command-line override that a step's own overrides replace is reported (a note, not an error): set it for
-that step with `<step>:key=value`.
+that step with `<step>:key=value`. A copy's seed comes from recipe.seeds only: `<step>:stage.seed=...` is refused.
 
 A step is finished when its run dir holds its stage's `done` file (summary.json, results.json, ...). On a
 relaunch (`run.dir=<parent>`) finished steps are skipped; a step dir that exists must have been planned with
@@ -19,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import OmegaConf
 
@@ -33,8 +35,9 @@ RECIPE_JSON = "recipe.json"
 LINKS = {"model_from": "model.path", "data_from": "data.train_file"}
 LINKED_WITH = {"model.path": ("model.build_tiny=false",),
                "data.train_file": ("data.build_demo=false", "data.media_root=null")}
-# Keys a relaunch may change without invalidating finished steps: where it runs, and whether it resumes.
-RELAUNCH_FREE = ("cluster", "run.resume", "logger")
+# Keys a relaunch may change without invalidating finished steps: where it runs, and whether it resumes; and a
+# step's recipe.* (emptied at planning: a step is one stage), so step dirs made before recipe.seeds existed relaunch.
+RELAUNCH_FREE = ("cluster", "run.resume", "logger", "recipe")
 
 
 @dataclass
@@ -46,10 +49,12 @@ class PlannedStep:
     cfg: RootConfig
     after: list[str]            # steps this one reads from (its SLURM afterok dependencies)
     done: bool                  # finished in an earlier launch: skipped
+    base: Optional[str] = None  # the step in recipe.steps it comes from (None: its own name)
+    seed: Optional[int] = None  # a per_seed step's copy: its seed
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "stage": self.stage, "run_dir": str(self.run_dir), "after": self.after,
-                "overrides": self.overrides}
+                "overrides": self.overrides, "base": self.base or self.name, "seed": self.seed}
 
 
 @dataclass
@@ -57,8 +62,10 @@ class RecipePlan:
     name: str
     parent: Path
     steps: list[PlannedStep]
-    compare: list[str]
+    compare: list[str]          # eval steps as written (a per_seed one stands for its copies)
     notes: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    differences: list[list[str]] = field(default_factory=list)
 
     def step(self, name: str) -> PlannedStep:
         return next(s for s in self.steps if s.name == name)
@@ -69,7 +76,7 @@ class RecipePlan:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "parent": str(self.parent), "steps": [s.to_json() for s in self.steps],
-                "compare": self.compare}
+                "compare": self.compare, "seeds": self.seeds, "differences": self.differences}
 
 
 def override_key(override: str) -> str:
@@ -118,35 +125,48 @@ def new_parent_dir(root: RootConfig, now: dt.datetime) -> Path:
 
 
 def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path) -> RecipePlan:
-    """Every step composed, validated and linked; finished steps marked done. Raises ConfigError, naming
-    `<step>:<key>`, for the first step that does not validate."""
+    """Every step (every seed's copy of a per_seed step) composed, validated and linked; finished steps marked
+    done. Raises ConfigError, naming `<step>:<key>`, for the first step that does not validate."""
     from rova.config.compose import compose, validate
     from rova.config.paths import absolutize
+    from rova.config.recipe import expand_steps
     from rova.config.stage import get_spec
 
+    runs = expand_steps(root.recipe)
     common, per_step = split_step_overrides(overrides)
     for override in common:
         if override_key(override) in ("stage", "stage.name"):
             raise ConfigError("stage", "a recipe sets each step's stage; change a step with STEP:key=value "
                               f"(steps: {', '.join(root.recipe.steps)})")
-    unknown = [s for s in per_step if s not in root.recipe.steps]
+    names = list(dict.fromkeys([*root.recipe.steps, *(run.name for run in runs)]))
+    unknown = [s for s in per_step if s not in names]
     if unknown:
         raise ConfigError(f"{unknown[0]}:{override_key(per_step[unknown[0]][0])}",
-                          f"no step {unknown[0]!r} in this recipe; steps: {', '.join(root.recipe.steps)}")
+                          f"no step {unknown[0]!r} in this recipe; steps: {', '.join(names)}")
     common = [o for o in common if override_key(o) != "run.dir"]  # run.dir names the parent; each step gets its own
 
-    plan = RecipePlan(root.recipe.name or "recipe", parent, [], list(root.recipe.compare))
-    for name, step in root.recipe.steps.items():
+    plan = RecipePlan(root.recipe.name or "recipe", parent, [], list(root.recipe.compare),
+                      seeds=list(root.recipe.seeds), differences=[list(pair) for pair in root.recipe.differences])
+    for run in runs:
+        name = run.name
         run_dir = parent / name
         links = [f"run.dir={run_dir}"]
         after = []
         for link, key in LINKS.items():
-            source = getattr(step, link)
+            source = getattr(run, link)
             if source:
                 handed = get_spec(plan.step(source).stage).hands[key]
                 links += [f"{key}={plan.step(source).run_dir / handed}", *LINKED_WITH[key]]
                 after.append(source)
-        own = merge_overrides(list(step.overrides), per_step.get(name, []))
+        # The command line's STEP:key=value for the step as written, then (a per-seed copy) for this copy only.
+        prefixes = [run.base] + ([name] if name != run.base else [])
+        cli_own = [(prefix, o) for prefix in prefixes for o in per_step.get(prefix, [])]
+        seed_key = get_spec(run.stage).seed_key if run.seed is not None else None
+        for prefix, override in cli_own:
+            if seed_key is not None and override_key(override) == seed_key:
+                raise ConfigError(f"{prefix}:{seed_key}", f"each copy of per_seed step {run.base} takes its {seed_key} "
+                                  f"from recipe.seeds ({', '.join(map(str, plan.seeds))}); change recipe.seeds")
+        own = merge_overrides(list(run.overrides), [o for _, o in cli_own])
         if root.logger.group is None and not any(override_key(o) == "logger.group" for o in own):
             links.append(f"logger.group={plan.name}-{parent.name}")  # the steps' wandb runs, side by side
         linked = {override_key(o) for o in links} - {"logger.group"}
@@ -154,26 +174,36 @@ def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path)
         if clash:
             raise ConfigError(f"{name}:{override_key(clash[0])}", "set by the recipe's links (model_from / data_from / "
                               "the step's run dir); drop the override or the link")
+        cli_keys = {override_key(o) for _, o in cli_own}
         for override in common:
             key = override_key(override)
-            theirs = next((o for o in step.overrides if override_key(o) == key), None)
-            if theirs is not None and key not in {override_key(o) for o in per_step.get(name, [])}:
-                plan.notes.append(f"step {name} keeps its own {theirs} over the command line's {override}; "
-                                  f"use {name}:{override} to change it")
-        step_overrides = merge_overrides(common, [f"stage={step.stage}"], own, links)
+            theirs = next((o for o in run.overrides if override_key(o) == key), None)
+            if theirs is None or key in cli_keys:
+                continue
+            if key == seed_key:
+                note = (f"the copies of step {run.base} take {key} from recipe.seeds, not from the command line's "
+                        f"{override}")
+            else:
+                note = (f"step {run.base} keeps its own {theirs} over the command line's {override}; "
+                        f"use {run.base}:{override} to change it")
+            if note not in plan.notes:
+                plan.notes.append(note)
+        step_overrides = merge_overrides(common, [f"stage={run.stage}"], own, links)
         try:
             composed = compose(step_overrides)
             # The step is one stage: it does not carry the recipe's steps into its own config.
             composed.recipe.steps = {}
             composed.recipe.compare = []
+            composed.recipe.seeds = []
+            composed.recipe.differences = []
             _, cfg = validate(composed)
         except ConfigError as exc:
             raise ConfigError(f"{name}:{exc.key}", exc.problem) from None
         cfg = absolutize(cfg, cwd)
-        spec = get_spec(step.stage)
+        spec = get_spec(run.stage)
         done = (run_dir / spec.done).exists()
         check_same_settings(name, run_dir, cfg)
-        plan.steps.append(PlannedStep(name, step.stage, run_dir, step_overrides, cfg, after, done))
+        plan.steps.append(PlannedStep(name, run.stage, run_dir, step_overrides, cfg, after, done, run.base, run.seed))
     for step in plan.steps:  # a step re-runs when a step it reads from re-runs
         if step.done and any(not plan.step(a).done for a in step.after):
             raise ConfigError(

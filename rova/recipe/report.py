@@ -2,7 +2,9 @@
 
 `<parent>/report.md` links every step's run dir; with `recipe.compare` (baseline first) it includes
 rova.eval.compare's tables (clean accuracy, mPC, rPC, flip rate, per family) and writes compare.md,
-deltas.json and delta_heatmap.png into the parent dir. Reads only files, so it runs anywhere: at the end of
+deltas.json and delta_heatmap.png into the parent dir; a per_seed eval step is compared through its first
+seed's copy. With `recipe.seeds` or `recipe.differences` it adds the tables over seeds and writes seeds.json
+(rova.recipe.seeds). Reads only files, so it runs anywhere: at the end of
 a local recipe, or as the last SLURM job of the chain (`RecipeReport`).
 """
 
@@ -26,6 +28,7 @@ def write_recipe_report(parent: Path) -> dict[str, Any]:
     """report.md in the parent dir (and the comparison files when recipe.compare names eval steps)."""
     from rova.eval.compare import compare_files
     from rova.recipe.plan import RECIPE_JSON
+    from rova.recipe.seeds import runs_by_step, write_seeds
     from rova.utils.io import atomic_write_text
 
     parent = Path(parent)
@@ -38,15 +41,21 @@ def write_recipe_report(parent: Path) -> dict[str, Any]:
         lines.append(f"| {step['name']} | {step['stage']} | [{rel}]({rel}) | {step_outcome(step)} |")
     lines.append("")
     table = None
-    compared = [name for name in recipe["compare"] if (Path(steps[name]["run_dir"]) / "results.json").exists()]
+    # A per_seed eval step is compared through its first seed's copy; the seeds' spread is the next section.
+    seeds = recipe.get("seeds") or []
+    runs = runs_by_step(recipe)
+    entries = [name if None in runs[name] else runs[name][seeds[0]]["name"] for name in recipe["compare"]]
+    compared = [name for name in entries if (Path(steps[name]["run_dir"]) / "results.json").exists()]
     if len(compared) >= 2:
         written = compare_files([Path(steps[n]["run_dir"]) / "results.json" for n in compared], parent, compared)
         table = written["table"]
-        lines += [f"## {' vs '.join(compared)} (baseline: {compared[0]})", "", table.rstrip(), "",
+        of_seed = f"; seed {seeds[0]}'s copies of the per_seed steps" if entries != recipe["compare"] else ""
+        lines += [f"## {' vs '.join(compared)} (baseline: {compared[0]}{of_seed})", "", table.rstrip(), "",
                   "Details and the delta heatmap: [compare.md](compare.md)", ""]
     elif recipe["compare"]:
-        missing = [n for n in recipe["compare"] if n not in compared]
+        missing = [n for n in entries if n not in compared]
         lines += [f"No comparison: eval steps {', '.join(missing)} have no results.json.", ""]
+    lines += write_seeds(parent, recipe)["lines"]
     path = atomic_write_text(parent / REPORT, "\n".join(lines))
     return {"path": path, "table": table, "lines": lines}
 

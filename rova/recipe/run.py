@@ -38,6 +38,10 @@ def write_plan(plan: RecipePlan, root_overrides: list[str], root_resolved) -> No
 
 def describe(plan: RecipePlan) -> None:
     print(f"[rova] recipe {plan.name}: {plan.parent}", flush=True)
+    repeated = list(dict.fromkeys(s.base for s in plan.steps if s.seed is not None))
+    if repeated:
+        print(f"[rova]   seeds {', '.join(map(str, plan.seeds))}: {', '.join(repeated)} run once per seed "
+              "(<step>_s<seed>)", flush=True)
     for step in plan.steps:
         reads = f" (reads {', '.join(step.after)})" if step.after else ""
         state = "finished, skipped" if step.done else "to run"
