@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from rova.config.data import FrameSamplingConfig, frame_sampling_of
+from rova.config.checks import _choice
+from rova.config.data import PROCEDURAL_SPLITS, PROCEDURAL_TASKS, FrameSamplingConfig, frame_sampling_of
 from rova.errors import ConfigError
 
 # Video-R1 evaluates through qwen-vl-utils' fetch_video: fps 2 clamped to [4, 16] frames, 256 x 28 x 28
@@ -36,7 +37,9 @@ class BenchmarkConfig:
     frame_folder_fps: Optional[float] = None  # fps of frame-folder clips whose record states none
     segments: bool = True                     # sample inside a record's start/end (seconds) when present
     max_items: Optional[int] = None           # the first N records of the file (smoke runs)
-    build_demo: bool = False                  # build the procedural demo clips into file's folder on first use
+    build_demo: bool = False                  # render the procedural clips (demo_task, demo_split) into file's folder on first use
+    demo_task: str = "demo"                   # demo or shapes (rova.data.procedural)
+    demo_split: str = "test"                  # held out from training (data.demo_split is train)
     demo_num_clips: int = 24
 
     def __post_init__(self) -> None:
@@ -58,6 +61,8 @@ class BenchmarkConfig:
             raise ConfigError("benchmark.frame_folder_fps", f"must be null or a number > 0, got {fps!r}")
         if self.max_items is not None and (isinstance(self.max_items, bool) or self.max_items <= 0):
             raise ConfigError("benchmark.max_items", f"must be null or > 0, got {self.max_items!r}")
+        _choice("benchmark.demo_task", self.demo_task, PROCEDURAL_TASKS)
+        _choice("benchmark.demo_split", self.demo_split, PROCEDURAL_SPLITS)
         if self.demo_num_clips <= 0:
             raise ConfigError("benchmark.demo_num_clips", f"must be > 0, got {self.demo_num_clips}")
         self.frame_sampling()  # validates fps, frame and pixel bounds

@@ -108,6 +108,11 @@ VIDEO_R1_TYPE_TEMPLATES = {
 }
 
 
+# The procedural tasks `build_demo` renders (rova.data.procedural builds them) and their splits.
+PROCEDURAL_TASKS = ("demo", "shapes")
+PROCEDURAL_SPLITS = ("train", "val", "test")
+
+
 @dataclass
 class PromptTemplates:
     """Prompt wording (OmegaConf-compatible). `question` must contain the `{Question}` placeholder.
@@ -136,7 +141,9 @@ class DataConfig:
     name: str = "video_r1"
     train_file: str = "???"            # a Video-R1-schema .json / .jsonl annotation file
     media_root: Optional[str] = None   # null = the annotation file's folder
-    build_demo: bool = False           # build the procedural demo clips into train_file's folder on first use
+    build_demo: bool = False           # render the procedural clips (demo_task, demo_split) into train_file's folder on first use
+    demo_task: str = "demo"            # demo (every problem type, smoke runs) or shapes (learnable: experiment=learn_demo)
+    demo_split: str = "train"          # train, val or test: each a seed of the task's generator, never sharing a clip
     demo_num_clips: int = 24
     backend: str = "decord"
     probe_workers: int = 8             # processes that check every video decodes before training (cached in run.cache_dir)
@@ -156,6 +163,8 @@ class DataConfig:
             raise ConfigError("data.train_file", "required: path to a Video-R1-schema .json or .jsonl file")
         _choice("data.backend", self.backend, ("decord", "pyav"))
         _positive("data.demo_num_clips", self.demo_num_clips)
+        _choice("data.demo_task", self.demo_task, PROCEDURAL_TASKS)
+        _choice("data.demo_split", self.demo_split, PROCEDURAL_SPLITS)
         _positive("data.probe_workers", self.probe_workers)
         _positive("data.decode_workers", self.decode_workers, allow_zero=True)
         if self.max_samples is not None:

@@ -24,6 +24,10 @@ FAMILIES: dict[str, FamilyDeclaration] = {
 }
 
 
+# The random-init architectures model.build_tiny builds (rova.models.tiny.SPECS holds their sizes).
+BUILD_SPECS = ("tiny", "small")
+
+
 def family_names() -> tuple[str, ...]:
     return tuple(FAMILIES)
 
@@ -70,7 +74,8 @@ class ModelConfig:
     name: str = "tiny"
     family: str = "???"                # a declared family: FAMILIES above
     path: str = "???"
-    build_tiny: bool = False
+    build_tiny: bool = False            # build a random-init model of `build_spec`'s sizes into `path` on first use
+    build_spec: str = "tiny"            # tiny (2 layers: fast tests) or small (learns the shapes task on a CPU)
     dtype: str = "float32"
     attn_implementation: str = "sdpa"
     share_vision_encoding: bool = True  # one vision-tower run per distinct clip per pass (False: one per completion)
@@ -81,6 +86,7 @@ class ModelConfig:
         # "???" (MISSING) is reported by OmegaConf when the config is instantiated; only reject empty values.
         if not self.path:
             raise ConfigError("model.path", "required: a checkpoint directory or hub id")
+        _choice("model.build_spec", self.build_spec, BUILD_SPECS)
         _choice("model.dtype", self.dtype, ("float32", "bfloat16", "float16", "auto"))
         _choice("model.attn_implementation", self.attn_implementation, ("sdpa", "eager", "flash_attention_2"))
         if self.family != "???":  # MISSING until a model preset (conf/model/*.yaml) sets it

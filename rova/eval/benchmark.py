@@ -435,24 +435,20 @@ def _verdicts(
     return dict(probe_all(_probe_job, jobs, workers if probe else 1))
 
 
-# The training demo (data=demo) renders seed 0; the demo benchmark renders seed 1 into its own folder, so its
-# clips are held out from training.
-DEMO_BENCHMARK_SEED = 1
-
-
 def ensure_benchmark_demo(cfg: BenchmarkConfig) -> None:
-    """Build the held-out demo clips into benchmark.file's folder if benchmark.build_demo (one process builds,
-    the others wait; deterministic, so a second build rewrites the same files)."""
+    """Build the procedural clips (benchmark.demo_task's benchmark.demo_split: held out from training) into
+    benchmark.file's folder if benchmark.build_demo (one process builds, the others wait; deterministic, so a
+    second build rewrites the same files)."""
     if not cfg.build_demo:
         return
-    from rova.data.demo import build_demo_dataset
+    from rova.data.procedural import build_procedural
     from rova.utils.locking import file_lock
 
     file = Path(cfg.file)
     with file_lock(file.parent.with_name(file.parent.name + ".lock")):
-        built = build_demo_dataset(file.parent, num_clips=cfg.demo_num_clips, seed=DEMO_BENCHMARK_SEED)
+        built = build_procedural(cfg.demo_task, file.parent, cfg.demo_num_clips, cfg.demo_split)
     if Path(built) != file:
-        raise ConfigError("benchmark.file", f"the demo builder writes {built}; point benchmark.file there")
+        raise ConfigError("benchmark.file", f"the procedural builder writes {built}; point benchmark.file there")
 
 
 def load_benchmark(

@@ -19,10 +19,10 @@ DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16", "a
 def ensure_model_files(cfg: ModelConfig) -> str:
     """Build the tiny model on first use (one process builds, the others wait); check local paths exist."""
     if cfg.build_tiny:
-        from rova.models.tiny import ensure_tiny_model
+        from rova.models.tiny import SPECS, ensure_tiny_model
 
         with file_lock(Path(cfg.path).with_name(Path(cfg.path).name + ".lock")):
-            ensure_tiny_model(cfg.path, cfg.family)
+            ensure_tiny_model(cfg.path, cfg.family, SPECS[cfg.build_spec])
         return cfg.path
     path = Path(cfg.path)
     if path.is_absolute() and not path.exists():

@@ -41,9 +41,23 @@ class TinySpec:
     # writes an answer tag, every advantage is 0 and GRPO has nothing to learn from).
     format_warmup_steps: int = 400
     seed: int = 0
+    # Text the tokenizer is trained on: "base" (prompt and answer words) or "shapes" (also the Video-R1 prompt
+    # templates and the shapes task's questions and rationales, so its sequences are short words, not bytes).
+    corpus: str = "base"
 
 
-def _corpus() -> list[str]:
+# The random-init architectures `model.build_spec` names (rova.config.model.BUILD_SPECS declares the names).
+SPECS: dict[str, TinySpec] = {
+    # 2 layers, width 32: every code path in well under a second per step (the fast tests).
+    "tiny": TinySpec(),
+    # 4 layers, width 128, a 2-block vision tower of width 64: learns the shapes task on 2 CPU cores in minutes.
+    "small": TinySpec(vocab_size=1024, hidden_size=128, intermediate_size=384, num_hidden_layers=4,
+                      num_attention_heads=4, num_key_value_heads=2, vision_depth=2, vision_hidden_size=64,
+                      vision_heads=4, format_warmup_steps=200, corpus="shapes"),
+}
+
+
+def _corpus(kind: str = "base") -> list[str]:
     """Text the byte-level BPE is trained on: the words our prompts and answers are made of."""
     words = (
         "<think> </think> <answer> </answer> the a an of to in is which what how many when where video frame "
@@ -53,10 +67,24 @@ def _corpus() -> list[str]:
     )
     lines = [words, words.upper(), words.lower()]
     lines += [f"<answer>{c}</answer> <think>{w}</think>" for c in "ABCDE" for w in words.split()[:40]]
+    if kind == "shapes":
+        lines += _shapes_corpus()
     return lines
 
 
-def build_tokenizer(vocab_size: int, adapter):
+def _shapes_corpus() -> list[str]:
+    """The Video-R1 prompt templates and the shapes task's questions, options and rationales (train split)."""
+    from rova.config.data import VIDEO_R1_QUESTION_TEMPLATE, VIDEO_R1_TYPE_TEMPLATES
+    from rova.data.shapes import SPLIT_SEEDS, clip_spec
+
+    lines = [VIDEO_R1_QUESTION_TEMPLATE, *VIDEO_R1_TYPE_TEMPLATES.values(), "Options:"]
+    for i in range(120):
+        _, spec, _ = clip_spec(SPLIT_SEEDS["train"], i)
+        lines += [spec["problem"], *spec["options"], f"<think>{spec['think']}</think><answer>{spec['answer']}</answer>"]
+    return lines
+
+
+def build_tokenizer(vocab_size: int, adapter, corpus: str = "base"):
     """A byte-level BPE over the corpus with the family's special tokens (padding first, end of turn = EOS)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -70,7 +98,7 @@ def build_tokenizer(vocab_size: int, adapter):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_corpus(), trainer=trainer)
+    tok.train_from_iterator(_corpus(corpus), trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token=adapter.end_of_turn,
@@ -132,7 +160,7 @@ def build_tiny_model(out_dir: str | os.PathLike, family: str, spec: TinySpec = T
 
     adapter = get_family(family)
     out_dir = Path(out_dir)
-    tokenizer = build_tokenizer(spec.vocab_size, adapter)
+    tokenizer = build_tokenizer(spec.vocab_size, adapter, spec.corpus)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in adapter.special_tokens()}
     torch.manual_seed(spec.seed)
     model = adapter.tiny_model(tokenizer, spec, ids)

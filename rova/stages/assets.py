@@ -1,4 +1,4 @@
-"""Assets a stage builds on first use: the demo dataset (one process builds, the others wait)."""
+"""Assets a stage builds on first use: the tiny model, the procedural data (one process builds, the others wait)."""
 
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ def prepare_assets(cfg: RootConfig) -> None:
 def ensure_demo_data(cfg: DataConfig) -> None:
     if not cfg.build_demo:
         return
-    from rova.data.demo import build_demo_dataset
+    from rova.data.procedural import build_procedural
 
     train_file = Path(cfg.train_file)
     with file_lock(train_file.parent.with_name(train_file.parent.name + ".lock")):
-        built = build_demo_dataset(train_file.parent, num_clips=cfg.demo_num_clips)
+        built = build_procedural(cfg.demo_task, train_file.parent, cfg.demo_num_clips, cfg.demo_split)
     if Path(built) != train_file:
         from rova.errors import ConfigError
 
-        raise ConfigError("data.train_file", f"the demo builder writes {built}; point data.train_file there")
+        raise ConfigError("data.train_file", f"the procedural builder writes {built}; point data.train_file there")
 
