@@ -55,12 +55,14 @@ class CotItem:
 
 
 def load_items(data_cfg) -> list[CotItem]:
-    """Every record of data.train_file (data.max_samples first ones), with its raw object, in file order."""
-    from rova.data.records import load_records, read_raw_records
+    """Every record of data.train_file that data.keep keeps (data.max_samples first ones), with its raw object,
+    in file order."""
+    from rova.data.records import keep_records, load_records, read_raw_records
 
     records = load_records(data_cfg.train_file, media_root=data_cfg.media_root)
     raw = [obj for _, obj in read_raw_records(Path(data_cfg.train_file))]
-    items = [CotItem(r.sample_id, obj, r) for r, obj in zip(records, raw)]
+    kept = {id(r) for r in keep_records(records, data_cfg.keep)}
+    items = [CotItem(r.sample_id, obj, r) for r, obj in zip(records, raw) if id(r) in kept]
     return items if data_cfg.max_samples is None else items[: data_cfg.max_samples]
 
 

@@ -148,7 +148,13 @@ class DataConfig:
     backend: str = "decord"
     probe_workers: int = 8             # processes that check every video decodes before training (cached in run.cache_dir)
     decode_workers: int = 0            # threads that decode the next generation batch's clips while a step trains; 0 = inline
+    # Only the records whose fields hold one of the listed values, e.g. {problem_type: [multiple choice]},
+    # {data_source: [LLaVA-Video-178K]} or {shapes.kind: [flash_count]} ("a.b" = nested key); {} keeps all.
+    keep: dict[str, list[str]] = field(default_factory=dict)
     max_samples: Optional[int] = None
+    # A control: every clip the run reads (training and eval) is flat grey frames of the same shape and timing,
+    # so a run that still "learns" learns from the text alone (tests/learning: the blanked-video control).
+    blank_video: bool = False
     fps: float = 2.0
     min_frames: int = 4
     max_frames: int = 16               # Video-R1 trains with 16 frames
@@ -163,6 +169,9 @@ class DataConfig:
             raise ConfigError("data.train_file", "required: path to a Video-R1-schema .json or .jsonl file")
         _choice("data.backend", self.backend, ("decord", "pyav"))
         _positive("data.demo_num_clips", self.demo_num_clips)
+        for key, values in dict(self.keep).items():
+            if not str(key).strip() or not list(values):
+                raise ConfigError(f"data.keep.{key}", "needs a field name and at least one value to keep")
         _choice("data.demo_task", self.demo_task, PROCEDURAL_TASKS)
         _choice("data.demo_split", self.demo_split, PROCEDURAL_SPLITS)
         _positive("data.probe_workers", self.probe_workers)

@@ -29,6 +29,9 @@ class RewardConfig:
     kl_topk: int = 64
     kl_loss_coef: float = 0.0
     acc_threshold: float = 0.1
+    # A control: each trained branch's total rewards are permuted across its completions (seeded by the step)
+    # before the advantages, so they no longer say which completion was right; logged rewards stay the true ones.
+    shuffle: bool = False
 
     def __post_init__(self) -> None:
         for key in ("w_acc", "w_fmt", "w_len", "w_temp", "w_kl", "w_iou", "len_bonus", "temporal_alpha",

@@ -240,3 +240,21 @@ def load_records(path: str | os.PathLike, media_root: str | os.PathLike | None =
     records = [parse_record(obj, f"{path}: {where}", root, root_given) for where, obj in raw]
     disambiguate_ids(records, path)
     return records
+
+
+def field_value(fields: dict[str, Any], key: str) -> Any:
+    """The value under `key` ("a.b" for a nested key) of a record's Video-R1-schema dict; None if absent."""
+    value: Any = fields
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def keep_records(records: list[VideoQARecord], keep: dict[str, list[Any]]) -> list[VideoQARecord]:
+    """data.keep: the records whose every listed field (e.g. problem_type, data_source, shapes.kind) holds one of
+    its listed values, in file order; {} keeps all."""
+    if not keep:
+        return list(records)
+    wanted = {key: {str(v) for v in values} for key, values in keep.items()}
+    return [r for r in records
+            if all(str(field_value(r.to_dict(), key)) in values for key, values in wanted.items())]

@@ -17,7 +17,8 @@ Multiple-choice options are listed in one fixed order per kind (colours: red, gr
 benchmarks with a fixed answer vocabulary, so the letter names the answer and a small model does not also
 have to learn to look the answer up among shuffled options. Time is on a 0.5 s grid: one frame pair, which
 is one temporal patch of Qwen2.5-VL and Qwen3-VL, so a flash or a start never straddles two patches.
-Each clip ships a rationale written from its ground truth (`process`), for SFT.
+Each clip ships a short rationale written from its ground truth (`process`), for SFT: it names the colour of
+the object the question is about in every kind, so every sample teaches the model to read colours.
 
 Splits come from seeds (`SPLIT_SEEDS`): train, val and test never share a clip.
 
@@ -58,7 +59,7 @@ COLORS: dict[str, tuple[int, int, int]] = {  # RGB, far apart in hue and kept ap
 COLOR_NAMES = tuple(COLORS)
 SHAPES = ("circle", "square", "triangle")
 DIRECTIONS = ("left", "right", "up", "down")
-HALF = 8  # half the width of every object but the one `size` asks about
+HALF = 10  # half the width of every object but the one `size` asks about
 SIZES = tuple(range(8, 42, 2))  # widths (pixels) the `size` kind draws from
 FLASH_COUNTS = (1, 2, 3)
 
@@ -138,7 +139,8 @@ class _Layout:
         travel = span * (hi - lo)
         offset = float(self.rng.uniform(0, (hi - lo) - travel))
         a, b = lo + offset, lo + offset + travel
-        across = float(self.rng.uniform(m, HEIGHT / 2 - 3)) if top_half else float(self.rng.uniform(HEIGHT / 2 + 3, HEIGHT - m))
+        # The track keeps clear of the still objects' band (still_spots) in the other half.
+        across = float(self.rng.uniform(m, HEIGHT / 2 - 6)) if top_half else float(self.rng.uniform(HEIGHT / 2 + 6, HEIGHT - m))
         if direction in ("left", "right"):
             start, end, half = (a, across), (b, across), "top" if top_half else "bottom"
         else:
@@ -151,8 +153,8 @@ class _Layout:
         """k spots in the half away from `avoid` (top/bottom/left/right), far enough apart not to touch."""
         step = 2 * HALF + 4
         along = np.arange(self.margin, WIDTH - self.margin + 1, step, dtype=float)
-        centre = {"top": HEIGHT * 0.75, "bottom": HEIGHT * 0.25, "left": WIDTH * 0.75, "right": WIDTH * 0.25}[avoid]
-        jitter = self.rng.uniform(-3, 3, size=k)
+        centre = {"top": HEIGHT * 0.8, "bottom": HEIGHT * 0.2, "left": WIDTH * 0.8, "right": WIDTH * 0.2}[avoid]
+        jitter = self.rng.uniform(-2, 2, size=k)
         picks = self.rng.choice(len(along), size=k, replace=False)
         if avoid in ("top", "bottom"):
             return [(float(along[p]), centre + float(j)) for p, j in zip(picks, jitter)]
@@ -176,8 +178,7 @@ def _moving_color(lay: _Layout, turn: int) -> dict[str, Any]:
         "objects": objs, "problem_type": "multiple choice", "options": _options(COLOR_NAMES),
         "problem": "Two objects are shown and one of them moves. What colour is the object that moves?",
         "answer": _letter(COLOR_NAMES, target),
-        "think": f"The {target} object moves {direction}; the {other} one stays still. "
-                 f"{target.capitalize()} is option {_letter(COLOR_NAMES, target)}.",
+        "think": f"The {target} object moves {direction}.",
         "meta": {"color": target, "direction": direction},
     }
 
@@ -193,8 +194,7 @@ def _direction(lay: _Layout, turn: int) -> dict[str, Any]:
         "objects": objs, "problem_type": "multiple choice", "options": _options(DIRECTIONS),
         "problem": "One object moves and one stands still. In which direction does the moving object go?",
         "answer": _letter(DIRECTIONS, direction),
-        "think": f"The {mover} object starts on the {begin} and ends on the {finish}: it moves {direction}. "
-                 f"{direction.capitalize()} is option {_letter(DIRECTIONS, direction)}.",
+        "think": f"The {mover} object goes from the {begin} to the {finish}: it moves {direction}.",
         "meta": {"direction": direction, "color": mover},
     }
 
@@ -221,7 +221,7 @@ def _flash_count(lay: _Layout, turn: int) -> dict[str, Any]:
         "objects": objs, "problem_type": "numerical", "options": [],
         "problem": "One light flashes on and off while another object stays lit. How many times does the light flash?",
         "answer": str(k),
-        "think": f"The {light} light is on at {listed} s. It flashes {k} time{'s' if k > 1 else ''}.",
+        "think": f"The {light} light is on at {listed} s: {k} flash{'es' if k > 1 else ''}.",
         "meta": {"flashes": k, "flash_seconds": [_seconds(g * GROUP) for g in groups]},
     }
 
@@ -240,8 +240,7 @@ def _first_color(lay: _Layout, turn: int) -> dict[str, Any]:
         "objects": objs, "problem_type": "multiple choice", "options": _options(COLOR_NAMES),
         "problem": "Two objects appear one after the other. What colour is the object that appears first?",
         "answer": _letter(COLOR_NAMES, first),
-        "think": f"The {first} object appears at {t1} s and the {colors[1]} one at {t2} s, so {first} is first. "
-                 f"{first.capitalize()} is option {_letter(COLOR_NAMES, first)}.",
+        "think": f"The {first} object appears at {t1} s, the {colors[1]} one at {t2} s.",
         "meta": {"color": first, "onsets": [_seconds(f) for f in onsets]},
     }
 
@@ -261,7 +260,7 @@ def _move_span(lay: _Layout, turn: int) -> dict[str, Any]:
         "objects": objs, "problem_type": "grounding", "options": [],
         "problem": "One object stands still, then moves, then may stop again. During which time span does it move?",
         "answer": f"[{t0}, {t1}]",
-        "think": f"The {mover} object starts moving {direction} at {t0} s and stops at {t1} s.",
+        "think": f"The {mover} object moves {direction} from {t0} s to {t1} s.",
         "meta": {"span": [_seconds(g0 * GROUP), _seconds(g1 * GROUP)], "direction": direction},
     }
 
@@ -274,7 +273,7 @@ def _size(lay: _Layout, turn: int) -> dict[str, Any]:
         "objects": [obj], "problem_type": "regression", "options": [],
         "problem": f"The frame is {WIDTH} pixels wide. How many pixels wide is the object?",
         "answer": str(width),
-        "think": f"The {color} {shape} spans about {width} of the {WIDTH} pixels.",
+        "think": f"The {color} {shape} is about {width} pixels wide.",
         "meta": {"width": width},
     }
 

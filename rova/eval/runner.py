@@ -144,7 +144,12 @@ def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: 
         return render_prompt(processor, build_messages(item.record, templates))
 
     def read_clip(item):
-        return read_item_clip(item, cfg.benchmark, backend=cfg.data.backend, image_factor=cfg.model.image_factor)
+        clip = read_item_clip(item, cfg.benchmark, backend=cfg.data.backend, image_factor=cfg.model.image_factor)
+        if not cfg.data.blank_video:
+            return clip
+        from rova.inference.clips import blank
+
+        return (blank(clip[0]), *clip[1:])
 
     shard, num_shards = shard_of(rank, world, task, cfg.eval.shards)
     store = PredictionStore(shard_file(run_dir, PREDICTIONS, shard, num_shards))

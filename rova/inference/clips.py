@@ -29,9 +29,21 @@ class View:
         return self.timing.sample_fps
 
 
-def read_view(path: str, data_type: str | None, sampling: FrameSamplingConfig, backend: str) -> View:
-    """The clean view of one media file: an image (data_type "image") as one frame, else the video's sampled clip."""
+# data.blank_video: every frame of every clip becomes this one flat grey (no colour, no motion, nothing to read).
+BLANK_LEVEL = 128
+
+
+def blank(frames: np.ndarray) -> np.ndarray:
+    """The control of data.blank_video: the same shape and timing, every pixel one flat grey."""
+    return np.full_like(frames, BLANK_LEVEL)
+
+
+def read_view(path: str, data_type: str | None, sampling: FrameSamplingConfig, backend: str,
+              blank_video: bool = False) -> View:
+    """The clean view of one media file: an image (data_type "image") as one frame, else the video's sampled clip;
+    flat grey frames of the same shape with `blank_video` (a control run that must not learn from the video)."""
     if data_type == "image":
-        return View(read_image(path, sampling), 1.0, True)
+        frames = read_image(path, sampling)
+        return View(blank(frames) if blank_video else frames, 1.0, True)
     clip = read_clip(path, sampling, backend=backend)
-    return View(clip.frames, clip.timing, False)
+    return View(blank(clip.frames) if blank_video else clip.frames, clip.timing, False)

@@ -74,7 +74,7 @@ def build_rl_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str
         callbacks=[MetricsJsonlCallback(run_dir), PreemptionCallback(run_dir), ConsoleCallback()],
         clip_source=ClipSource(
             cfg.data.frame_sampling(cfg.model.image_factor), cfg.data.backend, args.corruption, args.seed,
-            shuffle_mode=args.shuffle,
+            shuffle_mode=args.shuffle, blank_video=cfg.data.blank_video,
         ),
         run_dir=run_dir,
         memory=memory,
@@ -117,7 +117,7 @@ def build_sft_trainer(cfg: RootConfig, run_dir: Path, dist=None):
     data = load_sft_data(cfg, processor)
     report_to = ["wandb"] if cfg.logger.name == "wandb" else []
     clip_source = ClipSource(cfg.data.frame_sampling(cfg.model.image_factor), cfg.data.backend, cfg.corruption,
-                             cfg.stage.seed)
+                             cfg.stage.seed, blank_video=cfg.data.blank_video)
     trainer = VideoSFTTrainer(
         model=model,
         args=sft_config(cfg, run_dir, report_to=report_to, extra=dist.trainer_kwargs),

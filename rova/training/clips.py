@@ -17,7 +17,7 @@ from rova.inference.seeding import stable_seed
 class ClipSource:
     def __init__(
         self, sampling: FrameSamplingConfig, backend: str, corruption: CorruptionConfig, seed: int, cache_size: int = 64,
-        shuffle_mode: str = "uniform",
+        shuffle_mode: str = "uniform", blank_video: bool = False,
     ):
         self.sampling = sampling
         self.backend = backend
@@ -25,6 +25,7 @@ class ClipSource:
         self.seed = seed
         self.cache_size = cache_size
         self.shuffle_mode = shuffle_mode  # tgrpo.shuffle: "uniform" (Video-R1) or "derangement"
+        self.blank_video = blank_video    # data.blank_video: every view is flat grey (a control)
         self._cache: OrderedDict[str, View] = OrderedDict()
         self._cache_lock = threading.Lock()  # decode workers (rova.training.prefetch) share the cache
 
@@ -35,7 +36,7 @@ class ClipSource:
                 self._cache.move_to_end(path)
                 return self._cache[path]
         # Decoded outside the lock: two threads may decode one path at once; both get the same frames.
-        view = read_view(path, row.get("data_type"), self.sampling, self.backend)
+        view = read_view(path, row.get("data_type"), self.sampling, self.backend, self.blank_video)
         with self._cache_lock:
             self._cache[path] = view
             if len(self._cache) > self.cache_size:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from rova.config.data import DataConfig, PromptTemplates
 from rova.data.prompts import DEFAULT_TEMPLATES, build_messages
-from rova.data.records import VideoQARecord, load_records
+from rova.data.records import VideoQARecord, keep_records, load_records
 from rova.data.probe_cache import cached_verdicts
 from rova.data.video import Verdict, split_by_verdict, verdict_timing
 
@@ -70,7 +70,7 @@ def load_training_data(
 ) -> LoadedData:
     """The records whose media decode (and, with max_prompt_length, whose prompt as `family`'s processor expands
     it fits), as a dataset; every drop is counted."""
-    records = load_records(cfg.train_file, media_root=cfg.media_root)
+    records = keep_records(load_records(cfg.train_file, media_root=cfg.media_root), cfg.keep)
     if cfg.max_samples is not None:
         records = records[: cfg.max_samples]
     verdicts = cached_verdicts(

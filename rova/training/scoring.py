@@ -113,6 +113,18 @@ def score_rollout(
     return scores
 
 
+def shuffle_rewards(scores: dict[str, BranchScores], seed: int) -> None:
+    """reward.shuffle (a control): permute each trained branch's total rewards across all its completions, in
+    place, so a reward no longer belongs to the completion it scored; components (the logged rewards) stay."""
+    rng = np.random.default_rng(seed)
+    for branch in TRAINED_BRANCHES:
+        s = scores.get(branch)
+        if s is None or s.total is None:
+            continue
+        flat = np.asarray(s.total, dtype=np.float64).ravel()
+        s.total = flat[rng.permutation(flat.size)].reshape(np.shape(s.total))
+
+
 def group_advantages(rewards: np.ndarray, scale: str, batch_std: float | None = None, eps: float = 1e-4) -> np.ndarray:
     """GRPO advantages, centred on each group's mean (TRL 1.16's formulas).
 

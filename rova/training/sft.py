@@ -63,13 +63,13 @@ def load_sft_data(cfg: RootConfig, processor) -> SftData:
     from datasets import Dataset
 
     from rova.data.probe_cache import cached_verdicts
-    from rova.data.records import load_records
+    from rova.data.records import keep_records, load_records
     from rova.data.video import split_by_verdict
     from rova.errors import DataError
     from rova.training.dataset import prompt_length
 
     data = cfg.data
-    records = load_records(data.train_file, media_root=data.media_root)
+    records = keep_records(load_records(data.train_file, media_root=data.media_root), data.keep)
     if data.max_samples is not None:
         records = records[: data.max_samples]
     total = len(records)

@@ -48,7 +48,9 @@ from rova.training.clips import ClipSource
 from rova.training.importance import importance_sampling_ratio
 from rova.training.loop_fixes import LoopFixes
 from rova.training.rollout_metrics import MEAN_STD, SUM, MetricValues, rollout_metrics
-from rova.training.scoring import BranchScores, GenerationPlan, LossRows, loss_rows, plan_generation, score_rollout
+from rova.inference.seeding import stable_seed
+from rova.training.scoring import (BranchScores, GenerationPlan, LossRows, loss_rows, plan_generation, score_rollout,
+                                  shuffle_rewards)
 from rova.training.video_grpo_config import VideoGRPOConfig
 from rova.utils.io import append_jsonl
 
@@ -241,6 +243,8 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
         lengths = [len(ids) for ids in generation.ids]
         kl = self._measure_kl(plan, prompts, generation.ids) if reward_cfg.w_kl > 0 else None     # 3. score
         scores = score_rollout(plan, texts, lengths, heads, reward_cfg, kl)
+        if reward_cfg.shuffle:
+            shuffle_rewards(scores, stable_seed(self.args.seed, "shuffle-rewards", step))
         rows = loss_rows(                                                                         # 4. advantages
             plan, scores, self.scale_rewards, self._batch_reward_std(scores, plan),
             variance_filter=self.args.variance_filter,

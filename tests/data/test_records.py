@@ -182,3 +182,25 @@ def test_jsonl_error_names_record_and_line(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_records(tmp_path / "nope.json")
+
+
+def test_keep_selects_records_by_top_level_and_nested_fields(tmp_path):
+    from rova.data.records import keep_records
+    from rova.data.shapes import build_shapes_dataset
+
+    records = load_records(build_shapes_dataset(tmp_path, 12, "val"))
+    assert keep_records(records, {}) == records
+    flashes = keep_records(records, {"shapes.kind": ["flash_count"]})
+    assert [r.extra["shapes"]["kind"] for r in flashes] == ["flash_count"] * 2
+    mc = keep_records(records, {"problem_type": ["multiple choice"], "shapes.kind": ["direction", "size"]})
+    assert {r.extra["shapes"]["kind"] for r in mc} == {"direction"}
+    assert keep_records(records, {"shapes.nope": ["x"]}) == []
+
+
+def test_keep_with_no_values_names_the_key():
+    from rova.config.compose import load
+    from rova.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load(["data=shapes", "+data.keep={problem_type: []}"])
+    assert err.value.key == "data.keep.problem_type"

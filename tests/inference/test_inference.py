@@ -58,3 +58,18 @@ def test_probe_pool_keeps_job_order(workers):
     jobs = list(range(7))
     assert probe_all(_square, jobs, workers) == [x * x for x in jobs]
     assert probe_all(_square, [], workers) == []
+
+
+def test_blank_video_control_keeps_shape_and_timing_and_removes_every_pixel(tmp_path):
+    from rova.config.data import FrameSamplingConfig
+    from rova.data.shapes import build_shapes_dataset
+    from rova.data.records import load_records
+    from rova.inference.clips import BLANK_LEVEL, read_view
+
+    record = load_records(build_shapes_dataset(tmp_path, 1, "val"))[0]
+    sampling = FrameSamplingConfig(fps=4.0, min_frames=16, max_frames=16, min_pixels=3136, max_pixels=4096,
+                                   total_pixels=65536)
+    real = read_view(record.media_path, "video", sampling, "pyav")
+    blanked = read_view(record.media_path, "video", sampling, "pyav", blank_video=True)
+    assert blanked.frames.shape == real.frames.shape and blanked.timing == real.timing
+    assert real.frames.std() > 10 and (blanked.frames == BLANK_LEVEL).all()

@@ -154,3 +154,38 @@ def test_metric_names_do_not_depend_on_the_data_a_process_holds():
 
 def test_zero_std_groups():
     assert zero_std_groups(np.array([[1.0, 1.0], [0.0, 1.0]])).tolist() == [True, False]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_shuffled_rewards_keep_their_values_and_components_but_leave_their_completions(seed):
+    from rova.training.scoring import shuffle_rewards
+
+    plan = plan_generation(3, {CLEAN: 4, SHUFFLED: 0, CORRUPTED: 4}, {CLEAN: [True] * 3, SHUFFLED: [False] * 3,
+                                                                       CORRUPTED: [True] * 3})
+    texts = [RIGHT if i % 3 == 0 else WRONG for i in range(24)]
+    scores = score_rollout(plan, texts, [10] * 24, dataset_rows(groups=3), RewardConfig())
+    before = {b: (s.total.copy(), {k: v.copy() for k, v in s.components.items()}) for b, s in scores.items()
+              if s.total is not None}
+    shuffle_rewards(scores, seed)
+    for branch, (total, components) in before.items():
+        after = scores[branch].total
+        assert after.shape == total.shape and sorted(after.ravel()) == sorted(total.ravel())
+        for key, value in components.items():  # the logged rewards are the true ones
+            np.testing.assert_array_equal(scores[branch].components[key], value)
+    again = score_rollout(plan, texts, [10] * 24, dataset_rows(groups=3), RewardConfig())
+    shuffle_rewards(again, seed)
+    np.testing.assert_array_equal(again[CLEAN].total, scores[CLEAN].total)  # seeded: replayable
+
+
+def test_shuffled_rewards_break_the_link_between_reward_and_correctness():
+    from rova.training.scoring import shuffle_rewards
+
+    plan = plan_generation(8, {CLEAN: 8, SHUFFLED: 0, CORRUPTED: 0}, {CLEAN: [True] * 8, SHUFFLED: [False] * 8,
+                                                                      CORRUPTED: [False] * 8})
+    texts = [RIGHT if i % 2 else WRONG for i in range(64)]
+    scores = score_rollout(plan, texts, [10] * 64, dataset_rows(groups=8), RewardConfig())
+    correct = scores[CLEAN].correctness.ravel()
+    assert np.corrcoef(correct, scores[CLEAN].total.ravel())[0, 1] == pytest.approx(1.0)
+    shuffle_rewards(scores, 0)
+    assert abs(np.corrcoef(correct, scores[CLEAN].total.ravel())[0, 1]) < 0.5
