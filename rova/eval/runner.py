@@ -4,7 +4,8 @@ Cells: "clean", then "<variant>@<severity>" for every variant of `eval.corruptio
 their variants) and every severity. The corrupted clip of (item, variant, severity) is
 `corrupt(clip, CorruptionSpec(variant, severity), seed)` with seed = stable_seed(eval.seed, item id,
 variant, severity): every model, run and shard sees byte-identical clips (each prediction records the
-clip's SHA-1). Predictions are appended per item (rova.inference.predictions), so a re-run skips what is done.
+clip's SHA-1). Predictions are appended per generated batch (rova.inference.predictions), so a re-run skips
+what is done.
 Shards: K SLURM array tasks (eval.shards) x N processes each (distributed=ddp) give K*N shards; shard i
 scores items i, i + K*N, ... into its own predictions file and leaves a `.done` marker. Whichever shard
 finds every marker present merges the files and writes results.json, report.md and the pictures.
@@ -45,34 +46,53 @@ def corrupted_clip(frames: np.ndarray, variant: str, severity: int, seed: int, i
 
 def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard: int, num_shards: int,
                 render_text, progress: Progress) -> None:
-    """Score every (cell, item) of this shard that the store does not hold yet, batch by batch."""
+    """Score every (cell, item) of this shard that the store does not hold yet.
+
+    The shard's items go in chunks of eval.batch_size; each chunk's clips are decoded and its prompts rendered
+    ONCE, then every cell is one generate call on the chunk's items still pending in that cell (the clean clip,
+    or its corrupted copy). A fresh run's batches are those of a cell-by-cell pass (each cell's rows are the
+    chunk's items, in order), so its predictions are the same; a grid of C cells decodes each clip once instead
+    of C times and holds one chunk of clean clips at a time.
+    """
     from rova.eval.scoring import score_prediction
 
     mine = items[shard::num_shards]
-    for variant, severity in grid_cells(cfg.eval):
-        cell = cell_name(variant, severity)
-        pending = [item for item in mine if not store.done(cell, item.item_id)]
-        progress.advance(len(mine) - len(pending), cell)
-        for start in range(0, len(pending), cfg.eval.batch_size):
-            batch = pending[start : start + cfg.eval.batch_size]
+    cells = [(cell_name(variant, severity), variant, severity) for variant, severity in grid_cells(cfg.eval)]
+    for start in range(0, len(mine), cfg.eval.batch_size):
+        chunk = mine[start : start + cfg.eval.batch_size]
+        clean: dict[str, tuple] = {}  # item id -> (frames, timing, is_image, prompt text), read on first need
+
+        def view(item):
+            if item.item_id not in clean:
+                frames, timing, is_image = read_clip(item)
+                clean[item.item_id] = (frames, timing, is_image, render_text(item))
+            return clean[item.item_id]
+
+        for cell, variant, severity in cells:
+            batch = [item for item in chunk if not store.done(cell, item.item_id)]
+            progress.advance(len(chunk) - len(batch), cell)
+            if not batch:
+                continue
             prompts, digests = [], []
             for item in batch:
-                frames, timing, is_image = read_clip(item)
+                frames, timing, is_image, text = view(item)
                 if variant is not None:
                     frames = corrupted_clip(frames, variant, severity, cfg.eval.seed, item.item_id)
                 digests.append(clip_digest(frames))
-                prompts.append(generator.encode(render_text(item), frames, timing, is_image))
+                prompts.append(generator.encode(text, frames, timing, is_image))
+            records = []
             for item, completion, digest in zip(batch, generator.generate(prompts), digests):
                 record = item.record
                 scored = score_prediction(completion, record.solution, record.problem_type,
                                           fallback_whole_output=cfg.eval.fallback_whole_output)
-                store.append({
+                records.append({
                     "cell": cell, "item_id": item.item_id, "benchmark": item.benchmark,
                     "problem_type": record.problem_type, "score": scored.score, "lenient": scored.lenient,
                     "extracted": scored.extracted,
                     "answer": scored.answer, "solution": record.solution, "completion": completion[:4000],
                     "clip_sha1": digest, **{k: item.subtasks.get(k) for k in cfg.benchmark.subtask_keys},
                 })
+            store.extend(records)  # the batch's lines, one fsync
             progress.advance(len(batch), cell)
 
 

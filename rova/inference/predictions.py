@@ -1,4 +1,5 @@
-"""A resumable predictions file (JSON Lines): one line per (cell, item), appended and fsynced as each item finishes.
+"""A resumable predictions file (JSON Lines): one line per (cell, item), appended and fsynced as each item (or each
+batch of items: `extend`, one write and one fsync) finishes.
 
 A re-run reads the file first and skips every (cell, item) already there, so a killed job (stage=eval, stage=cot)
 resumes where it stopped and never scores an item twice. A line torn by the kill (no trailing newline, or not
@@ -43,15 +44,25 @@ class PredictionStore:
         return (cell, item_id) in self.records
 
     def append(self, record: dict[str, Any]) -> None:
-        key = (record["cell"], record["item_id"])
-        if key in self.records:
-            raise ValueError(f"{self.path}: {key} is already scored; a prediction is never written twice")
+        self.extend([record])
+
+    def extend(self, records: list[dict[str, Any]]) -> None:
+        """Append `records` (a generated batch) with one write and one fsync: what a kill leaves is a prefix of
+        them (a torn last line is cut by the next run's load), and the next run scores the rest."""
+        keys = [(record["cell"], record["item_id"]) for record in records]
+        for key in keys:
+            if key in self.records:
+                raise ValueError(f"{self.path}: {key} is already scored; a prediction is never written twice")
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"{self.path}: a batch holds one (cell, item) twice; a prediction is never written twice")
+        if not records:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write("".join(json.dumps(record) + "\n" for record in records))
             handle.flush()
             os.fsync(handle.fileno())
-        self.records[key] = record
+        self.records.update(zip(keys, records))
 
     def cell(self, cell: str) -> list[dict[str, Any]]:
         return [r for (c, _), r in self.records.items() if c == cell]

@@ -73,3 +73,52 @@ def test_blank_video_control_keeps_shape_and_timing_and_removes_every_pixel(tmp_
     blanked = read_view(record.media_path, "video", sampling, "pyav", blank_video=True)
     assert blanked.frames.shape == real.frames.shape and blanked.timing == real.timing
     assert real.frames.std() > 10 and (blanked.frames == BLANK_LEVEL).all()
+
+
+def test_remove_none_values_is_trls():
+    """render_prompt strips Arrow's None keys with its own copy of TRL's helper (TRL costs seconds to import)."""
+    from trl.trainer.utils import remove_none_values as trl_remove
+
+    from rova.inference.prompts import remove_none_values
+
+    examples = [
+        [{"role": "user", "content": [{"type": "video", "text": None, "video": "a.mp4"},
+                                      {"type": "text", "text": "Q?", "video": None}]}],
+        {"a": {"aa": None, "ab": 1}, "b": "s", "c": [None, {"d": None}, [1, None]], "e": None},
+        [],
+        {},
+    ]
+    for example in examples:
+        assert remove_none_values(example) == trl_remove(example)
+    with pytest.raises(TypeError):
+        remove_none_values("text")
+
+
+def test_prediction_store_writes_a_batch_with_one_fsync_and_refuses_duplicates(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from rova.inference.predictions import PredictionStore
+
+    fsyncs = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd)))
+    path = tmp_path / "predictions.jsonl"
+    store = PredictionStore(path)
+    batch = [{"cell": "clean", "item_id": f"b/{i}", "score": i / 4} for i in range(4)]
+    store.extend(batch)
+    assert len(fsyncs) == 1
+    store.append({"cell": "fog@1", "item_id": "b/0", "score": 0.0})
+    store.extend([])
+    assert len(fsyncs) == 2
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert rows == [*batch, {"cell": "fog@1", "item_id": "b/0", "score": 0.0}]
+    with pytest.raises(ValueError, match="already scored"):
+        store.extend([{"cell": "clean", "item_id": "b/9"}, {"cell": "clean", "item_id": "b/1"}])
+    with pytest.raises(ValueError, match="twice"):
+        store.extend([{"cell": "clean", "item_id": "b/9"}, {"cell": "clean", "item_id": "b/9"}])
+    assert len(path.read_text().splitlines()) == 5  # a refused batch writes nothing
+    # A kill inside a batch's write leaves a prefix of its lines; the next load keeps the whole ones.
+    path.write_text(path.read_text() + json.dumps({"cell": "clean", "item_id": "b/7"}) + "\n" + '{"cell": "cl')
+    again = PredictionStore(path)
+    assert again.done("clean", "b/7") and len(again.records) == 6 and path.read_text().endswith("\n")
