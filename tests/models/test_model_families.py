@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from rova.config.model import BUILD_SPECS
 from rova.errors import ConfigError
 from rova.models.families import FAMILY_MODULES, ClipTiming, ModelFamily, family_names, get_family
 
@@ -36,9 +37,14 @@ def test_a_family_is_one_adapter_module_presets_and_a_tiny_builder(name):
     assert (FAMILIES_DIR / f"{name}.py").is_file()
     presets = {stem: p for stem, p in _presets().items() if p.get("family") == name}
     real = [p for p in presets.values() if not p.get("build_tiny")]
-    tiny = [p for p in presets.values() if p.get("build_tiny")]
+    built = [p for p in presets.values() if p.get("build_tiny")]
     assert real, f"no conf/model preset of a real {family.title} checkpoint"
-    assert len(tiny) == 1 and tiny[0]["path"].endswith("/" + family.tiny_dir_name)
+    # One preset per random-init size (tiny for the fast tests, small for the learnable shapes task), each
+    # built into its own folder.
+    by_spec = {spec: [p for p in built if p.get("build_spec", "tiny") == spec] for spec in BUILD_SPECS}
+    assert all(len(found) == 1 for found in by_spec.values()), {k: len(v) for k, v in by_spec.items()}
+    assert by_spec["tiny"][0]["path"].endswith("/" + family.tiny_dir_name)
+    assert by_spec["small"][0]["path"].endswith("/" + family.tiny_dir_name.replace("tiny", "small"))
     assert family.frame_factor == family.patch_size * family.merge_size
     # The adapter's own answers that the rest of rova relies on.
     assert family.model_types and family.video_keys[:2] == ("pixel_values_videos", "video_grid_thw")
@@ -169,3 +175,10 @@ def test_build_tiny_never_overwrites_a_directory_that_is_not_a_tiny_build(tmp_pa
     with pytest.raises(ConfigError, match=r"model\.build_tiny.*left untouched"):
         ensure_tiny_model(trained, "qwen2_5_vl")
     assert (trained / "model.safetensors").read_bytes() == b"weights"
+
+
+def test_the_built_sizes_declared_in_config_are_the_ones_the_builder_has():
+    from rova.models.tiny import SPECS
+
+    assert tuple(SPECS) == BUILD_SPECS
+    assert SPECS["small"].hidden_size > SPECS["tiny"].hidden_size and SPECS["small"].corpus == "shapes"
