@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from rova.data.render import write_mp4 as _write_mp4
+from rova.data.render import question_record, write_mp4 as _write_mp4
 from rova.utils.io import atomic_write_json
 
 # Bump when rendering changes, so stale clips are not reused under the same names.
@@ -391,29 +391,16 @@ def build_demo_dataset(
         name = f"{i:04d}_{kind}_{hashlib.sha1(key.encode()).hexdigest()[:10]}.mp4"
         if not (videos / name).is_file() or (videos / name).stat().st_size == 0:
             _write_mp4(videos / name, _render(background, spec["objects"], n_frames, spec.get("word")), fps)
-        records.append(
-            {
-                "problem_id": i + 1,
-                "problem": spec["problem"],
-                "data_type": "video",
-                "problem_type": spec["problem_type"],
-                "options": spec["options"],
-                "process": f"<think>{spec['think']}</think>",
-                "solution": f"<answer>{spec['answer']}</answer>",
-                "path": f"./videos/{name}",
-                "data_source": DATA_SOURCE,
-                "demo": {
-                    "kind": kind,
-                    "seed": seed,
-                    "fps": fps,
-                    "num_frames": n_frames,
-                    "width": width,
-                    "height": height,
-                    "objects": [o.meta(fps) for o in spec["objects"]],
-                    **spec["meta"],
-                },
-            }
-        )
+        records.append(question_record(i, spec, name, DATA_SOURCE, "demo", {
+            "kind": kind,
+            "seed": seed,
+            "fps": fps,
+            "num_frames": n_frames,
+            "width": width,
+            "height": height,
+            "objects": [o.meta(fps) for o in spec["objects"]],
+            **spec["meta"],
+        }))
     return atomic_write_json(out / ANNOTATION_FILE, records)
 
 

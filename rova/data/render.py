@@ -6,6 +6,7 @@ import os
 import tempfile
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,3 +41,21 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def question_record(index: int, spec: dict[str, Any], video_name: str, data_source: str, task_key: str,
+                    task_fields: dict[str, Any]) -> dict[str, Any]:
+    """One Video-R1-schema record of a procedural clip: the question of `spec` (problem, problem_type, options,
+    think, answer), its clip under ./videos/, and the task's own fields under `task_key`."""
+    return {
+        "problem_id": index + 1,
+        "problem": spec["problem"],
+        "data_type": "video",
+        "problem_type": spec["problem_type"],
+        "options": spec["options"],
+        "process": f"<think>{spec['think']}</think>",
+        "solution": f"<answer>{spec['answer']}</answer>",
+        "path": f"./videos/{video_name}",
+        "data_source": data_source,
+        task_key: task_fields,
+    }

@@ -37,7 +37,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from rova.data.render import write_mp4
+from rova.data.render import question_record, write_mp4
 from rova.utils.io import atomic_write_json
 
 # Bump when rendering or wording changes, so stale clips are not reused under the same names.
@@ -164,6 +164,12 @@ class _Layout:
         return (float(self.rng.uniform(half + 1, WIDTH - half - 1)), float(self.rng.uniform(half + 1, HEIGHT - half - 1)))
 
 
+def _mover_and_still(lay: _Layout, mover: str, still: str, direction: str) -> list[_Obj]:
+    """A still object and an object that moves in `direction` over the whole clip, on a track clear of it."""
+    start, end, half = lay.track(direction)
+    return [_Obj(lay.shape(), still, HALF, lay.still_spots(1, half)[0]), _Obj(lay.shape(), mover, HALF, start, end)]
+
+
 def _seconds(frame: int) -> float:
     return frame / FPS
 
@@ -172,8 +178,7 @@ def _moving_color(lay: _Layout, turn: int) -> dict[str, Any]:
     target = COLOR_NAMES[turn % len(COLOR_NAMES)]
     other = lay.colors(target, 2)[1]
     direction = str(lay.rng.choice(DIRECTIONS))
-    start, end, half = lay.track(direction)
-    objs = [_Obj(lay.shape(), other, HALF, lay.still_spots(1, half)[0]), _Obj(lay.shape(), target, HALF, start, end)]
+    objs = _mover_and_still(lay, target, other, direction)
     return {
         "objects": objs, "problem_type": "multiple choice", "options": _options(COLOR_NAMES),
         "problem": "Two objects are shown and one of them moves. What colour is the object that moves?",
@@ -186,8 +191,7 @@ def _moving_color(lay: _Layout, turn: int) -> dict[str, Any]:
 def _direction(lay: _Layout, turn: int) -> dict[str, Any]:
     direction = DIRECTIONS[turn % len(DIRECTIONS)]
     mover, other = lay.colors(None, 2)
-    start, end, half = lay.track(direction)
-    objs = [_Obj(lay.shape(), other, HALF, lay.still_spots(1, half)[0]), _Obj(lay.shape(), mover, HALF, start, end)]
+    objs = _mover_and_still(lay, mover, other, direction)
     begin = {"left": "right", "right": "left", "up": "bottom", "down": "top"}[direction]
     finish = {"left": "left", "right": "right", "up": "top", "down": "bottom"}[direction]
     return {
@@ -334,20 +338,9 @@ def build_shapes_dataset(out_dir: str | os.PathLike, num_clips: int = 240, split
         name = f"{split}_{i:05d}_{kind}_{hashlib.sha1(key.encode()).hexdigest()[:10]}.mp4"
         if not (videos / name).is_file() or (videos / name).stat().st_size == 0:
             write_mp4(videos / name, frames, FPS)
-        records.append({
-            "problem_id": i + 1,
-            "problem": spec["problem"],
-            "data_type": "video",
-            "problem_type": spec["problem_type"],
-            "options": spec["options"],
-            "process": f"<think>{spec['think']}</think>",
-            "solution": f"<answer>{spec['answer']}</answer>",
-            "path": f"./videos/{name}",
-            "data_source": DATA_SOURCE,
-            "shapes": {"kind": kind, "split": split, "seed": seed, "fps": FPS, "num_frames": NUM_FRAMES,
-                       "width": WIDTH, "height": HEIGHT, "objects": [o.meta() for o in spec["objects"]],
-                       **spec["meta"]},
-        })
+        records.append(question_record(i, spec, name, DATA_SOURCE, "shapes", {
+            "kind": kind, "split": split, "seed": seed, "fps": FPS, "num_frames": NUM_FRAMES, "width": WIDTH,
+            "height": HEIGHT, "objects": [o.meta() for o in spec["objects"]], **spec["meta"]}))
     return atomic_write_json(out / annotation_name(num_clips), records)
 
 
