@@ -68,7 +68,7 @@ def _even(frames: np.ndarray) -> tuple[np.ndarray, list[int]]:
 
 
 def encode_mp4(frames: np.ndarray, fps: float, crf: int = 12) -> bytes:
-    """H.264 (libx264, yuv420p, one thread: deterministic bytes) mp4 of uint8 [T, H, W, 3] RGB frames."""
+    """H.264 (libx264, yuv420p, one thread) mp4 of uint8 [T, H, W, 3] RGB frames; the manifest records its size."""
     import av
 
     buffer = io.BytesIO()

@@ -164,9 +164,7 @@ def test_deterministic_and_idempotent(demo, tmp_path):
     path, _ = demo
     videos = sorted(Path(path).parent.glob("videos/*.mp4"))
     mtimes = [v.stat().st_mtime_ns for v in videos]
-    started = time.perf_counter()
-    again = build_demo_dataset(Path(path).parent, num_clips=16, seed=3)
-    assert time.perf_counter() - started < 2.0, "existing clips are reused"
+    again = build_demo_dataset(Path(path).parent, num_clips=16, seed=3)  # existing clips are reused: mtimes stay
     assert again.read_text() == Path(path).read_text()
     assert [v.stat().st_mtime_ns for v in videos] == mtimes
     # A fresh folder, same arguments: the same annotation file.

@@ -110,12 +110,22 @@ def test_a_second_run_rewrites_nothing_and_a_lost_clip_is_restored(exported, dem
     before = _mtimes(out)
     again = export_corrupted(demo_cfg.benchmark, [VARIANT], SEVERITIES, SEED, out)
     assert again == manifest and _mtimes(out) == before
-    # A clip removed (or cut short: its size no longer matches) is re-encoded, to the same bytes; nothing else moves.
-    victim = out / manifest["cells"][f"{VARIANT}@5"]["dir"] / manifest["cells"][f"{VARIANT}@5"]["items"][1]["file"]
+    # A clip removed (or cut short: its size no longer matches) is re-encoded from the same corrupted frames
+    # (same clip_sha1); nothing else moves. libx264 gives the same bytes in practice, but a CI run once saw a
+    # re-encode 105 bytes longer, so the manifest is held to the file on disk, not to byte-identical H.264.
+    cell = manifest["cells"][f"{VARIANT}@5"]
+    victim = out / cell["dir"] / cell["items"][1]["file"]
+    original = _decode_all(victim)
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 2])
-    assert export_corrupted(demo_cfg.benchmark, [VARIANT], SEVERITIES, SEED, out) == manifest
-    assert victim.read_bytes() == data
+    restored = export_corrupted(demo_cfg.benchmark, [VARIANT], SEVERITIES, SEED, out)
+    entry = restored["cells"][f"{VARIANT}@5"]["items"][1]
+    assert entry["bytes"] == victim.stat().st_size > len(data) // 2
+    entry["bytes"] = cell["items"][1]["bytes"]
+    assert restored == manifest
+    again_frames = _decode_all(victim)
+    assert again_frames.shape == original.shape
+    assert np.abs(again_frames.astype(int) - original.astype(int)).mean() < 1.0
     after = _mtimes(out)
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {str(victim.relative_to(out))}
