@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional
 
 from rova.config.checks import _choice, _positive, _unit
+
+# transformers' SchedulerType values that need no extra arguments (stage.lr_scheduler_type); "constant" with
+# stage.warmup_steps > 0 runs as "constant_with_warmup" (rova.training.args.scheduler_type).
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial",
+                 "inverse_sqrt")
 from rova.errors import ConfigError
 
 
@@ -155,6 +160,7 @@ class StageConfig:
         _choice("stage.name", self.name, stage_names())
         _positive("stage.max_steps", self.max_steps)
         _positive("stage.learning_rate", self.learning_rate)
+        _choice("stage.lr_scheduler_type", self.lr_scheduler_type, LR_SCHEDULERS)
         _positive("stage.warmup_steps", self.warmup_steps, allow_zero=True)
         _positive("stage.weight_decay", self.weight_decay, allow_zero=True)
         _positive("stage.max_grad_norm", self.max_grad_norm)

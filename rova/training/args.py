@@ -29,6 +29,7 @@ def common_trainer_args(cfg: RootConfig, run_dir: Path, *, report_to: list[str])
     stage = cfg.stage
     return dict(
         {key: getattr(stage, key) for key in TRAINER_KEYS},
+        lr_scheduler_type=scheduler_type(stage.lr_scheduler_type, stage.warmup_steps),
         output_dir=str(Path(run_dir) / CHECKPOINTS),
         warmup_steps=int(stage.warmup_steps) if stage.warmup_steps >= 1 else stage.warmup_steps,
         save_strategy="steps",
@@ -41,6 +42,12 @@ def common_trainer_args(cfg: RootConfig, run_dir: Path, *, report_to: list[str])
         disable_tqdm=True,
         dataloader_pin_memory=_has_cuda(),
     )
+
+
+def scheduler_type(name: str, warmup_steps: float) -> str:
+    """transformers' "constant" schedule ignores warmup_steps; with a warmup asked for, it is "constant_with_warmup"
+    (the same constant rate after the warmup), so `stage.warmup_steps=N` is never silently dropped."""
+    return "constant_with_warmup" if name == "constant" and warmup_steps > 0 else name
 
 
 def video_grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: dict | None = None):

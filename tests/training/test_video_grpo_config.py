@@ -103,3 +103,30 @@ def test_the_trainer_takes_its_options_from_a_video_grpo_config_only(tmp_path):
     with pytest.raises(TypeError, match="needs args=VideoGRPOConfig"):
         VideoGRPOTrainer(model=None, reward_funcs=[], args=GRPOConfig(output_dir=str(tmp_path), bf16=False), clip_source=None,
                          run_dir=tmp_path)
+
+
+def test_a_warmup_is_honoured_under_the_constant_schedule(tmp_path):
+    """transformers' "constant" ignores warmup_steps: learn_demo's `stage.warmup_steps=20` was silently dropped."""
+    from transformers import get_scheduler
+
+    cfg = compose(tmp_path, "stage=grpo", "model=tiny", "stage.learning_rate=1e-3", "stage.warmup_steps=10")
+    args = video_grpo_config(cfg, tmp_path / "run", report_to=[])
+    assert args.lr_scheduler_type.value == "constant_with_warmup" and args.warmup_steps == 10
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
+    schedule = get_scheduler(args.lr_scheduler_type, optimizer, num_warmup_steps=args.get_warmup_steps(40),
+                             num_training_steps=40)
+    rates = []
+    for _ in range(12):
+        rates.append(schedule.get_last_lr()[0])
+        optimizer.step()
+        schedule.step()
+    assert rates[0] == 0.0 and rates[5] == pytest.approx(5e-4) and rates[10:] == [1e-3, 1e-3]
+    plain = video_grpo_config(compose(tmp_path, "stage=grpo", "model=tiny"), tmp_path / "run2", report_to=[])
+    assert plain.lr_scheduler_type.value == "constant" and plain.warmup_steps == 0
+
+
+def test_an_unknown_scheduler_is_refused_with_its_key(tmp_path):
+    from rova.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="stage.lr_scheduler_type"):
+        compose(tmp_path, "stage=grpo", "model=tiny", "stage.lr_scheduler_type=cosine_decay")
