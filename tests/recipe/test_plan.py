@@ -36,14 +36,21 @@ def plan(tmp_path: Path, *overrides: str):
     ("recipe.compare=[eval_base,sft]", "recipe.compare"),                              # not an eval step
     ("recipe.compare=[eval_base,eval_base]", "recipe.compare"),
     ("recipe.steps.sft.stage=distill", "recipe.steps.sft.stage"),
-    ("recipe.steps.sft.overrides=[stage=grpo]", "recipe.steps.sft.overrides"),          # the recipe sets it
-    ("recipe.steps.sft.overrides=[run.dir=/x]", "recipe.steps.sft.overrides"),
+    ('recipe.steps.sft.overrides=["stage=grpo"]', "recipe.steps.sft.overrides"),        # the recipe sets it
+    ('recipe.steps.sft.overrides=["run.dir=/x"]', "recipe.steps.sft.overrides"),
     ("recipe.name=Bad/Name", "recipe.name"),
 ])
 def test_recipe_rules_name_the_key(override, key):
     with pytest.raises(ConfigError) as err:
         load([*DEMO, override])
     assert err.value.key == key, str(err.value)
+
+
+@pytest.mark.parametrize("key", ["stage", "run.dir"])
+def test_a_step_may_not_set_what_the_recipe_sets(key):
+    # Quoted: unquoted `[stage=grpo]` is a Hydra parse error, which names the same key for another reason.
+    with pytest.raises(ConfigError, match=f"'{key}=.*': the recipe sets {key} itself"):
+        load([*DEMO, f'recipe.steps.sft.overrides=["{key}=x"]'])
 
 
 def test_gpu_recipe_links_each_step_to_the_one_it_reads(tmp_path):
