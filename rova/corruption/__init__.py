@@ -33,7 +33,10 @@ _LAZY = {
     "shuffle_frames": "rova.corruption.temporal",
 }
 
-__all__ = [*_LAZY]
+# Spelled out (not `[*_LAZY]`) so linters see the lazy names as exported.
+__all__ = ["CorruptionRecord", "CorruptionSpec", "apply_random_corruption", "corrupt", "draw_corruption", "replay",
+           "shuffle_frames"]
+assert set(__all__) == set(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
