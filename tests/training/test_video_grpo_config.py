@@ -41,7 +41,7 @@ def test_built_from_the_composed_config_carries_every_trainer_option(composed):
     assert isinstance(args, VideoGRPOConfig)
     # TRL's own fields, from stage.*
     assert (args.num_generations, args.per_device_train_batch_size, args.seed) == (4, 4, cfg.stage.seed)
-    assert args.beta == cfg.stage.beta and args.loss_type == cfg.stage.loss_type
+    assert args.beta == cfg.objective.beta and args.loss_type == cfg.objective.loss_type
     # rova's, each from the key of the same meaning
     assert args.model_family == cfg.model.family == "qwen2_5_vl"
     assert args.share_vision_encoding is False and args.decode_workers == cfg.data.decode_workers
