@@ -1,0 +1,59 @@
+"""Each objective preset trains: a 2-step tiny GRPO run per preset (in-process), and rova's own advantage code
+follows objective.scale_rewards (TRL's advantage code never runs: the rollout is rova's)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tests.support.runs import launch, only_run_dir
+from tests.support.trainers import make_trainer
+
+OBJECTIVES = ("grpo", "dapo", "dr_grpo", "gspo", "cispo")
+TINY = ("stage=grpo", "stage.max_steps=2", "stage.num_generations=2", "stage.per_device_train_batch_size=2",
+        "stage.max_completion_length=12", "stage.save_steps=100", "data.demo_num_clips=8", "logger=none")
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_two_steps_train_with_each_objective(objective, tmp_path, cache_dir):
+    proc = launch(tmp_path, cache_dir, *TINY, f"objective={objective}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    steps = [row for row in rows if "loss" in row and "train_runtime" not in row]
+    assert len(steps) == 2 and all(math.isfinite(row["loss"]) for row in steps), steps
+    # The loss that ran is the objective's: CISPO logs its own clip ratio, the clipped losses theirs (TRL).
+    if objective == "cispo":
+        assert all("cispo_clip_ratio" in row and "clip_ratio/low_mean" not in row for row in steps), steps[0]
+    else:
+        assert all("clip_ratio/low_mean" in row and "cispo_clip_ratio" not in row for row in steps), steps[0]
+    resolved = (run_dir / "resolved.yaml").read_text()
+    assert f"name: {objective}" in resolved
+
+
+REWARDS = np.array([1.0, 0.0, 0.0, 2.0])
+
+
+@pytest.mark.parametrize("objective,expected", [
+    ("grpo", (REWARDS - REWARDS.mean()) / (REWARDS.std(ddof=1) + 1e-4)),  # scale_rewards=group
+    ("dr_grpo", REWARDS - REWARDS.mean()),                                   # scale_rewards=none
+])
+def test_rova_advantages_follow_objective_scale_rewards(objective, expected, tmp_path, cache_dir, monkeypatch):
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, f"objective={objective}", "stage.num_generations=4",
+                                 "stage.per_device_train_batch_size=4", "stage.max_completion_length=8")
+    import rova.training.trainer as trainer_module
+
+    score_rollout = trainer_module.score_rollout
+
+    def fixed_rewards(*args, **kwargs):
+        scores = score_rollout(*args, **kwargs)
+        scores["clean"].total = REWARDS.reshape(1, 4).copy()
+        return scores
+
+    monkeypatch.setattr(trainer_module, "score_rollout", fixed_rewards)
+    trainer.model.train()
+    batch = trainer._generate_and_score_completions([trainer.train_dataset[0]] * 4)
+    np.testing.assert_allclose(batch["advantages"].numpy(), expected, rtol=1e-5, atol=1e-6)
