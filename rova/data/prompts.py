@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rova.config.data import PromptTemplates
-from rova.errors import ConfigError
-
 from rova.data.records import CHOICE_TYPES
+from rova.errors import ConfigError
 
 if TYPE_CHECKING:
     from rova.data.records import VideoQARecord
