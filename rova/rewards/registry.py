@@ -96,7 +96,7 @@ class RewardComponent:
         return float(getattr(cfg, self.weight_key))
 
 
-def is_grounding(problem_type: Sequence[str]) -> np.ndarray:
+def is_iou_type(problem_type: Sequence[str]) -> np.ndarray:
     """bool per completion: its correctness is an IoU (temporal grounding, tracking), not an accuracy."""
     return np.array([canonical_problem_type(p) in IOU_TYPES for p in problem_type], dtype=bool)
 
@@ -113,7 +113,7 @@ def accuracy(prompts, completions, *, solution, problem_type, correctness=None, 
              **kwargs) -> np.ndarray:
     """Answer accuracy (docs/rewards.md "Accuracy reward"); grounding and tracking rows are scored by `iou`."""
     score = _correctness(prompts, completions, solution, problem_type, correctness, reward_config)
-    return np.where(is_grounding(problem_type), np.nan, score)
+    return np.where(is_iou_type(problem_type), np.nan, score)
 
 
 def iou(prompts, completions, *, solution, problem_type, correctness=None, reward_config=None,
