@@ -35,15 +35,22 @@ def test_two_steps_train_with_each_objective(objective, tmp_path, cache_dir):
 
 
 REWARDS = np.array([1.0, 0.0, 0.0, 2.0])
+GROUP_SCALED = (REWARDS - REWARDS.mean()) / (REWARDS.std(ddof=1) + 1e-4)
 
 
-@pytest.mark.parametrize("objective,expected", [
-    ("grpo", (REWARDS - REWARDS.mean()) / (REWARDS.std(ddof=1) + 1e-4)),  # scale_rewards=group
-    ("dr_grpo", REWARDS - REWARDS.mean()),                                   # scale_rewards=none
-])
-def test_rova_advantages_follow_objective_scale_rewards(objective, expected, tmp_path, cache_dir, monkeypatch):
-    trainer, _, _ = make_trainer(cache_dir, tmp_path, f"objective={objective}", "stage.num_generations=4",
-                                 "stage.per_device_train_batch_size=4", "stage.max_completion_length=8")
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_the_trainer_runs_the_objective_and_rova_advantages_follow_its_scale_rewards(objective, tmp_path,
+                                                                                      cache_dir, monkeypatch):
+    """The built trainer holds the objective's loss settings (TRL reads them from the args), and rova's own
+    advantage code (TRL's never runs: the rollout is rova's) scales by objective.scale_rewards."""
+    trainer, cfg, _ = make_trainer(cache_dir, tmp_path, f"objective={objective}", "stage.num_generations=4",
+                                   "stage.per_device_train_batch_size=4", "stage.max_completion_length=8")
+    o = cfg.objective
+    assert (trainer.loss_type, trainer.importance_sampling_level, trainer.beta) == (
+        o.loss_type, o.importance_sampling_level, o.beta)
+    assert (trainer.epsilon_low, trainer.epsilon_high) == (o.epsilon, o.epsilon_high or o.epsilon)
+    assert (trainer.scale_rewards, trainer.mask_truncated_completions) == (o.scale_rewards,
+                                                                           o.mask_truncated_completions)
     import rova.training.trainer as trainer_module
 
     score_rollout = trainer_module.score_rollout
@@ -54,6 +61,13 @@ def test_rova_advantages_follow_objective_scale_rewards(objective, expected, tmp
         return scores
 
     monkeypatch.setattr(trainer_module, "score_rollout", fixed_rewards)
+    eos = sorted(trainer.eos_token_ids)[0]
+    completions = [[5, 6, eos], [7, eos], [5, 6, 7, 8], [9, 9]]  # the last two were cut at the length limit
+    monkeypatch.setattr(trainer, "generate_rows", lambda prompts, greedy=False: trainer_module.Generation(completions))
     trainer.model.train()
     batch = trainer._generate_and_score_completions([trainer.train_dataset[0]] * 4)
+    expected = REWARDS - REWARDS.mean() if objective == "dr_grpo" else GROUP_SCALED  # dr_grpo: scale_rewards none
     np.testing.assert_allclose(batch["advantages"].numpy(), expected, rtol=1e-5, atol=1e-6)
+    # mask_truncated_completions (DAPO) is applied by rova's loss rows: truncated completions leave the loss.
+    kept = batch["completion_mask"].sum(dim=1).tolist()
+    assert kept[:2] == [3, 2] and kept[2:] == ([0, 0] if o.mask_truncated_completions else [4, 2])
