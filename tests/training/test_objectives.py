@@ -17,9 +17,15 @@ TINY = ("stage=grpo", "stage.max_steps=2", "stage.num_generations=2", "stage.per
         "stage.max_completion_length=12", "stage.save_steps=100", "data.demo_num_clips=8", "logger=none")
 
 
-@pytest.mark.parametrize("objective", OBJECTIVES)
-def test_two_steps_train_with_each_objective(objective, tmp_path, cache_dir):
-    proc = launch(tmp_path, cache_dir, *TINY, f"objective={objective}")
+# 80/20 (methods.md: top entropy quantile 0.2) with an entropy bonus: both read the entropies of rova's video-aware
+# log-prob pass.
+RUNS = [(name, ()) for name in OBJECTIVES] + [("grpo", ("objective.top_entropy_quantile=0.2",
+                                                        "objective.entropy_coef=0.001"))]
+
+
+@pytest.mark.parametrize("objective,extra", RUNS, ids=[" ".join((n, *e)) for n, e in RUNS])
+def test_two_steps_train_with_each_objective(objective, extra, tmp_path, cache_dir):
+    proc = launch(tmp_path, cache_dir, *TINY, f"objective={objective}", *extra)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = only_run_dir(tmp_path / "outputs")
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
@@ -32,6 +38,8 @@ def test_two_steps_train_with_each_objective(objective, tmp_path, cache_dir):
         assert all("clip_ratio/low_mean" in row and "cispo_clip_ratio" not in row for row in steps), steps[0]
     resolved = (run_dir / "resolved.yaml").read_text()
     assert f"name: {objective}" in resolved
+    if extra:  # TRL logs the coefficient of an active entropy bonus
+        assert all(row.get("entropy_coef") == 0.001 for row in steps), steps[0]
 
 
 REWARDS = np.array([1.0, 0.0, 0.0, 2.0])
