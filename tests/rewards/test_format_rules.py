@@ -51,3 +51,13 @@ def test_huge_outputs_stay_linear():
     for text in ("<think>" + "</think> " * 200_000 + "<answer>", "<think>" + "</answer>\n" * 200_000 + "</glue>"):
         assert tags_fullmatch(text, ("think", "answer", "glue")) is False
         assert tags_fullmatch(text + "</answer>", ("think", "answer")) in (True, False)
+
+
+NASTY = st.one_of(st.text(max_size=200), st.lists(st.sampled_from(PIECES + ["[[0, 0, 1, 1]]", "nan", "[(", ")]"]),
+                                                  max_size=20).map("".join))
+
+
+@settings(max_examples=200, deadline=None)
+@given(NASTY, st.sampled_from(["multiple choice", "grounding", "grounded_qa", "tracking", "free-form"]))
+def test_strict_format_is_total(text, problem_type):
+    assert strict_format_score(text, problem_type, GT_TRACK) in (0.0, 1.0)
