@@ -174,7 +174,7 @@ def overrides(args, out: Path, share: bool) -> list[str]:
     return [
         f"run.cache_dir={args.cache_dir}", f"run.output_root={out / 'outputs'}", "logger=none", "rollout=hf",
         "distributed=none", "stage=tgrpo", f"stage.max_steps={args.warmup + args.steps}", "stage.save_steps=100000",
-        f"stage.num_generations={g}", f"stage.per_device_train_batch_size={g}", "stage.beta=0.0",
+        f"stage.num_generations={g}", f"stage.per_device_train_batch_size={g}", "objective.beta=0.0",
         f"stage.max_completion_length={args.completion}", "stage.logging_steps=1",
         f"stage.gradient_checkpointing={str(args.gradient_checkpointing).lower()}", f"model.dtype={args.dtype}",
         f"model.share_vision_encoding={str(share).lower()}",

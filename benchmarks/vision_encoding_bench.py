@@ -32,7 +32,7 @@ def overrides(args, out: Path) -> list[str]:
     return [
         f"run.cache_dir={args.cache_dir}", f"run.output_root={out / 'outputs'}", "logger=none",
         f"stage={args.stage}", "corruption=weather", f"stage.max_steps={args.steps}", "stage.save_steps=1000",
-        "stage.beta=0.04", "stage.num_iterations=2", f"stage.num_generations={g}",
+        "objective.beta=0.04", "stage.num_iterations=2", f"stage.num_generations={g}",
         f"stage.per_device_train_batch_size={g * args.prompts}", f"tgrpo.shuffled_generations={max(1, g // 2)}",
         f"tgrpo.corrupted_generations={max(2, g // 2)}", "reward.w_kl=1.0", "reward.kl_loss_coef=0.5",
         f"data.demo_num_clips={max(8, 2 * args.prompts)}", *args.overrides,

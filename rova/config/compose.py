@@ -23,6 +23,11 @@ from rova.config.schema import RootConfig
 from rova.errors import ConfigError
 
 CONFIG_NAME = "config"
+# Keys that moved to another home: the old key is refused with the new one named (never silently dropped).
+MOVED_KEYS = {
+    f"stage.{key}": f"objective.{key}"
+    for key in ("loss_type", "beta", "epsilon", "scale_rewards", "mask_truncated_completions")
+}
 
 
 def conf_dir() -> Path:
@@ -40,6 +45,13 @@ def _suggest(key: str) -> str:
         known = []
     close = difflib.get_close_matches(leaf, known, n=1)
     return f" (did you mean {parent + '.' if parent else ''}{close[0]}?)" if close else ""
+
+
+def _unknown_key(key: str) -> ConfigError:
+    if key in MOVED_KEYS:
+        return ConfigError(key, f"moved to {MOVED_KEYS[key]} (the policy loss is the `objective` group: "
+                                f"objective=grpo|dapo|dr_grpo|gspo|cispo); set {MOVED_KEYS[key]}=... instead")
+    return ConfigError(key, f"unknown key{_suggest(key)}")
 
 
 def _schema_node(key: str):
@@ -77,7 +89,7 @@ def _hydra_error_to_config_error(exc: Exception, overrides: list[str] = ()) -> C
         if "not in struct" in text or "To append to your config" in text:
             if _is_open_dict(key):
                 return ConfigError(key, f"new entry in a dict: add it with +{key}=...")
-            return ConfigError(key, f"unknown key{_suggest(key)}")
+            return _unknown_key(key)
         detail = text.splitlines()[-1].strip()
         return ConfigError(key, detail)
     match = re.search(r"An item is already at '([^']+)'", text)
@@ -142,7 +154,7 @@ def _omegaconf_error_to_config_error(exc: OmegaConfBaseException) -> ConfigError
     msg = getattr(exc, "msg", None) or str(exc)
     first = msg.strip().splitlines()[0]
     if isinstance(exc, (ConfigKeyError, ConfigAttributeError)) and "not in" in first.lower():
-        return ConfigError(key, f"unknown key{_suggest(key)}")
+        return _unknown_key(key)
     if isinstance(exc, MissingMandatoryValue):
         hint = {"data.train_file": " (a Video-R1-schema .json/.jsonl annotation file)",
                 "model.path": " (a checkpoint directory or hub id)"}.get(key, "")

@@ -106,6 +106,18 @@ VIDEO_R1_TYPE_TEMPLATES = {
         "<answer> </answer> tags."
     ),
 }
+# The task kinds of VideoChat-R1 (rova/rewards: grounded QA's <glue> intervals, tracking's per-frame boxes); kept
+# apart from Video-R1's wording above, which the tiny test model's vocabulary is built from.
+VIDEOCHAT_R1_TYPE_TEMPLATES = {
+    "grounded_qa": (
+        " Please provide only the single option letter (e.g., A, B, C, D, etc.) within the <answer> </answer> tags, "
+        "then the time spans that support it as [(start, end), ...] in seconds within the <glue> </glue> tags."
+    ),
+    "tracking": (
+        " Please provide the object's bounding box in every frame, as [[x0, y0, x1, y1], ...] normalised to [0, 1], "
+        "within the <answer> </answer> tags."
+    ),
+}
 
 
 # The procedural tasks `build_demo` renders (rova.data.procedural builds them) and their splits.
@@ -122,7 +134,9 @@ class PromptTemplates:
     """
 
     question: str = VIDEO_R1_QUESTION_TEMPLATE
-    type_templates: dict[str, str] = field(default_factory=lambda: dict(VIDEO_R1_TYPE_TEMPLATES))
+    type_templates: dict[str, str] = field(
+        default_factory=lambda: {**VIDEO_R1_TYPE_TEMPLATES, **VIDEOCHAT_R1_TYPE_TEMPLATES}
+    )
     options_header: str = "Options:\n"
     system: Optional[str] = None
 

@@ -29,6 +29,12 @@ class RewardConfig:
     kl_topk: int = 64
     kl_loss_coef: float = 0.0
     acc_threshold: float = 0.1
+    # video_r1: one <think>/<answer> rule for every task (rova.rewards.format); per_task: VideoChat-R1's strict
+    # rules (grounded QA adds <glue>, tracking needs a valid K x 4 box list: rova.rewards.format_rules).
+    format_rule: str = "video_r1"
+    # A multiple-choice record with several correct letters ("A,C"): exact (all of them, no other) or soft
+    # (TW-GRPO: |S| / |GT| for a non-empty subset S of GT, else 0; rova.rewards.choices).
+    multi_answer: str = "exact"
     # A control: each trained branch's total rewards are permuted across its completions (seeded by the step)
     # before the advantages, so they no longer say which completion was right; logged rewards stay the true ones.
     shuffle: bool = False
@@ -44,3 +50,5 @@ class RewardConfig:
         _choice("reward.kl_estimator", self.kl_estimator, ("full", "topk", "sampled"))
         _positive("reward.kl_topk", self.kl_topk)
         _unit("reward.acc_threshold", self.acc_threshold)
+        _choice("reward.format_rule", self.format_rule, ("video_r1", "per_task"))
+        _choice("reward.multi_answer", self.multi_answer, ("exact", "soft"))

@@ -27,6 +27,7 @@ from rova.config.eval import EvalConfig
 from rova.config.logger import LoggerConfig
 from rova.config.memory import MemoryConfig
 from rova.config.model import ModelConfig
+from rova.config.objective import ObjectiveConfig
 from rova.config.recipe import RecipeConfig
 from rova.config.reward import RewardConfig
 from rova.config.rollout import RolloutConfig
@@ -50,6 +51,7 @@ def corruption_probability(cfg: CorruptionConfig) -> float:
 @dataclass
 class RootConfig:
     stage: StageConfig = field(default_factory=StageConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     corruption: CorruptionConfig = field(default_factory=CorruptionConfig)

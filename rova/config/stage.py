@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
-from rova.config.checks import _choice, _positive, _unit
+from rova.config.checks import _choice, _positive
 
 # transformers' SchedulerType values that need no extra arguments (stage.lr_scheduler_type); "constant" with
 # stage.warmup_steps > 0 runs as "constant_with_warmup" (rova.training.args.scheduler_type).
@@ -126,7 +126,8 @@ def get_spec(name: str) -> StageSpec:
 
 @dataclass
 class StageConfig:
-    """Which stage runs, and the trainer hyperparameters (TRL GRPOConfig / SFTConfig names)."""
+    """Which stage runs, and the trainer hyperparameters (TRL GRPOConfig / SFTConfig names). The policy loss of
+    the RL stages (loss_type, epsilon, beta, scale_rewards, ...) is the `objective` group (rova/config/objective.py)."""
 
     name: str = "grpo"
     max_steps: int = 4
@@ -144,11 +145,6 @@ class StageConfig:
     max_prompt_length: Optional[int] = None
     temperature: float = 1.0
     top_p: float = 1.0
-    beta: float = 0.0
-    epsilon: float = 0.2
-    loss_type: str = "dapo"
-    scale_rewards: str = "group"
-    mask_truncated_completions: bool = False
     gradient_checkpointing: bool = False
     save_steps: int = 2
     save_total_limit: Optional[int] = 2
@@ -177,10 +173,6 @@ class StageConfig:
         _positive("stage.temperature", self.temperature)
         if not 0.0 < self.top_p <= 1.0:
             raise ConfigError("stage.top_p", f"got {self.top_p!r}; must be in (0, 1]")
-        _positive("stage.beta", self.beta, allow_zero=True)
-        _unit("stage.epsilon", self.epsilon)
-        _choice("stage.loss_type", self.loss_type, ("grpo", "bnpo", "dr_grpo", "dapo"))
-        _choice("stage.scale_rewards", self.scale_rewards, ("group", "batch", "none"))
         _positive("stage.save_steps", self.save_steps)
         if self.save_total_limit is not None:
             _positive("stage.save_total_limit", self.save_total_limit)

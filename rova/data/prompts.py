@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rova.config.data import PromptTemplates
+from rova.data.records import CHOICE_TYPES
 from rova.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -19,8 +20,8 @@ DEFAULT_TEMPLATES = PromptTemplates()
 
 
 def question_with_options(record: VideoQARecord, templates: PromptTemplates = DEFAULT_TEMPLATES) -> str:
-    """The question text; for multiple choice the options follow, one per line."""
-    if record.problem_type != "multiple choice":
+    """The question text; for multiple choice (and grounded QA) the options follow, one per line."""
+    if record.problem_type not in CHOICE_TYPES:
         return record.problem
     return record.problem + templates.options_header + "".join(f"{option}\n" for option in record.options)
 

@@ -23,7 +23,10 @@ from rova.errors import DataError
 
 log = logging.getLogger(__name__)
 
-PROBLEM_TYPES = ("multiple choice", "numerical", "OCR", "free-form", "regression", "grounding")
+PROBLEM_TYPES = (
+    "multiple choice", "numerical", "OCR", "free-form", "regression", "grounding", "grounded_qa", "tracking",
+)
+CHOICE_TYPES = ("multiple choice", "grounded_qa")  # problem types whose question lists options
 DATA_TYPES = ("video", "image")
 MEDIA_KEYS = ("path", "video")
 REQUIRED_KEYS = ("problem_id", "problem", "data_type", "problem_type", "solution")
@@ -172,8 +175,8 @@ def parse_record(obj: Any, where: str, media_root: Path, root_given: bool) -> Vi
         options = []
     if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
         raise bad("options", f"must be a list of strings like 'A. ...', got {options!r:.80}")
-    if obj["problem_type"] == "multiple choice" and not options:
-        raise bad("options", "a multiple choice record needs a non-empty options list")
+    if obj["problem_type"] in CHOICE_TYPES and not options:
+        raise bad("options", f"a {obj['problem_type']} record needs a non-empty options list")
 
     for key in ("process", "data_source"):
         value = obj.get(key)

@@ -53,7 +53,9 @@ MRA_CONVENTION = (
     "video-r1: MRA = mean over theta in {0.50, 0.55, ..., 0.95} of 1[|pred - gt| / (|gt| + 1e-8) < 1 - theta]"
 )
 
-# Types whose per-item score is 0 or 1; the others (OCR, free-form, regression, grounding) are graded.
+# Types whose per-item score is 0 or 1; the others (OCR, free-form, regression, grounding, tracking) are graded.
+# grounded_qa's eval score (its option letter; the glue IoU is a training reward) is 0 or 1 too, so the graded
+# rule (score >= 0.5) judges it the same; it stays out of this list so recorded results keep their wording.
 BINARY_TYPES: tuple[str, ...] = ("multiple choice", "numerical")
 
 

@@ -2,7 +2,7 @@
 
 * `prepare_trainable(model, model_cfg)` freezes the vision tower when asked and returns PEFT's LoRA config
   when `model.lora.enabled`. The trainer is handed that config (TRL's `peft_config`) rather than a model we
-  wrapped: for a pre-wrapped PeftModel with `stage.beta > 0` TRL 1.16 adds a frozen copy of the adapter named
+  wrapped: for a pre-wrapped PeftModel with `objective.beta > 0` TRL 1.16 adds a frozen copy of the adapter named
   "ref" (saved with every checkpoint and the final model as `ref/`), while with `peft_config` the reference is
   the base model with the adapter disabled, which for a fresh LoRA (B = 0) is the same thing. TRL also keeps
   the adapter in the base dtype under ZeRO-3 on that path (mixed bf16 / fp32 parameters break ZeRO-3).

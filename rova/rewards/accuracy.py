@@ -18,9 +18,14 @@ import numpy as np
 
 from rova.errors import DataError
 from rova.rewards.answers import completion_to_text, extract_answer
+from rova.rewards.boxes import parse_boxes, tracking_iou
+from rova.rewards.choices import MULTI_ANSWER_MODES, is_multi_answer, multi_answer_score, parse_grounded_choice
+from rova.rewards.glue import ground_truth_glue
 from rova.rewards.iou import parse_segments, segments_iou
 
-PROBLEM_TYPES = ("multiple choice", "numerical", "OCR", "free-form", "regression", "grounding")
+PROBLEM_TYPES = (
+    "multiple choice", "numerical", "OCR", "free-form", "regression", "grounding", "grounded_qa", "tracking",
+)
 MODES = ("train", "eval")
 # MRA confidence thresholds theta in {0.50, 0.55, ..., 0.95}, the VSI-Bench grid.
 MRA_THRESHOLDS = tuple(float(theta) for theta in np.linspace(0.5, 0.95, 10))
@@ -125,6 +130,16 @@ def _score_grounding(pred: str, gt: str, mode: str) -> float:
     return segments_iou(segments, parse_segments(gt))
 
 
+def _score_grounded_qa(pred: str, gt: str, mode: str) -> float:
+    """The multiple-choice half of grounded QA (its glue IoU is the `iou` reward: rova.rewards.glue)."""
+    letter = parse_grounded_choice(pred)
+    return 1.0 if letter is not None and letter == parse_grounded_choice(gt) else 0.0
+
+
+def _score_tracking(pred: str, gt: str, mode: str) -> float:
+    return tracking_iou(parse_boxes(pred), parse_boxes(gt))
+
+
 _SCORERS: dict[str, Callable[[str, str, str], float]] = {
     "multiple choice": _score_multiple_choice,
     "numerical": _score_numerical,
@@ -132,6 +147,8 @@ _SCORERS: dict[str, Callable[[str, str, str], float]] = {
     "free-form": _score_free_form,
     "regression": _score_regression,
     "grounding": _score_grounding,
+    "grounded_qa": _score_grounded_qa,
+    "tracking": _score_tracking,
 }
 _CANONICAL = {name.casefold(): name for name in PROBLEM_TYPES}
 
@@ -225,15 +242,18 @@ def ground_truth(solution: str, problem_type: str) -> str:
     if not gt:
         raise RewardDataError(f"{problem_type} solution {_preview(solution)} has an empty answer")
     invalid = {
-        "multiple choice": lambda: parse_choice(gt) is None,
+        "multiple choice": lambda: parse_choice(gt) is None and not is_multi_answer(gt),
         "numerical": lambda: parse_number(gt) is None,
         "regression": lambda: parse_number(gt) is None,
         "grounding": lambda: parse_segments(gt) is None,
+        "grounded_qa": lambda: parse_grounded_choice(gt) is None or ground_truth_glue(solution) is None,
+        "tracking": lambda: not parse_boxes(gt),
     }.get(problem_type, lambda: False)()
     if invalid:
         raise RewardDataError(
-            f"{problem_type} solution {_preview(solution)} cannot be parsed "
-            "(expected an option letter, a finite number, or [start, end] seconds)"
+            f"{problem_type} solution {_preview(solution)} cannot be parsed (expected an option letter or letters "
+            "'A,C', a finite number, [start, end] seconds, a letter A-G plus <glue>[(s, e), ...]</glue>, or boxes "
+            "[[x0, y0, x1, y1], ...] in [0, 1])"
         )
     return gt
 
@@ -250,14 +270,19 @@ def accuracy_score(
     *,
     mode: str = "train",
     fallback_whole_output: bool = False,
+    multi_answer: str = "exact",
 ) -> float:
     """Accuracy in [0, 1] of one completion against its solution (stored as "<answer>X</answer>").
 
     mode: "train" or "eval" (only regression differs: eval uses MRA). Without an <answer> span the
     score is 0, unless `fallback_whole_output` (eval.fallback_whole_output) scores the whole output.
+    multi_answer (reward.multi_answer): how a multiple-choice record with several correct letters ("A,C") is
+    scored: "exact" (every letter, no other) or "soft" (TW-GRPO's partial credit, rova.rewards.choices).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if multi_answer not in MULTI_ANSWER_MODES:
+        raise ValueError(f"multi_answer must be one of {MULTI_ANSWER_MODES}, got {multi_answer!r}")
     problem_type = canonical_problem_type(problem_type)
     gt = ground_truth(solution, problem_type)
     if not isinstance(completion, str):
@@ -267,11 +292,16 @@ def accuracy_score(
         if not fallback_whole_output:
             return 0.0
         pred = completion.strip()
-    score = _SCORERS[problem_type](pred, gt, mode)
+    if problem_type == "multiple choice" and is_multi_answer(gt):
+        score = multi_answer_score(pred, gt, multi_answer)
+    else:
+        score = _SCORERS[problem_type](pred, gt, mode)
     return float(score) if math.isfinite(score) else 0.0
 
 
-def make_accuracy_reward(*, mode: str = "train", fallback_whole_output: bool = False) -> Callable[..., list[float]]:
+def make_accuracy_reward(
+    *, mode: str = "train", fallback_whole_output: bool = False, multi_answer: str = "exact"
+) -> Callable[..., list[float]]:
     """A TRL reward callable `(prompts, completions, solution, problem_type, **kwargs) -> list[float]`."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -282,15 +312,16 @@ def make_accuracy_reward(*, mode: str = "train", fallback_whole_output: bool = F
         types = _per_sample(problem_type, n, "problem_type")
         return [
             accuracy_score(
-                completion_to_text(c), s, t, mode=mode, fallback_whole_output=fallback_whole_output
+                completion_to_text(c), s, t, mode=mode, fallback_whole_output=fallback_whole_output,
+                multi_answer=multi_answer,
             )
             for c, s, t in zip(completions, solutions, types)
         ]
 
-    if mode != "train" or fallback_whole_output:
+    if mode != "train" or fallback_whole_output or multi_answer != "exact":
         accuracy_reward.__name__ = accuracy_reward.__qualname__ = f"accuracy_reward_{mode}" + (
             "_fallback" if fallback_whole_output else ""
-        )
+        ) + ("" if multi_answer == "exact" else f"_{multi_answer}")
     return accuracy_reward
 
 

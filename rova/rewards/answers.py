@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-ANSWER_OPEN = "<answer>"
-ANSWER_CLOSE = "</answer>"
-
 
 def extract_answer(text: str) -> str | None:
     """Content of the LAST complete `<answer>...</answer>` span, stripped; None when there is none.
@@ -20,17 +17,23 @@ def extract_answer(text: str) -> str | None:
     `re.findall(r"<answer>(.*?)</answer>", text, re.DOTALL)[-1].strip()`; with nested or stray tags it
     picks the innermost span (`<answer><answer>B</answer>` -> "B").
     """
+    return extract_tag(text, "answer")
+
+
+def extract_tag(text: str, tag: str) -> str | None:
+    """Content of the LAST complete `<tag>...</tag>` span, stripped; None when there is none (see extract_answer)."""
     if not isinstance(text, str):
         return None
-    close = text.rfind(ANSWER_CLOSE)
+    opening, closing = f"<{tag}>", f"</{tag}>"
+    close = text.rfind(closing)
     if close < 0:
         return None
-    start = text.rfind(ANSWER_OPEN, 0, close)
+    start = text.rfind(opening, 0, close)
     if start < 0:
         return None
-    content_start = start + len(ANSWER_OPEN)
+    content_start = start + len(opening)
     # The first closing tag after that opening (it exists: `close` is one), not necessarily `close`.
-    return text[content_start : text.find(ANSWER_CLOSE, content_start)].strip()
+    return text[content_start : text.find(closing, content_start)].strip()
 
 
 def completion_to_text(completion: Any) -> str:

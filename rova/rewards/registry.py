@@ -37,13 +37,18 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rova.config.branches import CLEAN, TRAINED_BRANCHES
-from rova.rewards.accuracy import accuracy_reward, canonical_problem_type
+from rova.rewards.accuracy import canonical_problem_type, make_accuracy_reward
 from rova.rewards.answers import completion_to_text
 from rova.rewards.format import format_score
+from rova.rewards.format_rules import strict_format_score
+from rova.rewards.glue import glue_score
 from rova.rewards.length import length_bonus
 from rova.rewards.temporal import temporal_bonus
 
-GROUNDING = "grounding"  # the problem type whose correctness is a temporal IoU (scored by `iou`, not `accuracy`)
+GROUNDING = "grounding"
+# The problem types whose correctness IS an IoU (temporal segments, per-frame boxes): scored by `iou`, not `accuracy`.
+IOU_TYPES = (GROUNDING, "tracking")
+GROUNDED_QA = "grounded_qa"  # correctness is its multiple-choice accuracy (`accuracy`); its glue IoU is `iou`
 
 
 @dataclass
@@ -91,31 +96,45 @@ class RewardComponent:
         return float(getattr(cfg, self.weight_key))
 
 
-def is_grounding(problem_type: Sequence[str]) -> np.ndarray:
-    """bool per completion: its problem type is temporal grounding (correctness is an IoU)."""
-    return np.array([canonical_problem_type(p) == GROUNDING for p in problem_type], dtype=bool)
+def is_iou_type(problem_type: Sequence[str]) -> np.ndarray:
+    """bool per completion: its correctness is an IoU (temporal grounding, tracking), not an accuracy."""
+    return np.array([canonical_problem_type(p) in IOU_TYPES for p in problem_type], dtype=bool)
 
 
-def _correctness(prompts, completions, solution, problem_type, correctness=None) -> np.ndarray:
+def _correctness(prompts, completions, solution, problem_type, correctness=None, reward_config=None) -> np.ndarray:
     """Flat accuracy of every completion: the scorer's `correctness`, or scored here from the ground truth."""
     if correctness is not None:
         return np.asarray(correctness, dtype=np.float64).reshape(-1)
-    return np.asarray(accuracy_reward(prompts, completions, solution, problem_type), dtype=np.float64)
+    reward = make_accuracy_reward(multi_answer=getattr(reward_config, "multi_answer", "exact"))
+    return np.asarray(reward(prompts, completions, solution, problem_type), dtype=np.float64)
 
 
-def accuracy(prompts, completions, *, solution, problem_type, correctness=None, **kwargs) -> np.ndarray:
-    """Answer accuracy (docs/rewards.md "Accuracy reward"); grounding rows are scored by `iou` instead."""
-    score = _correctness(prompts, completions, solution, problem_type, correctness)
-    return np.where(is_grounding(problem_type), np.nan, score)
+def accuracy(prompts, completions, *, solution, problem_type, correctness=None, reward_config=None,
+             **kwargs) -> np.ndarray:
+    """Answer accuracy (docs/rewards.md "Accuracy reward"); grounding and tracking rows are scored by `iou`."""
+    score = _correctness(prompts, completions, solution, problem_type, correctness, reward_config)
+    return np.where(is_iou_type(problem_type), np.nan, score)
 
 
-def iou(prompts, completions, *, solution, problem_type, correctness=None, **kwargs) -> np.ndarray:
-    """Temporal-grounding IoU of the predicted segments, weighted by w_iou."""
-    score = _correctness(prompts, completions, solution, problem_type, correctness)
-    return np.where(is_grounding(problem_type), score, np.nan)
+def iou(prompts, completions, *, solution, problem_type, correctness=None, reward_config=None,
+        **kwargs) -> np.ndarray:
+    """The IoU of the row's kind, weighted by w_iou: temporal segments (grounding), mean box IoU (tracking), glue
+    intervals (grounded QA, rova.rewards.glue); NaN for the other problem types."""
+    score = _correctness(prompts, completions, solution, problem_type, correctness, reward_config)
+    kinds = [canonical_problem_type(p) for p in problem_type]
+    return np.array([
+        score[i] if kind in IOU_TYPES
+        else glue_score(completion_to_text(completions[i]), solution[i]) if kind == GROUNDED_QA
+        else np.nan
+        for i, kind in enumerate(kinds)
+    ], dtype=np.float64)
 
 
-def format_(prompts, completions, **kwargs) -> list[float]:
+def format_(prompts, completions, *, solution=None, problem_type=None, reward_config=None, **kwargs) -> list[float]:
+    """reward.format_rule: video_r1 (rova.rewards.format, every task) or per_task (VideoChat-R1's strict rules)."""
+    if getattr(reward_config, "format_rule", "video_r1") == "per_task":
+        return [strict_format_score(completion_to_text(c), canonical_problem_type(t), s)
+                for c, s, t in zip(completions, solution, problem_type)]
     return [format_score(completion_to_text(c)) for c in completions]
 
 

@@ -19,7 +19,11 @@ TRAINER_KEYS = (
 )
 GRPO_KEYS = (
     "steps_per_generation", "num_generations", "num_iterations", "max_completion_length", "temperature", "top_p",
-    "beta", "epsilon", "loss_type", "scale_rewards", "mask_truncated_completions",
+)
+# objective.* keys (the policy loss), handed to GRPOConfig under the same name.
+OBJECTIVE_KEYS = (
+    "loss_type", "beta", "epsilon", "epsilon_high", "delta", "importance_sampling_level", "top_entropy_quantile",
+    "entropy_coef", "scale_rewards", "mask_truncated_completions",
 )
 
 
@@ -51,13 +55,14 @@ def scheduler_type(name: str, warmup_steps: float) -> str:
 
 
 def video_grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], extra: dict | None = None):
-    """The VideoGRPOConfig of the GRPO stages: TRL's GRPOConfig from stage.* / rollout.*, plus every option the
-    VideoGRPOTrainer reads (rova.training.video_grpo_config); the one place the trainer's args are built."""
+    """The VideoGRPOConfig of the GRPO stages: TRL's GRPOConfig from stage.* / objective.* / rollout.*, plus every
+    option the VideoGRPOTrainer reads (rova.training.video_grpo_config); the one place the trainer's args are built."""
     from rova.training.video_grpo_config import VideoGRPOConfig
 
     return VideoGRPOConfig(
         **common_trainer_args(cfg, run_dir, report_to=report_to),
         **{key: getattr(cfg.stage, key) for key in GRPO_KEYS},
+        **{key: getattr(cfg.objective, key) for key in OBJECTIVE_KEYS},
         log_completions=False,
         **vllm_arguments(cfg),
         **rova_trainer_arguments(cfg),

@@ -85,7 +85,8 @@ def score_rollout(
         shape = (len(groups), size)
         row_group = [plan.rows[i][1] for i in idx]
         correctness = np.array(
-            [accuracy_score(texts[i], solutions[g], problem_types[g]) for i, g in zip(idx, row_group)], dtype=np.float64
+            [accuracy_score(texts[i], solutions[g], problem_types[g], multi_answer=cfg.multi_answer)
+             for i, g in zip(idx, row_group)], dtype=np.float64
         ).reshape(shape)
         scores[branch] = BranchScores(branch, groups, correctness, np.asarray([lengths[i] for i in idx]).reshape(shape))
 

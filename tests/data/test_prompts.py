@@ -31,12 +31,14 @@ def test_prompt_for_multiple_choice_matches_video_r1():
 
 @pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
 def test_every_problem_type_has_an_answer_instruction(problem_type):
-    options = ["A. x", "B. y"] if problem_type == "multiple choice" else []
+    options = ["A. x", "B. y"] if problem_type in ("multiple choice", "grounded_qa") else []
     text = build_prompt_text(_rec(problem_type=problem_type, options=options))
     assert text.count("<answer> </answer>") == 2  # reasoning instruction + type instruction
     if problem_type == "grounding":
         assert "[start, end] in seconds" in text
-    if problem_type != "multiple choice":
+    if problem_type == "grounded_qa":
+        assert "<glue> </glue>" in text and "Options:" in text
+    elif problem_type != "multiple choice":
         assert "Options:" not in text
 
 

@@ -129,6 +129,8 @@ MALFORMED = [
     ("options not a list", good_record(options="A. x"), "'options'"),
     ("option not a string", good_record(options=["A. x", 2]), "'options'"),
     ("empty options for multiple choice", good_record(options=[]), "'options'"),
+    ("empty options for grounded QA", good_record(problem_type="grounded_qa", options=[],
+                                                  solution="<answer>A</answer><glue>[]</glue>"), "'options'"),
     ("problem not a string", good_record(problem=["q"]), "'problem'"),
     ("solution not a string", good_record(solution=3), "'solution'"),
     ("problem_id a bool", good_record(problem_id=True), "'problem_id'"),
@@ -177,6 +179,14 @@ def test_jsonl_error_names_record_and_line(tmp_path):
     path.write_text(lines[0] + "\n{broken\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"record 1 \(line 2\)"):
         load_records(path)
+
+
+def test_grounded_qa_and_tracking_records_load(tmp_path):
+    records = load_records(write_json(tmp_path, [
+        good_record(problem_id=0, problem_type="grounded_qa", solution="<answer>A</answer><glue>[(1, 2)]</glue>"),
+        good_record(problem_id=1, problem_type="tracking", options=[], solution="<answer>[[0, 0, 1, 1]]</answer>"),
+    ]))
+    assert [r.problem_type for r in records] == ["grounded_qa", "tracking"]
 
 
 def test_missing_file(tmp_path):

@@ -151,6 +151,21 @@ def test_any_completion_scores_in_range(completion, problem_type):
     assert result.extracted == (result.answer is not None)
 
 
+def test_task_kinds_of_videochat_r1_and_tw_grpo_are_scored_in_eval_as_in_training():
+    """Tracking: mean box IoU (graded); grounded QA: the option letter (binary); several correct letters: all of
+    them (eval scores exact; the soft partial credit is a training reward, reward.multi_answer=soft)."""
+    track = score_prediction(ans("[[0, 0, 0.5, 0.5], [0, 0, 0.5, 0.5]]"),
+                             "<answer>[[0, 0, 0.5, 0.5], [0, 0, 1, 1]]</answer>", "tracking")
+    assert track.score == pytest.approx((1.0 + 0.25) / 2) and "tracking" not in BINARY_TYPES
+    assert score_prediction(ans("[[0, 0, 0.5, 0.5]]"), "<answer>[[0, 0, 0.5, 0.5], [0, 0, 1, 1]]</answer>",
+                            "tracking").score == 0.0
+    solution = "<answer>C</answer><glue>[(1, 2)]</glue>"
+    assert score_prediction(ans("The best answer is C") + "<glue>[]</glue>", solution, "grounded_qa").score == 1.0
+    assert score_prediction(ans("D"), solution, "grounded_qa").score == 0.0
+    assert score_prediction(ans("C, A"), "<answer>A,C</answer>", "multiple choice").score == 1.0
+    assert score_prediction(ans("A"), "<answer>A,C</answer>", "multiple choice").score == 0.0
+
+
 def test_binary_types_are_canonical_names():
     from rova.rewards import PROBLEM_TYPES
 

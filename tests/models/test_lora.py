@@ -145,7 +145,7 @@ def lora_run(cache_dir, tmp_path_factory):
     from rova.stages.setup import DistState
 
     tmp_path = tmp_path_factory.mktemp("lora")
-    trainer, cfg, run_dir = make_trainer(cache_dir, tmp_path, *LORA, *STEP, "stage.beta=0.04",
+    trainer, cfg, run_dir = make_trainer(cache_dir, tmp_path, *LORA, *STEP, "objective.beta=0.04",
                                          "model.lora.save_merged=true")
     before = snapshot(trainer.model)
     with unequal_rewards():
@@ -296,7 +296,7 @@ def test_lora_with_two_cpu_processes_trains_saves_and_resumes(tmp_path, cache_di
 
     run_dir = tmp_path / "outputs" / "lora"
     common = (f"distributed={strategy}", "distributed.nproc_per_node=2", *LORA, "model.freeze_vision=true",
-              "model.lora.save_merged=true", "stage.beta=0.04", "stage.save_steps=2", "logger=none",
+              "model.lora.save_merged=true", "objective.beta=0.04", "stage.save_steps=2", "logger=none",
               "data.demo_num_clips=8", f"run.dir={run_dir}")
     first = launch(tmp_path, cache_dir, *common, "stage.max_steps=2", timeout=900)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
@@ -345,7 +345,7 @@ def test_with_lora_the_video_reaches_the_reference_pass_too(cache_dir, tmp_path)
     the clip must reach it like every other pass (counted per pass, the reference one included)."""
     from rova.training.vision_probe import VisionProbe, attribute_passes
 
-    trainer, _, _ = make_trainer(cache_dir, tmp_path, *LORA, *STEP, "stage.beta=0.04", "stage.num_iterations=2")
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, *LORA, *STEP, "objective.beta=0.04", "stage.num_iterations=2")
     assert trainer.ref_model is None
     counter = VisionProbe(trainer.model)
     attribute_passes(trainer, counter)

@@ -141,7 +141,7 @@ def test_clip_index_numbers_distinct_clips_in_order_of_first_use():
 
 
 STEP_OVERRIDES = (
-    "stage=tgrpo", "corruption=weather", "stage.max_steps=1", "stage.beta=0.04", "stage.num_iterations=2",
+    "stage=tgrpo", "corruption=weather", "stage.max_steps=1", "objective.beta=0.04", "stage.num_iterations=2",
     "stage.per_device_train_batch_size=8", "stage.num_generations=4", "tgrpo.shuffled_generations=2",
     "tgrpo.corrupted_generations=2", "reward.w_kl=1.0", "reward.kl_loss_coef=0.5",
 )

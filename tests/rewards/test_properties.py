@@ -42,6 +42,8 @@ SOLUTIONS = {
     "free-form": ["<answer>a man is running in the park</answer>"],
     "regression": ["<answer>0</answer>", "<answer>12.5</answer>"],
     "grounding": ["<answer>[1.5, 7]</answer>", "<answer>[[0, 2], [5, 9]]</answer>"],
+    "grounded_qa": ["<answer>B</answer><glue>[(1.5, 7)]</glue>", "<answer>The best answer is C</answer><glue>[]</glue>"],
+    "tracking": ["<answer>[[0.1, 0.1, 0.5, 0.5]]</answer>", "<answer>[[0, 0, 1, 1], [0.2, 0.2, 0.4, 0.9]]</answer>"],
 }
 
 

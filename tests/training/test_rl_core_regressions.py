@@ -63,7 +63,7 @@ def test_kl_passes_project_only_the_completion_span(tmp_path, cache_dir):
 
 def test_batch_scaled_advantages_use_the_std_over_all_processes(tmp_path, cache_dir, monkeypatch):
     """Defect 7: scale_rewards=batch divided by this process's std; TRL divides by the std over all processes."""
-    trainer, _, run_dir = make_trainer(cache_dir, tmp_path, "stage.scale_rewards=batch", "stage.num_generations=4",
+    trainer, _, run_dir = make_trainer(cache_dir, tmp_path, "objective.scale_rewards=batch", "stage.num_generations=4",
                                        "stage.per_device_train_batch_size=4")
     peer = np.array([0.0, 3.0, 3.0, 0.0])  # a second process's rewards
     reduce = trainer.accelerator.reduce

@@ -41,7 +41,7 @@ def test_built_from_the_composed_config_carries_every_trainer_option(composed):
     assert isinstance(args, VideoGRPOConfig)
     # TRL's own fields, from stage.*
     assert (args.num_generations, args.per_device_train_batch_size, args.seed) == (4, 4, cfg.stage.seed)
-    assert args.beta == cfg.stage.beta and args.loss_type == cfg.stage.loss_type
+    assert args.beta == cfg.objective.beta and args.loss_type == cfg.objective.loss_type
     # rova's, each from the key of the same meaning
     assert args.model_family == cfg.model.family == "qwen2_5_vl"
     assert args.share_vision_encoding is False and args.decode_workers == cfg.data.decode_workers
@@ -130,3 +130,30 @@ def test_an_unknown_scheduler_is_refused_with_its_key(tmp_path):
 
     with pytest.raises(ConfigError, match="stage.lr_scheduler_type"):
         compose(tmp_path, "stage=grpo", "model=tiny", "stage.lr_scheduler_type=cosine_decay")
+
+
+OBJECTIVE_KEYS = ("loss_type", "beta", "epsilon", "epsilon_high", "delta", "importance_sampling_level",
+                  "top_entropy_quantile", "entropy_coef", "scale_rewards", "mask_truncated_completions")
+
+
+@pytest.mark.parametrize("objective", ["grpo", "dapo", "dr_grpo", "gspo", "cispo"])
+def test_each_objective_reaches_the_trainer_args(tmp_path, objective):
+    """objective.* is handed to TRL's GRPOConfig under the same names, for every preset and any RL stage."""
+    cfg = compose(tmp_path, "stage=tgrpo", "model=tiny", f"objective={objective}", "objective.entropy_coef=0.01",
+                  "objective.top_entropy_quantile=0.5")
+    args = video_grpo_config(cfg, tmp_path / "run", report_to=[])
+    for key in OBJECTIVE_KEYS:
+        assert getattr(args, key) == getattr(cfg.objective, key), key
+    assert (args.entropy_coef, args.top_entropy_quantile) == (0.01, 0.5)
+    expected = {"grpo": ("dapo", 0.2, None), "dapo": ("dapo", 0.2, 0.28), "dr_grpo": ("dr_grpo", 0.2, None),
+                "gspo": ("grpo", 3e-4, 4e-4), "cispo": ("cispo", 0.2, 5.0)}[objective]
+    assert (args.loss_type, args.epsilon, args.epsilon_high) == expected
+    assert args.scale_rewards == ("none" if objective == "dr_grpo" else "group")
+    assert args.importance_sampling_level == ("sequence" if objective == "gspo" else "token")
+    assert args.mask_truncated_completions is (objective == "dapo")
+
+
+def test_delta_reaches_the_trainer_args(tmp_path):
+    args = video_grpo_config(compose(tmp_path, "stage=grpo", "model=tiny", "objective.delta=1.5"), tmp_path / "r",
+                             report_to=[])
+    assert args.delta == 1.5

@@ -18,7 +18,7 @@ from tests.support.trainers import make_trainer
 def test_vision_tower_runs_in_generation_and_every_logprob_pass(cache_dir, tmp_path, model):
     # beta > 0 adds the reference pass; num_iterations=2 makes TRL keep old-policy log-probs.
     trainer, cfg, _ = make_trainer(
-        cache_dir, tmp_path, "stage.max_steps=1", "stage.beta=0.04", "stage.num_iterations=2",
+        cache_dir, tmp_path, "stage.max_steps=1", "objective.beta=0.04", "stage.num_iterations=2",
         "stage.per_device_train_batch_size=4", "stage.num_generations=2", f"model={model}",
     )
     counter = VisionProbe(trainer.model, trainer.ref_model)

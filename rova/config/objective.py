@@ -1,0 +1,73 @@
+"""The `objective` group: the policy loss of the RL stages (grpo, tgrpo, memory), TRL 1.16 GRPOConfig names.
+
+Every key here is handed to TRL's GRPOConfig under the same name (rova.training.args) and is the ONE home of its
+concern: the loss aggregation (`loss_type`), the clip range (`epsilon`, `epsilon_high`, `delta`), the ratio level
+(`importance_sampling_level`), the token selection (`top_entropy_quantile`), the entropy bonus (`entropy_coef`),
+the KL penalty (`beta`), the reward scaling of the advantages (`scale_rewards`, applied by rova's own advantage
+code: rova.training.scoring.group_advantages) and `mask_truncated_completions` (applied by rova's loss rows).
+These keys lived under `stage.*` before; an old `stage.<key>` is refused with the new key named
+(rova.config.compose.MOVED_KEYS). The presets (conf/objective/*.yaml) cite where each value comes from
+(../shared/docs/methods.md). The defaults are TRL 1.16's GRPOConfig defaults: objective=grpo is what every run
+did before the group existed (its loss_type is TRL's default "dapo": token-level normalisation over the batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from rova.config.checks import _choice, _positive, _unit
+from rova.errors import ConfigError
+
+# TRL 1.16 GRPOTrainer._compute_loss's loss types (tests/config/test_objective.py holds them to the installed TRL).
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "luspo", "vespo")
+# The loss types that clip the ratio to [1 - epsilon, 1 + epsilon_high] (and cap it at delta when set).
+CLIPPED_LOSSES = ("grpo", "bnpo", "dr_grpo", "dapo", "luspo")
+IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
+SCALE_REWARDS = ("group", "batch", "none")
+
+
+@dataclass
+class ObjectiveConfig:
+    """The policy loss (TRL GRPOConfig names; rova/config/objective.py says what each is and where it applies)."""
+
+    name: str = "grpo"
+    loss_type: str = "dapo"
+    beta: float = 0.0
+    epsilon: float = 0.2
+    epsilon_high: Optional[float] = None  # None = epsilon (TRL); with loss_type=cispo: the cap on the IS weight
+    delta: Optional[float] = None  # two-sided clipping (INTELLECT-2): cap on the ratio of negative advantages
+    importance_sampling_level: str = "token"
+    top_entropy_quantile: float = 1.0
+    entropy_coef: float = 0.0
+    scale_rewards: str = "group"
+    mask_truncated_completions: bool = False
+
+    def __post_init__(self) -> None:
+        _choice("objective.loss_type", self.loss_type, LOSS_TYPES)
+        _positive("objective.beta", self.beta, allow_zero=True)
+        if not 0.0 < self.epsilon < 1.0:
+            raise ConfigError("objective.epsilon", f"got {self.epsilon!r}; the clip range must be in (0, 1)")
+        if self.epsilon_high is not None:
+            _positive("objective.epsilon_high", self.epsilon_high)
+        if self.loss_type == "cispo" and (self.epsilon_high is None or self.epsilon_high < 1.0):
+            raise ConfigError(
+                "objective.epsilon_high",
+                f"got {self.epsilon_high!r}; loss_type=cispo caps the importance weight at epsilon_high (TRL), which "
+                "must be >= 1 or even on-policy tokens are scaled down (CISPO / ScaleRL: 5.0)",
+            )
+        if self.delta is not None:
+            if self.loss_type not in CLIPPED_LOSSES:
+                raise ConfigError("objective.delta", f"only the clipped losses ({', '.join(CLIPPED_LOSSES)}) read it; "
+                                  f"loss_type={self.loss_type!r} would ignore it: set it to null")
+            if self.delta <= 1.0:
+                raise ConfigError("objective.delta", f"got {self.delta!r}; a cap on the ratio must be > 1 "
+                                  "(TRL recommends > 1 + epsilon)")
+        _choice("objective.importance_sampling_level", self.importance_sampling_level, IMPORTANCE_SAMPLING_LEVELS)
+        needs = {"luspo": "sequence", "vespo": "token"}.get(self.loss_type)
+        if needs is not None and self.importance_sampling_level != needs:
+            raise ConfigError("objective.importance_sampling_level",
+                              f"loss_type={self.loss_type!r} is defined on {needs}-level ratios; set it to {needs!r}")
+        _unit("objective.top_entropy_quantile", self.top_entropy_quantile)
+        _positive("objective.entropy_coef", self.entropy_coef, allow_zero=True)
+        _choice("objective.scale_rewards", self.scale_rewards, SCALE_REWARDS)

@@ -1,0 +1,118 @@
+"""The `objective` group: the policy loss as config (TRL 1.16 GRPOConfig names), validated at compose time."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from omegaconf import OmegaConf
+
+from rova.config.compose import MOVED_KEYS, load, validate
+from rova.config.objective import LOSS_TYPES, ObjectiveConfig
+from rova.errors import ConfigError
+
+OBJECTIVES = ("grpo", "dapo", "dr_grpo", "gspo", "cispo")
+RL_STAGES = ("grpo", "tgrpo", "memory")
+# Each preset's values (../shared/docs/methods.md, "GRPO variants already in TRL 1.16's GRPOConfig").
+EXPECTED = {
+    "grpo": {"loss_type": "dapo", "epsilon": 0.2, "epsilon_high": None, "scale_rewards": "group",
+             "mask_truncated_completions": False, "importance_sampling_level": "token", "beta": 0.0},
+    "dapo": {"loss_type": "dapo", "epsilon": 0.2, "epsilon_high": 0.28, "mask_truncated_completions": True},
+    "dr_grpo": {"loss_type": "dr_grpo", "scale_rewards": "none"},
+    "gspo": {"loss_type": "grpo", "importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4,
+             "beta": 0.0},
+    "cispo": {"loss_type": "cispo", "epsilon_high": 5.0},
+}
+
+
+@pytest.mark.parametrize("stage", RL_STAGES)
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_every_objective_composes_with_every_rl_stage(objective, stage):
+    _, cfg = load([f"objective={objective}", f"stage={stage}", "corruption=rova"])
+    assert cfg.objective.name == objective and cfg.stage.name == stage
+    for key, value in EXPECTED[objective].items():
+        assert getattr(cfg.objective, key) == value, key
+
+
+def test_the_default_objective_is_trl_grpo_config_defaults_so_existing_runs_do_not_change():
+    """objective=grpo is what runs did before the group: every key at TRL 1.16's GRPOConfig default."""
+    from trl import GRPOConfig
+
+    _, cfg = load([])
+    assert cfg.objective.name == "grpo"
+    theirs = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
+    for field in dataclasses.fields(ObjectiveConfig):
+        if field.name != "name":
+            assert getattr(cfg.objective, field.name) == theirs[field.name], field.name
+
+
+def test_loss_types_are_the_installed_trl_ones():
+    import inspect
+
+    from trl import GRPOConfig, GRPOTrainer
+
+    help_text = next(f for f in dataclasses.fields(GRPOConfig) if f.name == "loss_type").metadata["help"]
+    source = inspect.getsource(GRPOTrainer._compute_loss)
+    for loss_type in LOSS_TYPES:
+        assert f"'{loss_type}'" in help_text and f'"{loss_type}"' in source, loss_type
+
+
+BAD = [
+    (["objective.loss_type=ppo"], "objective.loss_type"),
+    (["objective.beta=-0.1"], "objective.beta"),
+    (["objective.epsilon=0"], "objective.epsilon"),
+    (["objective.epsilon=1.5"], "objective.epsilon"),
+    (["objective.epsilon_high=-0.2"], "objective.epsilon_high"),
+    (["objective=cispo", "objective.epsilon_high=null"], "objective.epsilon_high"),
+    (["objective=cispo", "objective.epsilon_high=0.28"], "objective.epsilon_high"),
+    (["objective.delta=0.9"], "objective.delta"),
+    (["objective=cispo", "objective.delta=2"], "objective.delta"),
+    (["objective.importance_sampling_level=token_mean"], "objective.importance_sampling_level"),
+    (["objective.loss_type=luspo"], "objective.importance_sampling_level"),
+    (["objective=gspo", "objective.loss_type=vespo"], "objective.importance_sampling_level"),
+    (["objective.top_entropy_quantile=1.2"], "objective.top_entropy_quantile"),
+    (["objective.entropy_coef=-1"], "objective.entropy_coef"),
+    (["objective.scale_rewards=max"], "objective.scale_rewards"),
+    (["objective.scale_rewards=true"], "objective.scale_rewards"),
+    (["objective.mask_truncated_completions=maybe"], "objective.mask_truncated_completions"),
+    (["objective.epsilom=0.1"], "objective.epsilom"),
+    (["objective=ppo"], "objective"),
+]
+
+
+@pytest.mark.parametrize("overrides,key", BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_bad_objective_values_are_refused_naming_the_key(overrides, key):
+    with pytest.raises(ConfigError) as info:
+        load(overrides)
+    assert info.value.key == key, str(info.value)
+
+
+def test_good_edge_values_are_accepted():
+    _, cfg = load(["objective.delta=1.5", "objective.top_entropy_quantile=0.2", "objective.entropy_coef=0.001",
+                   "objective.scale_rewards=batch", "objective.loss_type=luspo",
+                   "objective.importance_sampling_level=sequence"])
+    assert (cfg.objective.delta, cfg.objective.top_entropy_quantile, cfg.objective.loss_type) == (1.5, 0.2, "luspo")
+
+
+@pytest.mark.parametrize("old", sorted(MOVED_KEYS))
+def test_a_moved_stage_key_is_refused_with_its_new_home_named(old):
+    with pytest.raises(ConfigError) as info:
+        load([f"{old}=1"])
+    assert info.value.key == old and MOVED_KEYS[old] in info.value.problem
+
+
+def test_a_resolved_file_with_an_old_stage_key_names_the_new_key():
+    """A run dir written before the move (workers read resolved.yaml): the same clear error, not a bare KeyError."""
+    resolved, _ = load([])
+    old = OmegaConf.to_container(resolved)
+    old["stage"]["beta"] = 0.04
+    with pytest.raises(ConfigError) as info:
+        validate(OmegaConf.create(old))
+    assert info.value.key == "stage.beta" and "objective.beta" in info.value.problem
+
+
+def test_experiments_set_the_kl_penalty_in_objective():
+    _, cfg = load(["experiment=video_r1_7b", "data.train_file=/data/Video-R1-260k.json"])
+    assert cfg.objective.beta == 0.04 and cfg.objective.name == "grpo"
+    _, cfg = load(["experiment=video_r1_7b", "data.train_file=/data/x.json", "objective=dapo"])
+    assert cfg.objective.beta == 0.04 and cfg.objective.epsilon_high == 0.28
