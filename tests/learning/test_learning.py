@@ -33,7 +33,7 @@ KIND = "moving_color"
 CHANCE = 0.25
 SFT_MIN_ACCURACY = 0.6     # test 1: val accuracy after SFT_STEPS (measured 0.9)
 BLANK_MAX_ACCURACY = 0.4   # test 2: the blanked control (any constant answer scores 0.25)
-RL_MIN_GAIN = 0.05         # test 3: mean rollout accuracy of the last RL_WINDOW steps minus the first's (measured +0.11)
+RL_MIN_GAIN = 0.08         # test 3: last RL_WINDOW steps' mean rollout accuracy minus the first's (measured +0.107)
 SHUFFLED_MAX_GAIN = 0.0    # test 4 (measured: the shuffled run unlearns, its accuracy falls to 0)
 RL_WINDOW = 10
 
