@@ -14,7 +14,9 @@ and only the motion tells which one is meant). Four runs, each with the control 
 
 Each fails on a planted defect (frames zeroed before the model: 1 and 3; advantages zeroed: 3; blanking made a
 no-op: 2; shuffling made a no-op: 4); the closing note of the session that wrote them shows the runs. Every run
-is seeded and, on one machine, deterministic; margins are stated below; no timed asserts.
+is seeded, but two runs of the same settings differ in the last bits of the floats and so in their samples: the
+rollout accuracy of one step is a noisy number (8 prompts: +-0.1), and test 3 compares means over 20 steps
+(noise about +-0.03 on their difference) against a margin several times that. No timed asserts.
 """
 
 from __future__ import annotations
@@ -35,11 +37,11 @@ SFT_MIN_ACCURACY = 0.6     # test 1: val accuracy after SFT_STEPS (measured 0.9)
 BLANK_MAX_ACCURACY = 0.4   # test 2: the blanked control (any constant answer scores 0.25)
 RL_MIN_GAIN = 0.08         # test 3: last RL_WINDOW steps' mean rollout accuracy minus the first's (measured +0.107)
 SHUFFLED_MAX_GAIN = 0.0    # test 4 (measured: the shuffled run unlearns, its accuracy falls to 0)
-RL_WINDOW = 10
+RL_WINDOW = 20
 
 SFT_STEPS = 350
 PARTIAL_SFT_STEPS = 250    # the checkpoint GRPO starts from
-RL_STEPS = 40
+RL_STEPS = 80
 VAL_CLIPS = 240            # 40 moving_color questions (every sixth clip)
 
 DATA = ["model=small", "data=shapes", "data.demo_num_clips=1200", f"+data.keep={{shapes.kind: [{KIND}]}}",
@@ -91,12 +93,14 @@ def sft(root, cache_dir) -> Path:
 
 def test_sft_learns_the_task_from_the_video(root, cache_dir, sft):
     accuracy = _val_accuracy(root, cache_dir, sft / "model", "eval_sft")
+    print(f"SFT: val accuracy {accuracy:.3f}")  # shown by `pytest -rP`
     assert accuracy >= SFT_MIN_ACCURACY, f"val accuracy {accuracy:.3f} after {SFT_STEPS} SFT steps (chance {CHANCE})"
 
 
 def test_sft_on_blanked_video_stays_at_chance(root, cache_dir):
     blank = _run(root, cache_dir, "sft_blank", *SFT, "data.blank_video=true")
     accuracy = _val_accuracy(root, cache_dir, blank / "model", "eval_blank", "data.blank_video=true")
+    print(f"blanked SFT: val accuracy {accuracy:.3f}")
     assert accuracy <= BLANK_MAX_ACCURACY, f"val accuracy {accuracy:.3f} with the video blanked (chance {CHANCE})"
 
 
@@ -104,6 +108,7 @@ def test_rl_raises_the_accuracy_of_its_rollouts(root, cache_dir, sft):
     start = sft / "checkpoints" / f"checkpoint-{PARTIAL_SFT_STEPS}"
     accuracy = _rollout_accuracy(_run(root, cache_dir, "grpo", *GRPO, f"model.path={start}"))
     gain = _gain(accuracy)
+    print(f"GRPO: rollout accuracy gain {gain:+.3f}: {np.round(accuracy, 2).tolist()}")
     assert gain >= RL_MIN_GAIN, f"rollout accuracy {np.round(accuracy, 2).tolist()}: {gain:+.3f} over {RL_STEPS} steps"
 
 
@@ -112,4 +117,5 @@ def test_rl_with_shuffled_rewards_does_not(root, cache_dir, sft):
     accuracy = _rollout_accuracy(_run(root, cache_dir, "grpo_shuffled", *GRPO, f"model.path={start}",
                                       "reward.shuffle=true"))
     gain = _gain(accuracy)
-    assert gain <= SHUFFLED_MAX_GAIN, f"shuffled rewards, rollout accuracy {np.round(accuracy, 2).tolist()}: {gain:+.3f}"
+    print(f"GRPO, shuffled rewards: rollout accuracy gain {gain:+.3f}: {np.round(accuracy, 2).tolist()}")
+    assert gain <= SHUFFLED_MAX_GAIN, f"shuffled rewards: rollout accuracy gain {gain:+.3f}"
