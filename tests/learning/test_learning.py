@@ -14,7 +14,8 @@ and only the motion tells which one is meant). Four runs, each with the control 
 
 Each fails on a planted defect (frames zeroed before the model: 1 and 3; advantages zeroed: 3; blanking made a
 no-op: 2; shuffling made a no-op: 4); the closing note of the session that wrote them shows the runs. Every run
-is seeded, but two runs of the same settings differ in the last bits of the floats and so in their samples: the
+is seeded, but the same settings started another way (launch.py vs this process) differed in the last float bits
+and so in their samples: the
 rollout accuracy of one step is a noisy number (8 prompts: +-0.1), and test 3 compares means over 20 steps
 (noise about +-0.03 on their difference) against a margin several times that. No timed asserts.
 """
