@@ -125,7 +125,8 @@ def test_a_second_run_rewrites_nothing_and_a_lost_clip_is_restored(exported, dem
     assert restored == manifest
     again_frames = _decode_all(victim)
     assert again_frames.shape == original.shape
-    assert np.abs(again_frames.astype(int) - original.astype(int)).mean() < 1.0
+    # Two lossy encodes of the same frames: a few grey levels apart at most (another clip differs by tens).
+    assert np.abs(again_frames.astype(int) - original.astype(int)).mean() < 4.0
     after = _mtimes(out)
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {str(victim.relative_to(out))}
