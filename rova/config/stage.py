@@ -117,8 +117,9 @@ STAGES: dict[str, StageSpec] = {
             ("model.path", "benchmark.file", "eval.reference"), {"eval.reference": "results.json"},
             ("resolved.yaml", "predictions.jsonl", "results.json", "report.md", "heatmap.png", "families.png",
              "train.log"), "results.json", shard_key="eval.shards", seed_key=None,
-            # Items are scored one by one, greedy decoding is the same in any batch or shard (rova/config/eval.py):
-            # how many prompts per call, SLURM tasks or processes share them changes the speed only.
+            # Items are scored one by one and each corrupted clip is a function of (eval.seed, item, cell): how many
+            # prompts per generate call, SLURM tasks or processes share them changes the speed, not what is
+            # measured (greedy decoding; padding in a batch may move float rounding, not the protocol).
             free=("eval.batch_size", "eval.shards", "distributed"),
         ),
     )
