@@ -9,7 +9,8 @@ The rule: every key of the resolved config shapes the results of the stage it ru
      reads no `eval.*`) and its throughput knobs (eval: `eval.batch_size`, `eval.shards`, the process count).
 A key is free when it equals an entry or lies under one (`cluster` covers `cluster.partition`). `stage.name`
 always shapes. `distributed.*` shapes a training stage's results (the global batch is the per-device batch
-times the processes) and cot's (its sampling is seeded per generate call, whose items the sharding picks). Anything not declared free shapes the results: a new key is checked until someone frees it.
+times the processes) and cot's (its sampling is seeded per generate call, whose items the sharding picks).
+Anything not declared free shapes the results: a new key is checked until someone frees it.
 A key absent from an older run dir's record (added to the schema since) matches when the new value is its
 schema default.
 
