@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from contextlib import ExitStack
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -93,22 +94,29 @@ def _run(args: argparse.Namespace) -> int:
         check_step_overrides_without_recipe(job)
 
     if args.cfg == "resolved" or args.dry_run:
+        from rova.launch.rundir import check_run_dir
+
         for job, typed in zip(jobs, typed_jobs):
             if args.dry_run:
+                if typed.run.dir:  # what the launch would refuse (no lock: a dry run writes nothing)
+                    check_run_dir(Path(typed.run.dir), typed)
                 print(f"# would run: {' '.join(job) or '(defaults)'}")
             print(OmegaConf.to_yaml(OmegaConf.structured(typed)))
         return 0
 
     from rova.launch.dispatch import dispatch, prepare_run_dirs
 
-    run_dirs = prepare_run_dirs(jobs, typed_jobs, now=dt.datetime.now(), multirun=args.multirun)
-    return dispatch(typed_jobs, run_dirs)
+    # The launch holds its run dirs (lock) until it ends; a run dir it made that holds nothing but the launch's
+    # own files then (the stage failed before writing anything) is removed (rova.launch.rundir).
+    with ExitStack() as claims:
+        run_dirs = prepare_run_dirs(jobs, typed_jobs, now=dt.datetime.now(), multirun=args.multirun, claims=claims)
+        return dispatch(typed_jobs, run_dirs, release=claims.close)
 
 
 def _run_recipes(args: argparse.Namespace, jobs: list[list[str]], typed_jobs: list, cwd: Path) -> int:
     """Plan every recipe (every step of every sweep point composed and validated) before anything is written."""
-    from rova.launch.rundir import new_run_dir
-    from rova.recipe.plan import new_parent_dir, plan_recipe
+    from rova.launch.rundir import check_run_dir, claim_run_dir, new_run_dir
+    from rova.recipe.plan import new_parent_dir, plan_recipe, step_extends
     from rova.recipe.run import describe, launch_recipe
 
     if not all(t.recipe.steps for t in typed_jobs):
@@ -126,8 +134,14 @@ def _run_recipes(args: argparse.Namespace, jobs: list[list[str]], typed_jobs: li
         plans.append(plan_recipe(jobs[index], typed, parent, cwd))
     if len({s.cfg.cluster.name for plan in plans for s in plan.steps}) > 1:
         raise ConfigError("cluster", "every step of a recipe runs on the same cluster (cluster=local or cluster=slurm)")
+    parents = [plan.parent for plan in plans]
+    for index, parent in enumerate(parents):
+        if parent in parents[:index]:
+            raise ConfigError("run.dir", f"recipes {parents.index(parent)} and {index} of this sweep would share "
+                              f"{parent}; drop run.dir (each recipe then gets its own) or sweep run.dir too")
     if args.cfg == "resolved" or args.dry_run:
         for plan in plans:
+            check_run_dir(plan.parent)
             describe(plan)
             for step in plan.steps:
                 print(f"# step {step.name}: {' '.join(step.overrides)}")
@@ -135,7 +149,17 @@ def _run_recipes(args: argparse.Namespace, jobs: list[list[str]], typed_jobs: li
                     print(OmegaConf.to_yaml(OmegaConf.structured(step.cfg)))
         return 0
     failures = 0
-    for job, typed, plan in zip(jobs, typed_jobs, plans):
-        typed.run.dir = str(plan.parent)
-        failures += launch_recipe(plan, job, OmegaConf.structured(typed)) != 0
+    with ExitStack() as every:
+        # Each recipe's parent and pending step dirs are claimed (checks, locks) before any recipe runs, and held
+        # until it ends (a SLURM recipe: until its jobs are submitted).
+        claims = []
+        for plan in plans:
+            claim = every.enter_context(ExitStack())
+            claim_run_dir(plan.parent, None, claim)
+            for step in plan.pending:
+                claim_run_dir(step.run_dir, step.cfg, claim, key_prefix=f"{step.name}:", extend=step_extends(step.cfg))
+            claims.append(claim)
+        for job, typed, plan, claim in zip(jobs, typed_jobs, plans, claims):
+            typed.run.dir = str(plan.parent)
+            failures += launch_recipe(plan, job, OmegaConf.structured(typed), release=claim.close) != 0
     return 1 if failures else 0

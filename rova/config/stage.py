@@ -46,6 +46,9 @@ class StageSpec:
     #                              tgrpo.*, memory.*, reward.w_kl, LoRA and batch-divisibility rules apply
     seed_key: Optional[str] = "stage.seed"  # config key a recipe's per-seed copy sets to its seed (recipe.seeds);
     #                              None: the copies keep the step's seed (eval: the same corrupted clips for all)
+    free: tuple[str, ...] = ()   # config keys / groups that do not shape its results: groups it never reads and
+    #                              its throughput knobs; a relaunch may change them (rova.config.fingerprint)
+    extend_key: Optional[str] = None  # the key a relaunch with run.extend=true may grow (training: stage.max_steps)
 
     @property
     def entry(self) -> str:
@@ -75,19 +78,24 @@ _RL_WRITES = (
     "model/", "summary.json",
 )
 _MODEL = {"model.path": "model"}
+# What a training stage's results (weights, metrics) do not depend on: the eval-only groups, and when and how
+# much it saves and logs, and gradient checkpointing (the same gradients, less memory).
+_TRAINING_FREE = ("eval", "benchmark", "cot", "stage.save_steps", "stage.save_total_limit", "stage.logging_steps",
+                  "stage.gradient_checkpointing")
+_TRAINING = {"free": _TRAINING_FREE, "extend_key": "stage.max_steps"}
 
 STAGES: dict[str, StageSpec] = {
     spec.name: spec
     for spec in (
         StageSpec("grpo", "rova.stages.rl", "GRPO on video (clean branch only)", _RL_READS, _MODEL, _RL_WRITES,
-                  "summary.json", policy_groups=True),
+                  "summary.json", policy_groups=True, **_TRAINING),
         StageSpec(
             "tgrpo", "rova.stages.rl", "T-GRPO + ROVA branches: clean, shuffled (temporal), corrupted (KL)",
-            _RL_READS, _MODEL, _RL_WRITES, "summary.json", policy_groups=True,
+            _RL_READS, _MODEL, _RL_WRITES, "summary.json", policy_groups=True, **_TRAINING,
         ),
         StageSpec(
             "memory", "rova.stages.rl", "T-GRPO with the difficulty-aware memory (memory.enabled=true)",
-            _RL_READS, _MODEL, _RL_WRITES + ("memory.json",), "summary.json", policy_groups=True,
+            _RL_READS, _MODEL, _RL_WRITES + ("memory.json",), "summary.json", policy_groups=True, **_TRAINING,
         ),
         StageSpec(
             "cot", "rova.stages.cot",
@@ -101,6 +109,7 @@ STAGES: dict[str, StageSpec] = {
             "video SFT on a Video-R1-COT file, loss on the assistant completion only",
             ("model.path", "data.train_file"), _MODEL,
             ("resolved.yaml", "metrics.jsonl", "train.log", "checkpoints/", "model/", "summary.json"), "summary.json",
+            **_TRAINING,
         ),
         StageSpec(
             "eval", "rova.stages.eval",
@@ -108,6 +117,10 @@ STAGES: dict[str, StageSpec] = {
             ("model.path", "benchmark.file", "eval.reference"), {"eval.reference": "results.json"},
             ("resolved.yaml", "predictions.jsonl", "results.json", "report.md", "heatmap.png", "families.png",
              "train.log"), "results.json", shard_key="eval.shards", seed_key=None,
+            # Items are scored one by one and each corrupted clip is a function of (eval.seed, item, cell): how many
+            # prompts per generate call, SLURM tasks or processes share them changes the speed, not what is
+            # measured (greedy decoding; padding in a batch may move float rounding, not the protocol).
+            free=("eval.batch_size", "eval.shards", "distributed"),
         ),
     )
 }

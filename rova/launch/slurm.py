@@ -35,11 +35,24 @@ class SlurmRun:
         self._child: subprocess.Popen | None = None
 
     def __call__(self) -> dict:
+        from rova.launch.rundir import task_lock
+
+        run_dir = Path(self.run_dir)
+        # The job's first node holds the run dir while the workers run (shard tasks of one run dir share it); a
+        # requeued task is not refused by its own earlier instance (rova.launch.rundir: the lock, requeue).
+        first = os.environ.get("SLURM_NODEID", "0") == "0"
+        lock = task_lock(run_dir, shared=self.eval_shard is not None) if first else None
+        try:
+            return self._run(run_dir)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run(self, run_dir: Path) -> dict:
         from rova.config.compose import from_resolved_file
         from rova.launch.rundir import RESOLVED
         from rova.launch.workers import worker_command
 
-        run_dir = Path(self.run_dir)
         (run_dir / PREEMPT_FLAG).unlink(missing_ok=True)
         _, cfg = from_resolved_file(run_dir / RESOLVED)
         from rova.stages.assets import prepare_assets
@@ -142,7 +155,9 @@ def submit_tasks(executor, tasks: list, task_dirs: list[Path], folder: Path) -> 
     return jobs
 
 
-def submit(typed_jobs: list[RootConfig], run_dirs: list[Path]) -> int:
+def submit(typed_jobs: list[RootConfig], run_dirs: list[Path], release=lambda: None) -> int:
+    """Submit the runs (one job, or one array for several tasks); then `release` the launcher's run dir locks:
+    the job holds the run dirs from here (slurm_job.json; each task locks its run dir on its node)."""
     cfg = typed_jobs[0]
     folder = (run_dirs[0].parent if len(run_dirs) > 1 else run_dirs[0]) / "slurm"
     executor = make_executor(cfg, folder)
@@ -152,6 +167,7 @@ def submit(typed_jobs: list[RootConfig], run_dirs: list[Path]) -> int:
             tasks.append(task)
             task_dirs.append(Path(run_dir))
     jobs = submit_tasks(executor, tasks, task_dirs, folder)  # a sweep is ONE array job, array_parallelism at a time
+    release()
     if not cfg.cluster.wait:
         return 0
     return wait_for(jobs, task_dirs)

@@ -12,8 +12,10 @@ that step with `<step>:key=value`. A copy's seed comes from recipe.seeds only: `
 
 A step is finished when its run dir holds its stage's `done` file (summary.json, results.json, ...). On a
 relaunch (`run.dir=<parent>`) finished steps are skipped; a step dir that exists must have been planned with
-the same config (apart from cluster.* and run.resume), otherwise the relaunch is refused naming the first key
-that differs, so a parent dir never mixes settings.
+the same settings, by the check every run dir passes (rova.config.fingerprint: which keys shape a stage's
+results), otherwise the relaunch is refused naming `<step>:<key>`, so a parent dir never mixes settings. With
+`run.extend=true` a training step's stage.max_steps may grow: that step is no longer finished (it trains on), and
+a finished step reading from it is then refused as stale.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
-
-from omegaconf import OmegaConf
 
 from rova.config.schema import RootConfig
 from rova.errors import ConfigError
@@ -35,9 +35,6 @@ RECIPE_JSON = "recipe.json"
 LINKS = {"model_from": "model.path", "data_from": "data.train_file"}
 LINKED_WITH = {"model.path": ("model.build_tiny=false",),
                "data.train_file": ("data.build_demo=false", "data.media_root=null")}
-# Keys a relaunch may change without invalidating finished steps: where it runs, and whether it resumes; and a
-# step's recipe.* (emptied at planning: a step is one stage), so step dirs made before recipe.seeds existed relaunch.
-RELAUNCH_FREE = ("cluster", "run.resume", "logger", "recipe")
 
 
 @dataclass
@@ -51,6 +48,7 @@ class PlannedStep:
     done: bool                  # finished in an earlier launch: skipped
     base: Optional[str] = None  # the step in recipe.steps it comes from (None: its own name)
     seed: Optional[int] = None  # a per_seed step's copy: its seed
+    extended: dict = field(default_factory=dict)  # what run.extend grows in its existing run dir: {key: [old, new]}
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "stage": self.stage, "run_dir": str(self.run_dir), "after": self.after,
@@ -201,9 +199,10 @@ def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path)
             raise ConfigError(f"{name}:{exc.key}", exc.problem) from None
         cfg = absolutize(cfg, cwd)
         spec = get_spec(run.stage)
-        done = (run_dir / spec.done).exists()
-        check_same_settings(name, run_dir, cfg)
-        plan.steps.append(PlannedStep(name, run.stage, run_dir, step_overrides, cfg, after, done, run.base, run.seed))
+        extended = check_same_settings(name, run_dir, cfg)
+        done = (run_dir / spec.done).exists() and not extended
+        plan.steps.append(PlannedStep(name, run.stage, run_dir, step_overrides, cfg, after, done, run.base, run.seed,
+                                      extended))
     for step in plan.steps:  # a step re-runs when a step it reads from re-runs
         if step.done and any(not plan.step(a).done for a in step.after):
             raise ConfigError(
@@ -212,19 +211,17 @@ def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path)
     return plan
 
 
-def check_same_settings(name: str, run_dir: Path, cfg: RootConfig) -> None:
-    """Refuse a relaunch whose settings for an existing step dir differ from the ones it was created with."""
-    from rova.launch.rundir import RESOLVED
-    from rova.utils.mapping import flatten
+def check_same_settings(name: str, run_dir: Path, cfg: RootConfig) -> dict:
+    """Refuse a relaunch whose settings for an existing step dir differ from the ones it was made with (the one
+    check of every run dir, rova.launch.rundir.check_run_dir); returns what run.extend grows. run.extend applies
+    to the steps that can grow (the training stages) and leaves the others as they are."""
+    from rova.launch.rundir import check_run_dir
 
-    existing = run_dir / RESOLVED
-    if not existing.exists():
-        return
-    old = flatten(OmegaConf.to_container(OmegaConf.load(existing), resolve=False))
-    new = flatten(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
-    free = lambda key: any(key == k or key.startswith(k + ".") for k in RELAUNCH_FREE)  # noqa: E731
-    for key in sorted(set(old) | set(new)):
-        if free(key) or old.get(key, "<absent>") == new.get(key, "<absent>"):
-            continue
-        raise ConfigError(f"{name}:{key}", f"{run_dir} was planned with {key}={old.get(key, '<absent>')!r}, this launch "
-                          f"gives {new.get(key, '<absent>')!r}: relaunch with the same settings, or use a new run dir")
+    return check_run_dir(run_dir, cfg, key_prefix=f"{name}:", extend=step_extends(cfg))
+
+
+def step_extends(cfg: RootConfig) -> bool:
+    """Whether run.extend applies to this step: set, and its stage has something to extend."""
+    from rova.config.stage import get_spec
+
+    return cfg.run.extend and get_spec(cfg.stage.name).extend_key is not None

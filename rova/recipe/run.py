@@ -33,7 +33,7 @@ def write_plan(plan: RecipePlan, root_overrides: list[str], root_resolved) -> No
     }]
     atomic_write_json(plan.parent / RECIPE_JSON, {**plan.to_json(), "launches": launches})
     for step in plan.pending:
-        write_run_dir(step.run_dir, OmegaConf.structured(step.cfg), step.overrides, REPO)
+        write_run_dir(step.run_dir, OmegaConf.structured(step.cfg), step.overrides, REPO, extended=step.extended)
 
 
 def describe(plan: RecipePlan) -> None:
@@ -72,11 +72,12 @@ def run_local(plan: RecipePlan) -> int:
     return print_recipe_report(plan.parent)
 
 
-def launch_recipe(plan: RecipePlan, root_overrides: list[str], root_resolved) -> int:
+def launch_recipe(plan: RecipePlan, root_overrides: list[str], root_resolved, release=lambda: None) -> int:
+    """Write the plan, then run it here or submit it; `release` hands the run dirs' locks on once submitted."""
     write_plan(plan, root_overrides, root_resolved)
     describe(plan)
     if plan.steps[0].cfg.cluster.name == "slurm":
         from rova.recipe.slurm import submit_recipe
 
-        return submit_recipe(plan)
+        return submit_recipe(plan, release=release)
     return run_local(plan)

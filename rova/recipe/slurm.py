@@ -18,7 +18,9 @@ def job_dependency(job_ids: list[str]) -> dict[str, str]:
     return {"dependency": "afterok:" + ":".join(bases), "kill_on_invalid_dep": "yes"}
 
 
-def submit_recipe(plan: RecipePlan) -> int:
+def submit_recipe(plan: RecipePlan, release=lambda: None) -> int:
+    """Submit every pending step and the report job; then `release` the launcher's locks (the jobs hold the run
+    dirs from here: rova.launch.rundir)."""
     from rova.launch.slurm import make_executor, run_tasks, submit_tasks, wait_for
     from rova.recipe.report import RecipeReport, print_recipe_report
 
@@ -35,6 +37,7 @@ def submit_recipe(plan: RecipePlan) -> int:
         all_jobs += jobs
         all_dirs += [step.run_dir] * len(jobs)
     if not all_jobs:  # every step finished in an earlier launch
+        release()
         return print_recipe_report(plan.parent)
     last = plan.steps[-1].cfg
     report_executor = make_executor(
@@ -42,6 +45,7 @@ def submit_recipe(plan: RecipePlan) -> int:
         slurm_additional_parameters=job_dependency([j.job_id for j in all_jobs]))
     report_job = report_executor.submit(RecipeReport(str(plan.parent)))
     print(f"[rova] submitted {report_job.job_id} -> {plan.parent}/report.md (after every step)", flush=True)
+    release()
     if not last.cluster.wait:
         return 0
     code = wait_for(all_jobs + [report_job], all_dirs + [Path(plan.parent)])

@@ -66,8 +66,9 @@ def test_cot_json_keeps_every_field_with_the_kept_sample(cot_run):
 
 def test_a_killed_cot_run_resumes_every_item_exactly_once(cot_run, tmp_path, cache_dir):
     """Two records done (one generate call) and a torn third line, as a kill leaves them."""
-    resumed = tmp_path / "resumed"
+    resumed = tmp_path / "resumed"  # the run dir as the kill left it: its config, and the predictions so far
     resumed.mkdir()
+    shutil.copy(cot_run / "resolved.yaml", resumed / "resolved.yaml")
     full = (cot_run / "cot_predictions.jsonl").read_text().splitlines(keepends=True)
     (resumed / "cot_predictions.jsonl").write_text("".join(full[:2]) + full[2][:30])
     _run(tmp_path, cache_dir, "cot.min_score=0", f"run.dir={resumed}")

@@ -75,8 +75,9 @@ def test_mpc_and_rpc_equal_what_the_table_gives(grid_run):
 
 def test_a_killed_eval_resumes_every_item_exactly_once(grid_run, tmp_path, cache_dir):
     """Half the predictions and a torn last line, as a kill leaves them: the re-run completes the rest."""
-    resumed = tmp_path / "resumed"
+    resumed = tmp_path / "resumed"  # the run dir as the kill left it: its config, and the predictions so far
     resumed.mkdir()
+    (resumed / "resolved.yaml").write_bytes((grid_run / "resolved.yaml").read_bytes())
     full = (grid_run / "predictions.jsonl").read_text().splitlines(keepends=True)
     (resumed / "predictions.jsonl").write_text("".join(full[: len(full) // 2]) + full[len(full) // 2][:25])
     proc = launch(tmp_path, cache_dir, *SMALL, *GRID, f"run.dir={resumed}")

@@ -318,7 +318,7 @@ def test_lora_with_two_cpu_processes_trains_saves_and_resumes(tmp_path, cache_di
         states = torch.load(checkpoint / "global_step2" / "mp_rank_00_model_states.pt", map_location="cpu",
                             weights_only=False)["module"]
         assert all(torch.equal(states[live_name(key)], value) for key, value in trained.items())
-        again = launch(tmp_path, cache_dir, *common, "stage.max_steps=3", timeout=900)
+        again = launch(tmp_path, cache_dir, *common, "stage.max_steps=3", "run.extend=true", timeout=900)
         assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
         summary = json.loads((run_dir / "summary.json").read_text())
         assert summary["resumed_from"] == str(checkpoint) and summary["global_step"] == 3

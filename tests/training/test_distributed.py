@@ -60,7 +60,8 @@ def test_ddp_on_cpu_relaunch_resumes(tmp_path, cache_dir):
     first = launch(tmp_path, cache_dir, *common, "stage.max_steps=1", timeout=900)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     run_dir = only_run_dir(tmp_path / "outputs")
-    second = launch(tmp_path, cache_dir, *common, "stage.max_steps=2", f"run.dir={run_dir}", timeout=900)
+    second = launch(tmp_path, cache_dir, *common, "stage.max_steps=2", f"run.dir={run_dir}", "run.extend=true",
+                    timeout=900)
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["global_step"] == 2 and summary["resumed_from"].endswith("checkpoint-1")

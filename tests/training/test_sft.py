@@ -120,12 +120,15 @@ def test_sft_run_saves_a_model_grpo_loads_and_resume_continues(cache_dir, tmp_pa
     model, processor = load_model_and_processor(ModelConfig(family="qwen2_5_vl", path=str(model_dir)))
     assert model.config.model_type == "qwen2_5_vl" and processor.tokenizer.convert_tokens_to_ids("<|video_pad|>")
 
-    # Resume: the same run dir continues from checkpoint-2 to 3 steps.
+    # Resume: the same run dir continues from checkpoint-2 to 3 steps (run.extend: recorded in launches.jsonl).
     resumed = launch(tmp_path, cache_dir, "stage=sft", "data.demo_num_clips=8", "stage.max_steps=3", "logger=none",
-                     f"stage.per_device_train_batch_size={batch}", "stage.save_steps=2", f"run.dir={run_dir}")
+                     f"stage.per_device_train_batch_size={batch}", "stage.save_steps=2", f"run.dir={run_dir}",
+                     "run.extend=true")
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["global_step"] == 3 and summary["resumed_from"].endswith("checkpoint-2")
+    launches = [json.loads(line) for line in (run_dir / "launches.jsonl").read_text().splitlines()]
+    assert [entry.get("extended") for entry in launches] == [None, {"stage.max_steps": [2, 3]}]
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert {1, 2, 3} <= set(steps)
 

@@ -150,7 +150,7 @@ def test_resuming_a_checkpoint_without_memory_json_fails_clearly(tmp_path, cache
     run_dir = only_run_dir(tmp_path / "outputs")
     (run_dir / "checkpoints" / "checkpoint-2" / "memory.json").unlink()
     again = launch(tmp_path, cache_dir, "stage=memory", "data.demo_num_clips=8", "logger=none", "stage.max_steps=3",
-                   "stage.save_steps=1", "memory.fail_threshold=0.99", f"run.dir={run_dir}")
+                   "stage.save_steps=1", "memory.fail_threshold=0.99", f"run.dir={run_dir}", "run.extend=true")
     assert again.returncode != 0
     assert "checkpoint-2" in again.stderr and "memory.json" in again.stderr, again.stderr[-2000:]
 
@@ -167,7 +167,7 @@ def test_resume_does_not_inflate_replay_counts_and_replays_the_stored_view(tmp_p
     proc = launch(tmp_path, cache_dir, *common, "stage.max_steps=2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = only_run_dir(tmp_path / "outputs")
-    proc = launch(tmp_path, cache_dir, *common, "stage.max_steps=4", f"run.dir={run_dir}")
+    proc = launch(tmp_path, cache_dir, *common, "stage.max_steps=4", f"run.dir={run_dir}", "run.extend=true")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     memory = json.loads((run_dir / "memory.json").read_text())
     rollouts = [json.loads(line) for line in (run_dir / "rollouts.jsonl").read_text().splitlines()]
