@@ -52,8 +52,9 @@ class VideoQARecord:
     # A stable string key (difficulty memory, results files): str(problem_id), disambiguated by the
     # loader when a file repeats a problem_id.
     sample_id: str = ""
-    # Where the loader found it ("<file>: record 3", "... (line 4)" for JSON Lines): named in data errors.
-    location: str = ""
+    # Where the loader found it ("<file>: record 3", "... (line 4)" for JSON Lines): named in data errors. Not
+    # part of the record's identity: the same record read from a .json and a .jsonl is equal.
+    location: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if not self.sample_id:
