@@ -54,16 +54,23 @@ class CotItem:
     record: Any  # rova.data.records.VideoQARecord
 
 
-def load_items(data_cfg) -> list[CotItem]:
-    """Every record of data.train_file that data.keep keeps (data.max_samples first ones), with its raw object,
-    in file order."""
+def load_items(data_cfg, special_tokens=()) -> tuple[list[CotItem], list[str]]:
+    """Every usable record (rova.inference.record_checks) of data.train_file that data.keep keeps (data.max_samples
+    first ones), with its raw object, in file order; and the messages of the bad records skipped."""
     from rova.data.records import keep_records, load_records, read_raw_records
+    from rova.inference.record_checks import screen
 
     records = load_records(data_cfg.train_file, media_root=data_cfg.media_root)
     raw = [obj for _, obj in read_raw_records(Path(data_cfg.train_file))]
     kept = {id(r) for r in keep_records(records, data_cfg.keep)}
     items = [CotItem(r.sample_id, obj, r) for r, obj in zip(records, raw) if id(r) in kept]
-    return items if data_cfg.max_samples is None else items[: data_cfg.max_samples]
+    if data_cfg.max_samples is not None:
+        items = items[: data_cfg.max_samples]
+    usable, bad = screen([i.record for i in items], source=data_cfg.train_file,
+                         max_bad_fraction=data_cfg.max_bad_fraction, fraction_key="data.max_bad_fraction",
+                         special_tokens=special_tokens)
+    usable_ids = {id(r) for r in usable}
+    return [i for i in items if id(i.record) in usable_ids], [b.message() for b in bad]
 
 
 def split_parts(completion: str) -> tuple[str | None, str | None]:
@@ -159,7 +166,8 @@ def cot_record(item: CotItem, line: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_outputs(cfg, run_dir: Path, items: list[CotItem], lines: list[dict[str, Any]]) -> dict[str, Any]:
+def write_outputs(cfg, run_dir: Path, items: list[CotItem], lines: list[dict[str, Any]],
+                  bad_records: list[str] = ()) -> dict[str, Any]:
     """cot.json (kept records, input order) and cot_report.json (kept / dropped / skipped per problem type)."""
     from rova.utils.io import atomic_write_json
 
@@ -190,6 +198,7 @@ def write_outputs(cfg, run_dir: Path, items: list[CotItem], lines: list[dict[str
         "skipped_media": [{"item_id": item.item_id, "path": item.record.media_path,
                            "reason": by_id[item.item_id]["reason"]}
                           for item in items if by_id[item.item_id]["status"] == "skipped"],
+        "bad_records": list(bad_records),  # skipped before annotation: answer key or text unusable (not in `records`)
     }
     atomic_write_json(run_dir / OUTPUT, kept)
     atomic_write_json(run_dir / REPORT, report)
@@ -205,6 +214,7 @@ def run_cot(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: N
     """
     from rova.data.prompts import build_messages
     from rova.data.probe_cache import cached_verdicts
+    from rova.data.video import media_key
     from rova.inference.clips import read_view
     from rova.inference.prompts import render_prompt
 
@@ -225,12 +235,14 @@ def run_cot(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: N
             model.eval()
         generator = make_cot_generator(cfg, model, processor)
     processor = generator.processor
-    items = load_items(cfg.data)
+    from rova.models.families import get_family
+
+    items, bad_records = load_items(cfg.data, get_family(cfg.model.family).special_tokens())
     sampling = cfg.data.frame_sampling(cfg.model.image_factor)
     verdicts = cached_verdicts([i.record for i in items], sampling, cfg.data.backend,
                                Path(cfg.run.cache_dir) / "media_probe.json", cfg.data.probe_workers)
-    skipped = {i.item_id: verdicts[i.record.media_path][0] for i in items
-               if verdicts[i.record.media_path][0] is not None}
+    skipped = {i.item_id: verdicts[media_key(i.record)][0] for i in items
+               if verdicts[media_key(i.record)][0] is not None}
 
     def render_text(item: CotItem) -> str:
         return render_prompt(processor, build_messages(item.record, cfg.data.prompt))
@@ -249,7 +261,7 @@ def run_cot(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: N
     annotate(cfg, items, read_clip, generator, store, shard, num_shards, render_text, progress, skipped)
     shard_files = [shard_file(run_dir, PREDICTIONS, i, num_shards) for i in range(num_shards)]
     report = complete_shard(shard_files, shard, is_main=rank == 0, barrier=barrier, lock=run_dir / "cot_merge.lock",
-                            label="cot", write=lambda lines: write_outputs(cfg, run_dir, items, lines))
+                            label="cot", write=lambda lines: write_outputs(cfg, run_dir, items, lines, bad_records))
     if report is None:
         return None
     print(f"[rova] cot done: {report['records']} records, kept {report['kept']}, dropped {report['dropped']}, "

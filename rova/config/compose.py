@@ -5,6 +5,7 @@ Every failure becomes one `ConfigError` naming the dotted key, raised before any
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from pathlib import Path
@@ -19,6 +20,7 @@ from omegaconf.errors import (
     ValidationError,
 )
 
+from rova.config.checks import _finite, finite_float_fields
 from rova.config.schema import RootConfig
 from rova.errors import ConfigError
 
@@ -166,6 +168,25 @@ def _omegaconf_error_to_config_error(exc: OmegaConfBaseException) -> ConfigError
     return ConfigError(key, first)
 
 
+def check_finite(node: DictConfig, prefix: str = "") -> None:
+    """Every float key of the merged config (every group, every nested section) holds a finite number.
+
+    Checked on the whole tree before any group's own checks run: NaN passes every range comparison and inf every
+    lower bound, so without this `objective.beta=nan` trained and saved a NaN model with exit 0. A field may opt
+    out with `field(metadata={"finite": False})` (rova.config.checks.finite_float_fields).
+    """
+    kind = OmegaConf.get_type(node)
+    floats = finite_float_fields(kind) if dataclasses.is_dataclass(kind) else ()
+    for key in node.keys():
+        if OmegaConf.is_missing(node, key):
+            continue
+        value = node[key]
+        if isinstance(value, DictConfig):
+            check_finite(value, f"{prefix}{key}.")
+        elif key in floats:
+            _finite(f"{prefix}{key}", value)
+
+
 def validate(cfg: DictConfig) -> tuple[DictConfig, RootConfig]:
     """Merge into the structured schema (types, unknown keys) and instantiate it (ranges, cross-field rules).
 
@@ -176,6 +197,7 @@ def validate(cfg: DictConfig) -> tuple[DictConfig, RootConfig]:
         # Resolve interpolations first, then check every value against its declared type.
         plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
         merged = OmegaConf.merge(schema, plain)
+        check_finite(merged)
         typed = OmegaConf.to_object(merged)
     except ConfigError as exc:
         # OmegaConf wraps errors raised in __post_init__; the original (with its key) is the cause.

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from rova.config.checks import _choice, _positive
+from rova.config.checks import _choice, _positive, _unit
 from rova.errors import ConfigError
 
 # Qwen2.5-VL merges frames in pairs (temporal_patch_size 2): a frame count must be even.
@@ -166,6 +166,9 @@ class DataConfig:
     # {data_source: [LLaVA-Video-178K]} or {shapes.kind: [flash_count]} ("a.b" = nested key); {} keeps all.
     keep: dict[str, list[str]] = field(default_factory=dict)
     max_samples: Optional[int] = None
+    # Records the rewards cannot score (answer key) or holding chat special tokens are skipped and counted at load
+    # (rova.data.screening); more than this fraction of them bad refuses the run. Eval's benchmark.file too.
+    max_bad_fraction: float = 0.05
     # A control: every clip the run reads (training and eval) is flat grey frames of the same shape and timing,
     # so a run that still "learns" learns from the text alone (tests/learning: the blanked-video control).
     blank_video: bool = False
@@ -192,6 +195,7 @@ class DataConfig:
         _positive("data.decode_workers", self.decode_workers, allow_zero=True)
         if self.max_samples is not None:
             _positive("data.max_samples", self.max_samples)
+        _unit("data.max_bad_fraction", self.max_bad_fraction)
         self.frame_sampling()  # validates fps, frame and pixel bounds
 
     def frame_sampling(self, image_factor: int = 28) -> FrameSamplingConfig:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from rova.config.checks import _seed
 from rova.config.corruption import FAMILIES, VARIANTS, VARIANTS_BY_FAMILY
 from rova.errors import ConfigError
 
@@ -45,6 +46,7 @@ class EvalConfig:
                 raise ConfigError("eval.severities", f"got {severity!r}; severities are integers 1-5")
         if self.corruptions and not self.severities:
             raise ConfigError("eval.severities", "a robustness grid needs at least one severity")
+        _seed("eval.seed", self.seed)
         if self.decoding not in DECODING_PRESETS:
             raise ConfigError("eval.decoding", f"got {self.decoding!r}; allowed: {', '.join(DECODING_PRESETS)}")
         if self.max_new_tokens < 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rova.config.checks import _seed
 from rova.errors import ConfigError
 
 
@@ -33,3 +34,4 @@ class MemoryConfig:
                 raise ConfigError(f"memory.{key}", f"must be an integer >= 1, got {value!r}")
         if not (isinstance(self.seed, int) and not isinstance(self.seed, bool)):
             raise ConfigError("memory.seed", f"must be an integer, got {self.seed!r}")
+        _seed("memory.seed", self.seed)

@@ -29,6 +29,8 @@ class RolloutConfig:
         _choice("rollout.name", self.name, ("hf", "vllm"))
         if not 0.0 < self.vllm_gpu_memory_utilization <= 1.0:
             raise ConfigError("rollout.vllm_gpu_memory_utilization", "must be in (0, 1]")
+        if self.vllm_max_model_length is not None:
+            _positive("rollout.vllm_max_model_length", self.vllm_max_model_length)
         _choice("rollout.vllm_importance_sampling_mode", self.vllm_importance_sampling_mode, VLLM_IS_MODES)
         lo, hi = self.vllm_importance_sampling_clip_min, self.vllm_importance_sampling_clip_max
         if hi is not None:

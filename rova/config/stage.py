@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
-from rova.config.checks import _choice, _positive
+from rova.config.checks import _choice, _positive, _seed
 
 # transformers' SchedulerType values that need no extra arguments (stage.lr_scheduler_type); "constant" with
 # stage.warmup_steps > 0 runs as "constant_with_warmup" (rova.training.args.scheduler_type).
@@ -191,6 +191,7 @@ class StageConfig:
             _positive("stage.save_total_limit", self.save_total_limit)
         _positive("stage.logging_steps", self.logging_steps)
         _positive("stage.dataloader_num_workers", self.dataloader_num_workers, allow_zero=True)
+        _seed("stage.seed", self.seed)
 
     @property
     def generation_steps(self) -> int:

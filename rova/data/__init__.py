@@ -2,6 +2,7 @@
 
 - records.py: load_records / VideoQARecord (annotation files -> validated records)
 - sampling.py: sample_frame_indices, target_size (Qwen2.5-VL rules; FrameSamplingConfig is rova/config/data.py)
+- screening.py: screen_records (records a run cannot use: skipped and counted, too many refuse the run)
 - video.py: read_clip / probe_video / filter_decodable (decord or PyAV; broken videos skipped)
 - prompts.py: build_prompt_text / build_messages (the Video-R1 prompt)
 - demo.py: build_demo_dataset (rendered, verifiable clips; `python -m rova.data.demo --out DIR`)

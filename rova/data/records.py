@@ -52,6 +52,9 @@ class VideoQARecord:
     # A stable string key (difficulty memory, results files): str(problem_id), disambiguated by the
     # loader when a file repeats a problem_id.
     sample_id: str = ""
+    # Where the loader found it ("<file>: record 3", "... (line 4)" for JSON Lines): named in data errors. Not
+    # part of the record's identity: the same record read from a .json and a .jsonl is equal.
+    location: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if not self.sample_id:
@@ -88,7 +91,8 @@ def read_raw_records(path: Path) -> list[tuple[str, Any]]:
     JSON Lines) names the record in error messages. An unreadable, empty or malformed file raises DataError.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a leading byte order mark (Windows editors, some exporters) is dropped, not taken for data.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{path}: annotation file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -205,6 +209,7 @@ def parse_record(obj: Any, where: str, media_root: Path, root_given: bool) -> Vi
         process=obj.get("process") or None,
         data_source=obj.get("data_source"),
         extra={k: v for k, v in obj.items() if k not in KNOWN_KEYS},
+        location=where,
     )
 
 
@@ -234,7 +239,8 @@ def load_records(path: str | os.PathLike, media_root: str | os.PathLike | None =
     Media paths ('path' or 'video'; a leading "./" is stripped) are resolved against `media_root`,
     by default the annotation file's folder. When `media_root` is given, a path with a leading "/"
     is also placed under it (MMVU-style "/MMVU/videos/x.mp4"); without it, absolute paths are kept.
-    Media files are not opened here: see rova.data.video.filter_decodable.
+    Media files are not opened here: see rova.data.video.filter_decodable; nor is the content checked against
+    the rewards' parsers: see rova.data.screening (records a run cannot use are skipped and counted).
     """
     path = Path(path)
     root_given = media_root is not None

@@ -256,8 +256,14 @@ def _decode_pyav(
     return np.stack(kept), indices, sample_fps, fps, total
 
 
+# decord's native messages carry "[13:01:25] /project/src/video/ffmpeg/threaded_decoder.cc:218: " per frame of its
+# C++ stack, then a stack trace: neither says anything about the clip.
+_DECORD_NOISE = re.compile(r"\[\d{2}:\d{2}:\d{2}\] \S+:\d+: ")
+
+
 def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = _DECORD_NOISE.sub("", str(exc)).split("Stack trace:")[0]
+    text = " ".join(text.split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -473,34 +479,43 @@ def probe_media(path: str, data_type: str, cfg: FrameSamplingConfig, backend: st
         return str(exc), None, None
 
 
-def _probe_job(args: tuple) -> tuple[str, Verdict]:
+# What a verdict is about: a media file read as its record's data_type says (an .mp4 read as an image fails).
+MediaKey = tuple[str, str]
+
+
+def media_key(record: VideoQARecord) -> MediaKey:
+    return record.media_path, record.data_type
+
+
+def _probe_job(args: tuple) -> tuple[MediaKey, Verdict]:
     path, data_type, cfg, backend = args
-    return path, probe_media(path, data_type, cfg, backend)
+    return (path, data_type), probe_media(path, data_type, cfg, backend)
 
 
 def media_verdicts(
     records: Iterable[VideoQARecord], cfg: FrameSamplingConfig, backend: str = "decord", workers: int = 1
-) -> dict[str, Verdict]:
-    """Probe each distinct media file once (several questions often share a video), optionally in parallel."""
+) -> dict[MediaKey, Verdict]:
+    """Probe each distinct (media file, data_type) once (several questions often share a video), optionally in
+    parallel; keyed by media_key."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    jobs = list({r.media_path: (r.media_path, r.data_type, cfg, backend) for r in records}.values())
+    jobs = list({media_key(r): (r.media_path, r.data_type, cfg, backend) for r in records}.values())
     return dict(probe_all(_probe_job, jobs, workers))
 
 
 def split_by_verdict(
-    records: Iterable[VideoQARecord], verdicts: dict[str, Verdict]
+    records: Iterable[VideoQARecord], verdicts: dict[MediaKey, Verdict]
 ) -> tuple[list[VideoQARecord], list[tuple[VideoQARecord, str]]]:
     """(kept, skipped) by the verdict of each record's media; every skip is logged, nothing substituted."""
     kept: list[VideoQARecord] = []
     skipped: list[tuple[VideoQARecord, str]] = []
     for record in records:
-        reason = verdicts[record.media_path][0]
+        reason = verdicts[media_key(record)][0]
         if reason is None:
             kept.append(record)
         else:
             skipped.append((record, reason))
-    bad = {path: reason for path, (reason, *_) in verdicts.items() if reason is not None}
+    bad = {key: reason for key, (reason, *_) in verdicts.items() if reason is not None}
     for reason in bad.values():
         log.warning("skipping undecodable media: %s", reason)
     if skipped:

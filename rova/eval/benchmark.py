@@ -14,8 +14,10 @@ Real eval files differ from the training schema; `load_benchmark` accepts:
 - optional `start`/`end` (seconds): the clip is sampled inside that segment (benchmark.segments);
 - no `problem_id`: the item is named by its position in the file;
 - problem_type spelled "multiple-choice"/"Multiple_Choice": normalised to the training names.
-Anything else malformed raises DataError naming the file, record and key. Media that are missing or do not
-decode are skipped, counted and listed with the reason (BenchmarkData.skipped), never replaced.
+Anything else malformed raises DataError naming the file, record and key. Records whose answer key the rewards
+cannot score, or whose text holds chat special tokens, are skipped and counted by the training rule
+(rova.inference.record_checks; data.max_bad_fraction; BenchmarkData.bad_records). Media that are missing or do
+not decode are skipped, counted and listed with the reason (BenchmarkData.skipped), never replaced.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from rova.config.benchmark import BenchmarkConfig
-from rova.config.data import FrameSamplingConfig
+from rova.config.data import DataConfig, FrameSamplingConfig
 from rova.data.records import (
     DATA_TYPES,
     MEDIA_KEYS,
@@ -53,6 +55,7 @@ from rova.data.video import (
     read_image,
 )
 from rova.errors import ConfigError, DataError, VideoDecodeError
+from rova.inference.record_checks import screen
 from rova.models.families.base import ClipTiming
 
 log = logging.getLogger(__name__)
@@ -135,6 +138,7 @@ class BenchmarkData:
     sampling: FrameSamplingConfig
     subtask_keys: list[str] = field(default_factory=list)
     probed: bool = True             # False: media were only checked to exist, not decoded
+    bad_records: list[str] = field(default_factory=list)  # skipped for their content (rova.data.screening)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -167,6 +171,7 @@ class BenchmarkData:
             "num_considered": self.num_considered,
             "num_items": len(self.items),
             "num_skipped": len(self.skipped),
+            "bad_records": list(self.bad_records),
             "skip_reasons": dict(self.skip_counts()),
             "skipped": [skip.to_dict() for skip in self.skipped],
             "media_probed": self.probed,
@@ -458,19 +463,27 @@ def load_benchmark(
     image_factor: int = 28,
     probe: bool = True,
     workers: int = 1,
+    max_bad_fraction: float = DataConfig.max_bad_fraction,
+    special_tokens: tuple[str, ...] = (),
 ) -> BenchmarkData:
     """Read the eval file (first benchmark.max_items records) and check each item's media.
 
     probe=True decodes the sampled frames of every distinct media (the only reliable test; `workers`
     processes); probe=False only checks that files and frame folders exist (read_item_clip may then
     still raise VideoDecodeError: skip and count such items too). Skipped items are logged and listed
-    with their reason; nothing is substituted. Builds the demo first when benchmark.build_demo.
+    with their reason; nothing is substituted. Records a run cannot use (rova.inference.record_checks: answer key,
+    chat special tokens) are left out first, by the data.max_bad_fraction rule (`max_bad_fraction`). Builds the
+    demo first when benchmark.build_demo.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     ensure_benchmark_demo(cfg)
     sampling = cfg.frame_sampling(image_factor)
     items, num_records = read_benchmark_items(cfg)
+    usable, bad = screen([item.record for item in items], source=str(cfg.file), max_bad_fraction=max_bad_fraction,
+                         fraction_key="data.max_bad_fraction", special_tokens=special_tokens)
+    usable_ids = {id(record) for record in usable}
+    items = [item for item in items if id(item.record) in usable_ids]
     verdicts = _verdicts(items, sampling, backend, probe, workers)
     kept: list[BenchmarkItem] = []
     skipped: list[SkippedItem] = []
@@ -491,6 +504,7 @@ def load_benchmark(
         sampling=sampling,
         subtask_keys=list(cfg.subtask_keys),
         probed=probe,
+        bad_records=[b.message() for b in bad],
     )
     bad = {skip.path: skip.reason for skip in skipped}
     for reason in list(bad.values())[:20]:

@@ -12,6 +12,7 @@ The results dict (results.json, strict JSON: no NaN, every undefined number is n
       "grid": {"<corruption>": {"<severity>": AGGREGATE}},    # corruption = variant (or family) name
       "robustness": RobustnessSummary.to_dict() | null,       # rova.eval.robustness.summarize
       "skipped_media": [...],           # optional: what could not be decoded, and why
+      "bad_records": [str, ...],        # optional: records left out for their content (answer key, special tokens)
       "artifacts": {"heatmap": "heatmap.png", "families": "families.png"},   # optional, relative paths
     }
 
@@ -329,6 +330,10 @@ def markdown_report(results: Mapping[str, Any], *, images: Mapping[str, str] | N
     skipped = results.get("skipped_media")
     if isinstance(skipped, list) and skipped:
         lines += ["## Skipped media", "", f"{len(skipped)} item(s) could not be read and were not scored.", ""]
+    bad = results.get("bad_records")
+    if isinstance(bad, list) and bad:
+        lines += ["## Bad records", "", f"{len(bad)} record(s) left out before scoring (answer key or text unusable; "
+                  "listed in results.json).", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -96,8 +96,10 @@ def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard:
             progress.advance(len(batch), cell)
 
 
-def write_results(cfg, run_dir: Path, records: list[dict], skipped: list, resolved: dict) -> dict:
-    """results.json, report.md, heatmap.png and families.png from every prediction."""
+def write_results(cfg, run_dir: Path, records: list[dict], skipped: list, resolved: dict,
+                  bad_records: list[str] = ()) -> dict:
+    """results.json, report.md, heatmap.png and families.png from every prediction; `bad_records`: the records
+    left out for their content (rova.data.screening), listed under "bad_records" when there are any."""
     from rova.eval.report import write_report
     from rova.eval.robustness import summarize
     from rova.eval.scoring import aggregate, scoring_conventions
@@ -130,6 +132,8 @@ def write_results(cfg, run_dir: Path, records: list[dict], skipped: list, resolv
         ).to_dict() if grid else None,
         "skipped_media": [s.to_dict() for s in skipped],
     }
+    if bad_records:
+        results["bad_records"] = list(bad_records)
     atomic_write_json(run_dir / "results.json", results)
     write_report(results, run_dir)
     return results
@@ -155,8 +159,11 @@ def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: 
     else:
         model, processor = load_model_and_processor(cfg.model)
         model.eval()
+    from rova.models.families import get_family
+
     data = load_benchmark(cfg.benchmark, backend=cfg.data.backend, image_factor=cfg.model.image_factor,
-                          workers=cfg.data.probe_workers)
+                          workers=cfg.data.probe_workers, max_bad_fraction=cfg.data.max_bad_fraction,
+                          special_tokens=tuple(get_family(cfg.model.family).special_tokens()))
     generator = make_generator(cfg, model, processor)
     templates = cfg.data.prompt
 
@@ -186,7 +193,7 @@ def _merge_and_report(cfg, run_dir: Path, data, records: list[dict], num_shards:
     from omegaconf import OmegaConf
 
     resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
-    results = write_results(cfg, run_dir, records, data.skipped, resolved)
+    results = write_results(cfg, run_dir, records, data.skipped, resolved, data.bad_records)
     clean = results["clean"]["accuracy"]
     print(f"[rova] eval done: {len(data.items)} items, {num_cells} cells, clean accuracy "
           f"{clean if clean is None else round(clean, 4)}", flush=True)

@@ -227,10 +227,20 @@ def canonical_problem_type(problem_type: Any) -> str:
     )
 
 
-def ground_truth(solution: str, problem_type: str) -> str:
+def option_letters(options: Any) -> list[str] | None:
+    """The letters of a question's options ("A. dog" -> "A"), in order; None when some option carries none."""
+    if not isinstance(options, (list, tuple)) or not options:
+        return None
+    letters = [parse_choice(o) if isinstance(o, str) else None for o in options]
+    return None if None in letters else letters
+
+
+def ground_truth(solution: str, problem_type: str, options: Any = None) -> str:
     """The extracted, validated ground truth of a record; RewardDataError when it cannot be scored.
 
-    Data loaders can call this once per record so a bad row fails at load time, not mid-training.
+    Data loaders call this once per record (rova.inference.record_checks) so a bad row is found at load time,
+    not mid-training. With the record's `options`, a multiple-choice or grounded-QA answer must also be one of
+    their letters (when every option carries one): a letter no completion can be shown is no answer key.
     """
     problem_type = canonical_problem_type(problem_type)
     gt = extract_answer(solution) if isinstance(solution, str) else None
@@ -255,6 +265,18 @@ def ground_truth(solution: str, problem_type: str) -> str:
             "'A,C', a finite number, [start, end] seconds, a letter A-G plus <glue>[(s, e), ...]</glue>, or boxes "
             "[[x0, y0, x1, y1], ...] in [0, 1])"
         )
+    letters = option_letters(options) if problem_type in ("multiple choice", "grounded_qa") else None
+    if letters is not None:
+        if problem_type == "grounded_qa":
+            chosen = [parse_grounded_choice(gt)]
+        elif is_multi_answer(gt):
+            chosen = "".join(gt.split()).upper().split(",")
+        else:
+            chosen = [parse_choice(gt)]
+        if any(letter not in letters for letter in chosen):
+            raise RewardDataError(
+                f"{problem_type} answer {gt!r} is not among the options' letters ({', '.join(letters)})"
+            )
     return gt
 
 

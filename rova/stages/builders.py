@@ -57,6 +57,7 @@ def build_rl_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str
             "train_file": cfg.data.train_file, "records": data.total, "kept": len(data.dataset),
             "skipped": len(data.skipped), "too_long": data.too_long,
             "skipped_media": [{"path": p, "reason": r} for p, r in data.skipped],
+            "bad_records": data.bad_records,
         })
     memory = None
     if cfg.memory.enabled:

@@ -23,8 +23,9 @@ def run(cfg: RootConfig, run_dir: Path) -> None:
     dist, wandb_run, resume = start_training_run(cfg, run_dir)
     trainer, processor, data = build_sft_trainer(cfg, run_dir, dist)
     report = data.report()
-    log.info("sft data: %d of %d records kept (%d without process, %d too long, %d unreadable media)",
-             report["kept"], report["records"], report["no_process"], report["too_long"], report["skipped_media"])
+    log.info("sft data: %d of %d records kept (%d bad, %d without process, %d too long, %d unreadable media)",
+             report["kept"], report["records"], len(report["bad_records"]), report["no_process"], report["too_long"],
+             report["skipped_media"])
     result = trainer.train(resume_from_checkpoint=resume)
     finish_training_run(cfg, run_dir, trainer, processor, result, dist=dist, wandb_run=wandb_run, resume=resume,
                         done_suffix=f", {report['kept']}/{report['records']} records", entries={"data": report})

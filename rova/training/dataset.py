@@ -2,13 +2,14 @@
 
 Decoding happens in the trainer, once per prompt group (the sampler repeats each row G times); with
 data.decode_workers > 0, in its decode threads one generation batch ahead (rova/training/prefetch.py).
-Videos that cannot be decoded are skipped up front, counted and logged; never replaced.
+Records the rewards cannot score or holding chat special tokens (rova.inference.record_checks) and videos that
+cannot be decoded are skipped up front, counted and logged; never replaced.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,8 @@ from rova.config.data import DataConfig, PromptTemplates
 from rova.data.prompts import DEFAULT_TEMPLATES, build_messages
 from rova.data.records import VideoQARecord, keep_records, load_records
 from rova.data.probe_cache import cached_verdicts
-from rova.data.video import Verdict, split_by_verdict, verdict_timing
+from rova.data.video import Verdict, media_key, split_by_verdict, verdict_timing
+from rova.inference.record_checks import screen
 
 if TYPE_CHECKING:
     import datasets
@@ -30,6 +32,7 @@ class LoadedData:
     skipped: list[tuple[str, str]]  # (media path, reason)
     total: int
     too_long: int = 0  # records dropped by stage.max_prompt_length
+    bad_records: list[str] = field(default_factory=list)  # records skipped for their content (rova.data.screening)
 
 
 def to_dataset(records: list[VideoQARecord], templates: PromptTemplates = DEFAULT_TEMPLATES):
@@ -68,11 +71,15 @@ def load_training_data(
     cfg: DataConfig, image_factor: int, cache_dir: str | Path, min_prompts: int = 1,
     processor=None, max_prompt_length: int | None = None, family=None,
 ) -> LoadedData:
-    """The records whose media decode (and, with max_prompt_length, whose prompt as `family`'s processor expands
-    it fits), as a dataset; every drop is counted."""
+    """The records a run can use (rova.inference.record_checks), whose media decode (and, with max_prompt_length,
+    whose prompt as `family`'s processor expands it fits), as a dataset; every drop is counted."""
     records = keep_records(load_records(cfg.train_file, media_root=cfg.media_root), cfg.keep)
     if cfg.max_samples is not None:
         records = records[: cfg.max_samples]
+    total = len(records)
+    records, bad = screen(records, source=cfg.train_file, max_bad_fraction=cfg.max_bad_fraction,
+                          fraction_key="data.max_bad_fraction",
+                          special_tokens=family.special_tokens() if family is not None else ())
     verdicts = cached_verdicts(
         records, cfg.frame_sampling(image_factor), cfg.backend, Path(cache_dir) / "media_probe.json", cfg.probe_workers
     )
@@ -82,7 +89,7 @@ def load_training_data(
         if processor is None or family is None:
             raise ValueError("max_prompt_length needs the processor and the model family to count prompt tokens")
         fitting = [r for r in kept_all
-                   if prompt_length(processor, r, verdicts[r.media_path], family, cfg.prompt) <= max_prompt_length]
+                   if prompt_length(processor, r, verdicts[media_key(r)], family, cfg.prompt) <= max_prompt_length]
         too_long = len(kept_all) - len(fitting)
         if too_long:
             log.warning("dropped %d records whose prompt exceeds stage.max_prompt_length=%d tokens",
@@ -90,11 +97,11 @@ def load_training_data(
         kept_all = fitting
     skipped_pairs = [(rec.media_path, reason) for rec, reason in skipped]
     if skipped_pairs:
-        log.warning("skipped %d of %d records whose media cannot be read", len(skipped_pairs), len(records))
+        log.warning("skipped %d of %d records whose media cannot be read", len(skipped_pairs), total)
     if not kept_all:
         from rova.errors import DataError
 
-        raise DataError(f"{cfg.train_file}: none of its {len(records)} records has readable media")
+        raise DataError(f"{cfg.train_file}: none of its {len(records)} usable records has readable media")
     if len(kept_all) < min_prompts:
         from rova.errors import DataError
 
@@ -102,7 +109,7 @@ def load_training_data(
             f"{cfg.train_file}: {len(kept_all)} usable records, but one generation batch needs {min_prompts} "
             "distinct prompts; add data or lower stage.per_device_train_batch_size"
         )
-    return LoadedData(to_dataset(kept_all, cfg.prompt), skipped_pairs, len(records), too_long)
+    return LoadedData(to_dataset(kept_all, cfg.prompt), skipped_pairs, total, too_long, [b.message() for b in bad])
 
 
 def check_media_mix_for_zero3(cfg, kinds: set[str]) -> None:

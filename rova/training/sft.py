@@ -48,12 +48,14 @@ class SftData:
     no_process: int = 0                      # records without a rationale (sft.require_process=true)
     too_long: int = 0                        # prompt + completion longer than sft.max_length
     skipped_media: list[tuple[str, str]] = field(default_factory=list)  # (media path, reason)
+    bad_records: list[str] = field(default_factory=list)  # skipped for their content (rova.data.screening)
 
     def report(self) -> dict:
         return {
             "records": self.total, "kept": len(self.dataset), "no_process": self.no_process,
             "too_long": self.too_long, "skipped_media": len(self.skipped_media),
             "skipped_media_paths": [{"path": p, "reason": r} for p, r in self.skipped_media],
+            "bad_records": self.bad_records,
         }
 
 
@@ -64,25 +66,27 @@ def load_sft_data(cfg: RootConfig, processor) -> SftData:
 
     from rova.data.probe_cache import cached_verdicts
     from rova.data.records import keep_records, load_records
-    from rova.data.video import split_by_verdict
+    from rova.data.video import media_key, split_by_verdict
     from rova.errors import DataError
+    from rova.inference.record_checks import screen
+    from rova.models.families import get_family
     from rova.training.dataset import prompt_length
 
     data = cfg.data
+    family = get_family(cfg.model.family)
     records = keep_records(load_records(data.train_file, media_root=data.media_root), data.keep)
     if data.max_samples is not None:
         records = records[: data.max_samples]
     total = len(records)
-    from rova.models.families import get_family
-
-    family = get_family(cfg.model.family)
+    records, bad = screen(records, source=data.train_file, max_bad_fraction=data.max_bad_fraction,
+                          fraction_key="data.max_bad_fraction", special_tokens=family.special_tokens())
     end_of_turn = family.end_of_turn
     texts = {}
     for record in records:
         text = completion_text(record, cfg.sft.require_process, end_of_turn)
         if text is not None:
             texts[record.sample_id] = text
-    no_process = total - len(texts)
+    no_process = len(records) - len(texts)
     if no_process:
         log.warning("skipped %d of %d records without a `process` rationale (sft.require_process=true)",
                     no_process, total)
@@ -97,7 +101,7 @@ def load_sft_data(cfg: RootConfig, processor) -> SftData:
     rows, too_long = [], 0
     for record in kept:
         ids = completion_ids(processor.tokenizer, texts[record.sample_id])
-        length = prompt_length(processor, record, verdicts[record.media_path], family, data.prompt) + len(ids)
+        length = prompt_length(processor, record, verdicts[media_key(record)], family, data.prompt) + len(ids)
         if cfg.sft.max_length is not None and length > cfg.sft.max_length:
             too_long += 1
             continue
@@ -113,10 +117,11 @@ def load_sft_data(cfg: RootConfig, processor) -> SftData:
         log.warning("dropped %d records longer than sft.max_length=%d tokens", too_long, cfg.sft.max_length)
     if not rows:
         raise DataError(
-            f"{data.train_file}: none of its {total} records is usable for SFT ({no_process} without `process`, "
-            f"{len(skipped)} unreadable media, {too_long} longer than sft.max_length)"
+            f"{data.train_file}: none of its {total} records is usable for SFT ({len(bad)} bad, {no_process} without "
+            f"`process`, {len(skipped)} unreadable media, {too_long} longer than sft.max_length)"
         )
-    return SftData(Dataset.from_list(rows), total, no_process, too_long, [(r.media_path, why) for r, why in skipped])
+    return SftData(Dataset.from_list(rows), total, no_process, too_long, [(r.media_path, why) for r, why in skipped],
+                   [b.message() for b in bad])
 
 
 class VideoSFTCollator:

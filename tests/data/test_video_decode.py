@@ -272,3 +272,31 @@ def test_resize_frames_refuses_what_is_not_a_uint8_rgb_clip():
         resize_frames(np.zeros((8, 8, 3), dtype=np.uint8), 4, 4)
     same = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
     assert np.array_equal(resize_frames(same, 4, 4), same)
+
+
+def _scribbled_copy(src: Path, dst: Path) -> Path:
+    """The clip with its media bytes (after the 'mdat' header) scribbled over: the boxes are intact, the H.264
+    stream is not, so the decoder meets errors in every frame it reads."""
+    data = bytearray(src.read_bytes())
+    start = data.find(b"mdat") + 8
+    body = len(data) - start
+    for k in range(start + body // 4, start + 3 * body // 4, 97):
+        data[k] = (data[k] * 7 + 13) % 256
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_corrupt_clip_is_one_reason_not_pages_of_decoder_errors(demo_file, tmp_path, backend, capfd):
+    """Issue 22: one corrupt clip printed 440 lines of ffmpeg errors (libav's own stderr, under decord). The decoder
+    is quiet; the clip is skipped with one reason, and that reason is a single line without decord's source paths."""
+    from rova.data.records import load_records
+    from rova.data.video import probe_media
+
+    broken = _scribbled_copy(Path(load_records(demo_file)[0].media_path), tmp_path / "scribbled.mp4")
+    capfd.readouterr()
+    reason, tokens, _ = probe_media(str(broken), "video", CFG, backend)
+    noise = capfd.readouterr()
+    assert noise.err == "" and noise.out == "", (noise.err + noise.out)[:2000]
+    assert reason is not None and tokens is None
+    assert reason.startswith(f"{broken}: ") and "\n" not in reason and "/project/src" not in reason, reason
