@@ -131,18 +131,21 @@ def test_memory_resumed_from_checkpoint_1_trains_the_same_step_2(straight, tmp_p
 
 
 # ------------------------------------------------------------------------------------------------- defect 4: full disk
-@pytest.mark.parametrize("failure", ["oserror", "torch"])
-def test_a_full_disk_while_checkpointing_is_one_line_naming_the_last_checkpoint(straight, tmp_path, cache_dir,
-                                                                                monkeypatch, failure):
-    """Step 2's checkpoint hits a full disk (simulated): one line naming the path, the full device and
-    checkpoint-1; exit 1 (was torch's "unexpected pos 13120 vs 13012" traceback). The real disk: test_disk_full."""
+@pytest.mark.parametrize("failure", ["oserror", "torch", "log"])
+def test_a_full_disk_is_one_line_naming_the_path_and_the_last_checkpoint(straight, tmp_path, cache_dir, monkeypatch,
+                                                                         failure):
+    """Step 2 meets a full disk (simulated) in its checkpoint (torch.save: an OSError, or torch's RuntimeError that
+    never says "disk") or in a log line: one line naming the path, the full device and checkpoint-1; exit 1 (was
+    a traceback, e.g. torch's "unexpected pos 13120 vs 13012"). On a real full disk: tests/stages/test_disk_full.py."""
     import os
 
     import torch
 
+    import rova.training.trainer as trainer_module
+
     run_dir = killed_copy(straight, tmp_path)
     shutil.rmtree(run_dir / "checkpoints" / "checkpoint-2")
-    real_save, real_fsync = torch.save, os.fsync
+    real_save, real_fsync, real_append = torch.save, os.fsync, trainer_module.append_jsonl
     full = []
 
     def full_disk_save(obj, f, *args, **kwargs):
@@ -153,12 +156,21 @@ def test_a_full_disk_while_checkpointing_is_one_line_naming_the_last_checkpoint(
             raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 13120 vs 13012")
         return real_save(obj, f, *args, **kwargs)
 
-    def fsync(fd):  # once the disk is full, nothing more reaches it
+    def full_disk_append(path, obj):
+        if obj["step"] == 1:  # the rollout of step 2
+            full.append(str(path))
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_append(path, obj)
+
+    def fsync(fd):  # once the disk is full, nothing more reaches it (rova probes the disk after torch's error)
         if full:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_fsync(fd)
 
-    monkeypatch.setattr(torch, "save", full_disk_save)
+    if failure == "log":
+        monkeypatch.setattr(trainer_module, "append_jsonl", full_disk_append)
+    else:
+        monkeypatch.setattr(torch, "save", full_disk_save)
     monkeypatch.setattr(os, "fsync", fsync)
     proc = relaunch(tmp_path, cache_dir, run_dir)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -166,5 +178,6 @@ def test_a_full_disk_while_checkpointing_is_one_line_naming_the_last_checkpoint(
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, proc.stderr[-3000:]
     line = errors[0]
-    assert "no space left on device" in line.lower() and str(run_dir / "checkpoints" / "checkpoint-2") in line, line
-    assert str(run_dir / "checkpoints" / "checkpoint-1") in line, line
+    where = run_dir / ("rollouts.jsonl" if failure == "log" else "checkpoints/checkpoint-2")
+    assert "no space left on device" in line.lower() and str(where) in line, line
+    assert f"the last complete checkpoint is {run_dir / 'checkpoints' / 'checkpoint-1'}:" in line, line
