@@ -6,6 +6,7 @@ Kept free of torch/transformers imports so `--help` and config errors are instan
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 from contextlib import ExitStack
 from pathlib import Path
@@ -105,17 +106,22 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     from rova.launch.dispatch import dispatch, prepare_run_dirs
+    from rova.launch.rundir import run_dir_error
 
     # The launch holds its run dirs (lock) until it ends; a run dir it made that holds nothing but the launch's
     # own files then (the stage failed before writing anything) is removed (rova.launch.rundir).
+    asked = copy.copy(typed_jobs[0].run)  # prepare_run_dirs sets run.dir
     with ExitStack() as claims:
-        run_dirs = prepare_run_dirs(jobs, typed_jobs, now=dt.datetime.now(), multirun=args.multirun, claims=claims)
+        try:
+            run_dirs = prepare_run_dirs(jobs, typed_jobs, now=dt.datetime.now(), multirun=args.multirun, claims=claims)
+        except OSError as exc:  # an unwritable or full output root, a run.tag too long for a file name
+            raise run_dir_error(exc, asked) from exc
         return dispatch(typed_jobs, run_dirs, release=claims.close)
 
 
 def _run_recipes(args: argparse.Namespace, jobs: list[list[str]], typed_jobs: list, cwd: Path) -> int:
     """Plan every recipe (every step of every sweep point composed and validated) before anything is written."""
-    from rova.launch.rundir import check_run_dir, claim_run_dir, new_run_dir
+    from rova.launch.rundir import check_run_dir, claim_run_dir, new_run_dir, run_dir_error
     from rova.recipe.plan import new_parent_dir, plan_recipe, step_extends
     from rova.recipe.run import describe, launch_recipe
 
@@ -124,13 +130,16 @@ def _run_recipes(args: argparse.Namespace, jobs: list[list[str]], typed_jobs: li
     now = dt.datetime.now()
     plans, sweep_base = [], None
     for index, typed in enumerate(typed_jobs):
-        if typed.run.dir:
-            parent = Path(typed.run.dir)
-        elif len(typed_jobs) > 1:
-            sweep_base = sweep_base or new_run_dir(Path(typed.run.output_root), "multirun", now, typed.run.tag)
-            parent = sweep_base / f"{index}_{typed.recipe.name or 'recipe'}"
-        else:
-            parent = new_parent_dir(typed, now)
+        try:
+            if typed.run.dir:
+                parent = Path(typed.run.dir)
+            elif len(typed_jobs) > 1:
+                sweep_base = sweep_base or new_run_dir(Path(typed.run.output_root), "multirun", now, typed.run.tag)
+                parent = sweep_base / f"{index}_{typed.recipe.name or 'recipe'}"
+            else:
+                parent = new_parent_dir(typed, now)
+        except OSError as exc:  # a run.tag too long for a file name
+            raise run_dir_error(exc, typed.run) from exc
         plans.append(plan_recipe(jobs[index], typed, parent, cwd))
     if len({s.cfg.cluster.name for plan in plans for s in plan.steps}) > 1:
         raise ConfigError("cluster", "every step of a recipe runs on the same cluster (cluster=local or cluster=slurm)")

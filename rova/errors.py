@@ -29,6 +29,10 @@ class CheckpointError(RovaError):
     """A checkpoint cannot be restored as saved (the message names the checkpoint and what does not fit)."""
 
 
+class DiskFullError(RovaError):
+    """The device is full (ENOSPC): the message names the path, and the last complete checkpoint to resume from."""
+
+
 def exit_status(exc: RovaError) -> int:
     """What a command-line entry point prints and returns for an error: one line on stderr; 2 for a config
     error (the key is named), 1 for any other rova error."""

@@ -20,11 +20,15 @@ def main(argv: list[str] | None = None) -> int:
     _forward_preemption_signal(run_dir)
 
     from rova.config.compose import from_resolved_file
+    from rova.errors import RovaError, exit_status
     from rova.launch.rundir import RESOLVED
     from rova.stages import run_stage
 
     _, cfg = from_resolved_file(run_dir / RESOLVED)
-    run_stage(cfg, run_dir)
+    try:
+        run_stage(cfg, run_dir)
+    except RovaError as exc:  # one line, as the launcher prints it (e.g. a full disk on this worker)
+        return exit_status(exc)
     return 0
 
 

@@ -277,3 +277,37 @@ def write_run_dir(run_dir: Path, resolved: DictConfig, overrides: list[str], rep
         launch["extended"] = extended
     append_jsonl(run_dir / LAUNCHES, launch)
     return run_dir
+
+
+def run_dir_error(exc: OSError, run) -> ConfigError:
+    """The one-line error for a run dir that cannot be made (`run`: the run.* config), naming the key to change.
+
+    A name longer than the file system allows (ENAMETOOLONG) is run.tag's when the tag is in it, else
+    run.output_root's (or run.dir's when given); anything else (an unwritable or full output root, a file where a
+    directory should be) is the root's.
+    """
+    import errno
+
+    key = "run.dir" if run.dir else "run.output_root"
+    path = Path(exc.filename or (run.dir or run.output_root))
+    if exc.errno == errno.ENAMETOOLONG:
+        limit = _name_max(path)
+        name = max(path.parts, key=len)
+        if run.tag and run.tag in name:
+            key = "run.tag"
+        shown = f"{name[:40]}..." if len(name) > 40 else name
+        return ConfigError(key, f"the run dir name {shown!r} is {len(name)} characters, too long for the file "
+                                f"system (at most {limit}); use a shorter {key}")
+    reason = exc.strerror or exc.__class__.__name__
+    return ConfigError(key, f"cannot create the run dir {path}: {reason}; choose a writable {key}")
+
+
+def _name_max(path: Path) -> int:
+    """The longest file name the file system of `path` (its nearest existing parent) allows."""
+    for parent in (path, *path.parents):
+        try:
+            if parent.is_dir():
+                return os.pathconf(parent, "PC_NAME_MAX")
+        except OSError:
+            continue
+    return 255

@@ -5,13 +5,13 @@ rova/config/memory.py (MemoryConfig).
 """
 
 from rova.memory.difficulty import FORMAT_VERSION, DifficultyMemory, MemoryCounters, MemoryEntry
-from rova.memory.replay import MEMORY_FILE, REPLAY_VIEW, ReplayMemory
+from rova.memory.replay import CHOICES_FILE, MEMORY_FILE, REPLAY_VIEW, ReplayMemory
 from rova.memory.views import GroupOutcome, Key, MemoryView
 
 _SAMPLER_NAMES = ("ReplayDataset", "ReplayItem", "ReplayRepeatSampler")
 
 __all__ = [
-    "FORMAT_VERSION", "MEMORY_FILE", "REPLAY_VIEW", "DifficultyMemory", "GroupOutcome", "Key",
+    "CHOICES_FILE", "FORMAT_VERSION", "MEMORY_FILE", "REPLAY_VIEW", "DifficultyMemory", "GroupOutcome", "Key",
     "MemoryCounters", "MemoryEntry", "MemoryView", "ReplayMemory", *_SAMPLER_NAMES,
 ]
 

@@ -2,7 +2,8 @@
 
 ReplayMemory never calls into a trainer. The trainer drives it with plain values (docs/memory.md):
 
-    keys = memory.replay_keys(generation_index, batch_size)   # pure; the sampler does this
+    keys = memory.replay_keys(generation_index, batch_size)   # pure
+    choice = memory.replay_choice(generation_index, batch_size) # the sampler: chosen once, kept in checkpoints
     row = memory.replay_row(dataset_row, key)                 # the row replays exactly the stored view
     ...rollouts; GroupOutcome per prompt group, gathered from all ranks (same list everywhere)...
     added = memory.observe(step, outcomes)                    # entries, and replays counted here
@@ -15,17 +16,22 @@ ReplayMemory never calls into a trainer. The trainer drives it with plain values
 from __future__ import annotations
 
 import copy
+import json
 import os
 from collections.abc import Container, Iterable
 from pathlib import Path
 from typing import Any
 
 from rova.errors import DataError
+from rova.utils.io import atomic_write_json
 from rova.config.memory import MemoryConfig
 from rova.memory.difficulty import DifficultyMemory, MemoryEntry, check_key
 from rova.memory.views import GroupOutcome, Key, MemoryView
 
 MEMORY_FILE = "memory.json"
+# The replays chosen for the latest generation batches (a checkpoint's only; see replay_choice).
+CHOICES_FILE = "replay_choices.json"
+KEPT_CHOICES = 64  # generation batches whose choice is kept: far more than any DataLoader draws ahead
 # Row fields set by replay_row. The trainer passes row[REPLAY_VIEW] back as GroupOutcome.replayed.
 REPLAY_VIEW = "replay_view"
 RECHECK_OUTCOMES = ("solved", "strike", "evicted", "absent")
@@ -36,6 +42,7 @@ class ReplayMemory:
         if state is not None and config is not None and state.config != config:
             raise ValueError("ReplayMemory: config differs from state.config; load the state with this config")
         self.state = state if state is not None else DifficultyMemory(config or MemoryConfig())
+        self._choices: dict[int, list[tuple[Key, MemoryView]]] = {}
 
     @property
     def config(self) -> MemoryConfig:
@@ -70,6 +77,25 @@ class ReplayMemory:
         rank. At most one key per sample id; `eligible` (e.g. the dataset's sample ids) limits the choice.
         """
         return self.state.select_replay(generation_index, batch_size, eligible)
+
+    def replay_choice(self, generation_index: int, batch_size: int,
+                      eligible: Container | None = None) -> list[tuple[Key, MemoryView]]:
+        """The (key, stored view) pairs that generation batch `generation_index` replays, chosen ONCE.
+
+        The first call chooses (replay_keys, on the memory at that moment) and records the choice; later calls
+        return it, whatever the memory holds by then. The latest choices are saved in each checkpoint and
+        restored with it: a DataLoader draws a batch ahead, so the batch after a checkpoint was chosen before
+        that checkpoint's step, from an older memory; without the record a resumed run chose it again from
+        the checkpoint's memory and trained another batch (docs/memory.md). Counters and entries never change.
+        """
+        choice = self._choices.get(generation_index)
+        if choice is None:
+            keys = self.replay_keys(generation_index, batch_size, eligible)
+            choice = [(key, self.entry(key).view) for key in keys]
+            self._choices[generation_index] = choice
+            for old in sorted(self._choices)[:-KEPT_CHOICES]:
+                del self._choices[old]
+        return list(choice)
 
     def replay_row(self, row: dict[str, Any], key_or_view: Key | MemoryView) -> dict[str, Any]:
         """A copy of the dataset `row` that replays one stored view.
@@ -158,15 +184,23 @@ class ReplayMemory:
 
     def save(self, run_dir: str | os.PathLike | None, checkpoint_dir: str | os.PathLike | None = None) -> list[Path]:
         """Write memory.json atomically into the checkpoint (the state a resume restores) and into the run
-        dir (an output mirror of the latest state, never read back). Call on one process only."""
+        dir (an output mirror of the latest state, never read back), and the latest replay choices
+        (replay_choice) into the checkpoint. Call on one process only."""
         targets = [Path(d) / MEMORY_FILE for d in (checkpoint_dir, run_dir) if d is not None]
-        return [self.state.save(path) for path in targets]
+        written = [self.state.save(path) for path in targets]
+        if checkpoint_dir is not None:
+            choices = [{"generation_index": index, "replays": [{"key": list(key), "view": view.to_dict()}
+                                                               for key, view in choice]}
+                       for index, choice in sorted(self._choices.items())]
+            written.append(atomic_write_json(Path(checkpoint_dir) / CHOICES_FILE, {"choices": choices}))
+        return written
 
     @classmethod
     def restore(cls, config: MemoryConfig, checkpoint_dir: str | os.PathLike | None) -> ReplayMemory:
         """The memory to train with: the state saved in the checkpoint being resumed, or empty when no
         checkpoint is resumed (fresh start, or run.resume=false). The run dir's memory.json is never read.
-        A resumed checkpoint without memory.json is an error: its memory state is lost."""
+        A resumed checkpoint without memory.json is an error: its memory state is lost. The replay choices
+        recorded in it (replay_choices.json) are restored too."""
         if checkpoint_dir is None:
             return cls(config)
         path = Path(checkpoint_dir) / MEMORY_FILE
@@ -177,7 +211,22 @@ class ReplayMemory:
                 "the memory state of that step is lost. Resume from a checkpoint that has it, or start a new "
                 "run (run.resume=false) with an empty memory"
             )
-        return cls(config, DifficultyMemory.load(path, config))
+        memory = cls(config, DifficultyMemory.load(path, config))
+        memory._choices = _load_choices(Path(checkpoint_dir) / CHOICES_FILE)
+        return memory
 
 
-__all__ = ["MEMORY_FILE", "REPLAY_VIEW", "ReplayMemory"]
+def _load_choices(path: Path) -> dict[int, list[tuple[Key, MemoryView]]]:
+    """The recorded replay choices of a checkpoint (none in one written before they were recorded)."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {int(item["generation_index"]): [(check_key(tuple(r["key"])), MemoryView.from_dict(r["view"]))
+                                                for r in item["replays"]]
+                for item in data["choices"]}
+    except (ValueError, TypeError, KeyError) as error:
+        raise DataError(f"{path}: malformed replay choices ({error}); the checkpoint is damaged") from error
+
+
+__all__ = ["CHOICES_FILE", "MEMORY_FILE", "REPLAY_VIEW", "ReplayMemory"]

@@ -31,13 +31,13 @@ class ReplayRepeatSampler(Sampler):
 
     Same invariant: each item `mini_repeat_count` times in a row, each generation batch of `batch_size`
     distinct prompts repeated `repeat_count` times, the same order on every rank. Per generation batch,
-    `memory.replay_keys` (pure) picks up to replay_frac * batch_size keys; they take the first places
-    (as ReplayItem) and the batch's fresh indices fill the rest, skipping any sample being replayed, so a
-    batch never holds a sample twice. With nothing to replay the output equals TRL's RepeatSampler.
+    `memory.replay_choice` picks up to replay_frac * batch_size keys (once, kept through checkpoints); they
+    take the first places (as ReplayItem) and the batch's fresh indices fill the rest, skipping any sample
+    being replayed, so a batch never holds a sample twice. With nothing to replay the output equals TRL's RepeatSampler.
 
     The generation index is the sampler's own: epoch * batches_per_epoch + position in the epoch, where
     the epoch is the one set by set_epoch (the HF Trainer sets it, also on resume) or else the number of
-    passes started. Keys are chosen when the batch is reached (lazily), from the memory at that moment.
+    passes started. Keys are chosen when the batch is first reached (lazily), from the memory at that moment.
     """
 
     def __init__(
@@ -83,11 +83,9 @@ class ReplayRepeatSampler(Sampler):
 
     def generation_batch(self, generation_index: int, fresh: list[int]) -> list[int | ReplayItem]:
         """The distinct prompts of one generation batch: replays first, then fresh indices."""
-        keys = self.memory.replay_keys(generation_index, self.batch_size, eligible=self.index_of)
-        replayed_ids = {key[0] for key in keys}
-        items: list[int | ReplayItem] = [
-            ReplayItem(self.index_of[key[0]], key, self.memory.entry(key).view) for key in keys
-        ]
+        choice = self.memory.replay_choice(generation_index, self.batch_size, eligible=self.index_of)
+        replayed_ids = {key[0] for key, _ in choice}
+        items: list[int | ReplayItem] = [ReplayItem(self.index_of[key[0]], key, view) for key, view in choice]
         items += [i for i in fresh if self.sample_ids[i] not in replayed_ids][: self.batch_size - len(items)]
         return items
 

@@ -106,11 +106,12 @@ def build_sft_trainer(cfg: RootConfig, run_dir: Path, dist=None):
     from rova.models.families import get_family
     from rova.training.sft import VideoSFTCollator, load_sft_data
     from rova.training.clips import ClipSource
+    from rova.training.checkpoints import CompleteCheckpoints
     from rova.training.loop_fixes import LoopFixes
     from rova.training.tracking import ConsoleCallback, MetricsJsonlCallback, PreemptionCallback
 
-    class VideoSFTTrainer(LoopFixes, Trainer):
-        """transformers' Trainer with rova's loop fixes (rova/training/loop_fixes.py)."""
+    class VideoSFTTrainer(CompleteCheckpoints, LoopFixes, Trainer):
+        """transformers' Trainer with rova's loop fixes (rova/training/loop_fixes.py) and complete checkpoints."""
 
     dist = dist or DistState()
     ensure_demo_data(cfg.data)

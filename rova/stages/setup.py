@@ -67,13 +67,12 @@ def distributed_setup(cfg: RootConfig) -> DistState:
 
 
 def latest_checkpoint(checkpoints: Path) -> str | None:
-    """The newest complete checkpoint (HF writes trainer_state.json last, so a torn one lacks it)."""
-    if not checkpoints.is_dir():
-        return None
-    done = [p for p in checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
-    if not done:
-        return None
-    return str(max(done, key=lambda p: int(p.name.split("-")[-1])))
+    """The newest complete checkpoint (its marker, written last, is there and parses: rova.training.checkpoints);
+    each newer, incomplete one is skipped with a warning naming it."""
+    from rova.training.checkpoints import latest_complete_checkpoint
+
+    latest = latest_complete_checkpoint(checkpoints)
+    return str(latest) if latest is not None else None
 
 
 def start_training_run(cfg: RootConfig, run_dir: Path):

@@ -53,23 +53,39 @@ def _clean(value):
     return value
 
 
+# The per-step logs of a training run dir, each with the offset of its "step" field to the step it belongs to:
+# a metrics line is written after its step (step = global_step), a rollout line during it (step = global_step - 1).
+STEP_LOGS = {"metrics.jsonl": 0, "rollouts.jsonl": 1}
+
+
+def cut_step_logs(run_dir: Path, global_step: int) -> None:
+    """Cut every per-step log of `run_dir` back to `global_step`, the step training starts from: a resumed run
+    trains the steps after its checkpoint again, and a fresh start (0) empties them. Torn lines (a kill) go too."""
+    for name, offset in STEP_LOGS.items():
+        path = Path(run_dir) / name
+        if not path.exists():
+            continue
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] + offset <= global_step:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):  # a line torn by a kill
+                continue
+        atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+
+
 class MetricsJsonlCallback(TrainerCallback):
-    """Append every logged dict (train metrics, rewards, timing) as one JSON line to metrics.jsonl."""
+    """Append every logged dict (train metrics, rewards, timing) as one JSON line to metrics.jsonl; at the start
+    of training, cut every per-step log back to the step it starts from (cut_step_logs)."""
 
     def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / "metrics.jsonl"
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / "metrics.jsonl"
 
     def on_train_begin(self, args, state, control, **kwargs):
-        # A resumed run replays the steps after its checkpoint: drop their old lines so steps stay continuous.
-        if state.is_world_process_zero and state.global_step > 0 and self.path.exists():
-            kept = []
-            for line in self.path.read_text().splitlines():
-                try:
-                    if json.loads(line).get("step", 0) <= state.global_step:
-                        kept.append(line)
-                except ValueError:  # a line torn by a kill
-                    continue
-            atomic_write_text(self.path, "".join(f"{line}\n" for line in kept))
+        if state.is_world_process_zero:
+            cut_step_logs(self.run_dir, state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:

@@ -44,6 +44,7 @@ from rova.inference.visual import model_inputs
 from rova.models.families import EncodedPrompt, get_family
 from rova.models.vision_sharing import install_shared_vision_encoding
 from rova.rewards import kl_consistency_loss, sequence_kl
+from rova.training.checkpoints import CompleteCheckpoints
 from rova.training.clips import ClipSource
 from rova.training.importance import importance_sampling_ratio
 from rova.training.loop_fixes import LoopFixes
@@ -84,7 +85,7 @@ class Generation:
     sampling_logps: list[list[float]] | None = None
 
 
-class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
+class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
     """GRPOTrainer on video. Every option comes from `args`, a VideoGRPOConfig (rova.training.args builds it);
     `clip_source` decodes the clips, `memory` is the difficulty memory (or None), `run_dir` gets rollouts.jsonl."""
 
@@ -528,11 +529,8 @@ class VideoGRPOTrainer(LoopFixes, GRPOTrainer):
             seed=self.args.seed,
         )
 
-    # Override: memory.json goes into every checkpoint (and the run dir) so a resume restores the same memory.
-    def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
+    # Hook of CompleteCheckpoints: memory.json goes into every checkpoint (and the run dir), before its marker,
+    # so a resume restores the same memory.
+    def _save_checkpoint_side_files(self, checkpoint: Path) -> None:
         if self.memory is not None and self.accelerator.is_main_process:
-            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-
-            checkpoint = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             self.memory.save(self.run_dir, checkpoint)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from rova.training.checkpoints import COMPLETE_MARKER
+
 from tests.support.runs import launch
 
 pytestmark = pytest.mark.slow
@@ -53,7 +55,7 @@ def test_requeued_job_resumes_from_its_checkpoint(tmp_path, cache_dir, local_slu
     (run_dir,) = run_dirs(tmp_path / "outputs")
     job_id = json.loads((run_dir / "slurm_job.json").read_text())["job_id"]
     deadline = time.monotonic() + 600
-    while not (run_dir / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists():
+    while not (run_dir / "checkpoints" / "checkpoint-2" / COMPLETE_MARKER).exists():
         assert time.monotonic() < deadline, "no checkpoint before the deadline"
         time.sleep(0.5)
     assert not (run_dir / "summary.json").exists()

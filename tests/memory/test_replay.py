@@ -277,8 +277,8 @@ def test_the_generation_index_is_the_samplers_own_and_follows_set_epoch():
     memory = make(replay_frac=0.5)
     memory.observe(0, [outcome(sid, 0.0) for sid in ids])
     seen = []
-    original = memory.replay_keys
-    memory.replay_keys = lambda index, size, eligible=None: seen.append(index) or original(index, size, eligible)
+    original = memory.replay_choice
+    memory.replay_choice = lambda index, size, eligible=None: seen.append(index) or original(index, size, eligible)
     sampler = ReplayRepeatSampler(ids, memory, mini_repeat_count=1, batch_size=2, seed=0)
     first, second = list(sampler), list(sampler)
     assert seen == [0, 1, 2, 3, 4, 5]

@@ -9,7 +9,7 @@ import pytest
 
 from rova.errors import DataError
 from rova.config.memory import MemoryConfig
-from rova.memory import MEMORY_FILE, GroupOutcome, ReplayDataset, ReplayMemory, ReplayRepeatSampler
+from rova.memory import CHOICES_FILE, MEMORY_FILE, GroupOutcome, ReplayDataset, ReplayMemory, ReplayRepeatSampler
 
 SPEC = {"family": "weather", "variant": "fog", "severity": 2, "seed": 0, "params": {}}
 CONFIG = MemoryConfig(enabled=True, fail_threshold=0.25, replay_frac=0.5, recheck_interval=2, max_strikes=2, max_size=6, seed=3)
@@ -24,7 +24,8 @@ def memory_with(names, step=0) -> ReplayMemory:
 def test_restore_reads_the_resumed_checkpoint_not_the_run_dir(tmp_path):
     run_dir, checkpoint = tmp_path / "run", tmp_path / "run" / "checkpoints" / "checkpoint-2"
     at_checkpoint = memory_with(["a", "b"])
-    assert at_checkpoint.save(run_dir, checkpoint) == [checkpoint / MEMORY_FILE, run_dir / MEMORY_FILE]
+    assert at_checkpoint.save(run_dir, checkpoint) == [checkpoint / MEMORY_FILE, run_dir / MEMORY_FILE,
+                                                    checkpoint / CHOICES_FILE]
     assert json.loads((checkpoint / MEMORY_FILE).read_text()) == json.loads((run_dir / MEMORY_FILE).read_text())
     memory_with(["a", "b", "c", "d"]).save(run_dir)  # later state in the run dir (a newer, unsaved step)
 
@@ -97,7 +98,19 @@ def rollout(rows, step) -> list[GroupOutcome]:
     return outcomes
 
 
-def train(memory, steps, start=0, run_dir=None, checkpoints=(), epoch_of=None):
+def one_batch_ahead(loader):
+    """What accelerate's DataLoaderShard does: the next batch is drawn before the current one is handed out."""
+    batches = iter(loader)
+    current = next(batches, None)
+    if current is None:
+        return
+    for following in batches:
+        yield current
+        current = following
+    yield current
+
+
+def train(memory, steps, start=0, run_dir=None, checkpoints=(), epoch_of=None, ahead=False):
     import datasets
     from accelerate import skip_first_batches
     from torch.utils.data import DataLoader
@@ -113,7 +126,7 @@ def train(memory, steps, start=0, run_dir=None, checkpoints=(), epoch_of=None):
         loader = DataLoader(dataset, batch_size=G * B, sampler=sampler, collate_fn=list)
         if skip:
             loader = skip_first_batches(loader, skip)  # what the HF Trainer does on resume
-        for rows in loader:
+        for rows in one_batch_ahead(loader) if ahead else loader:
             step += 1
             memory.observe(step, rollout(rows, step))
             due = memory.due(step)
@@ -125,16 +138,19 @@ def train(memory, steps, start=0, run_dir=None, checkpoints=(), epoch_of=None):
     return memory
 
 
-def test_kill_and_resume_gives_the_same_memory_as_an_uninterrupted_run(tmp_path):
-    straight = train(ReplayMemory(CONFIG), steps=9, run_dir=tmp_path, checkpoints=(5,))
+@pytest.mark.parametrize("ahead", [False, True], ids=["plain", "one_batch_ahead"])
+def test_kill_and_resume_gives_the_same_memory_as_an_uninterrupted_run(tmp_path, ahead):
+    """one_batch_ahead: the batch after checkpoint-5 was drawn (its replays chosen) before step 5's outcomes;
+    the resumed run must replay what that choice was, not choose again from the checkpoint's memory."""
+    straight = train(ReplayMemory(CONFIG), steps=9, run_dir=tmp_path, checkpoints=(5,), ahead=ahead)
     assert straight.metrics()["replayed"] > 0 and straight.metrics()["adds"] > 0  # the scenario exercises replays
 
     # killed after step 7; the run dir's memory.json holds step 7, the last checkpoint is step 5
-    train(ReplayMemory(CONFIG), steps=7, run_dir=tmp_path / "killed", checkpoints=(5, 7))
+    train(ReplayMemory(CONFIG), steps=7, run_dir=tmp_path / "killed", checkpoints=(5, 7), ahead=ahead)
     (tmp_path / "killed" / "checkpoint-7").rename(tmp_path / "killed" / "lost-7")
     resumed = ReplayMemory.restore(CONFIG, tmp_path / "killed" / "checkpoint-5")
     assert resumed.to_dict() == json.loads((tmp_path / "checkpoint-5" / MEMORY_FILE).read_text())
-    train(resumed, steps=9, start=5)  # resumes in epoch 2 with its first batch skipped
+    train(resumed, steps=9, start=5, ahead=ahead)  # resumes in epoch 2 with its first batch skipped
     assert resumed.to_dict() == straight.to_dict()
 
 

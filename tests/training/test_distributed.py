@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from rova.training.checkpoints import COMPLETE_MARKER
+
 from tests.support.runs import REPO, launch, only_run_dir
 
 pytestmark = pytest.mark.slow
@@ -81,7 +83,7 @@ def test_sigkill_mid_training_then_relaunch_resumes(tmp_path, cache_dir):
                              start_new_session=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        if (run_dir / "checkpoints" / "checkpoint-4" / "trainer_state.json").exists():
+        if (run_dir / "checkpoints" / "checkpoint-4" / COMPLETE_MARKER).exists():
             break
         if first.poll() is not None:
             pytest.fail(f"the first run ended (exit {first.returncode}) before it could be killed")

@@ -142,8 +142,9 @@ def test_a_fresh_memory_never_reads_the_run_dirs_memory_json(tmp_path, cache_dir
     assert len(trainer.memory) == 0
 
 
-def test_resuming_a_checkpoint_without_memory_json_fails_clearly(tmp_path, cache_dir):
-    """Regression: a checkpoint without memory.json silently kept an older memory file."""
+def test_a_checkpoint_that_lost_its_memory_json_is_not_resumed(tmp_path, cache_dir):
+    """Regression: a checkpoint without memory.json silently kept an older memory file. Its marker lists
+    memory.json, so it is incomplete: skipped with a warning naming it and the file, checkpoint-1 resumed."""
     proc = launch(tmp_path, cache_dir, "stage=memory", "data.demo_num_clips=8", "logger=none", "stage.max_steps=2",
                   "stage.save_steps=1", "memory.fail_threshold=0.99")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -151,8 +152,11 @@ def test_resuming_a_checkpoint_without_memory_json_fails_clearly(tmp_path, cache
     (run_dir / "checkpoints" / "checkpoint-2" / "memory.json").unlink()
     again = launch(tmp_path, cache_dir, "stage=memory", "data.demo_num_clips=8", "logger=none", "stage.max_steps=3",
                    "stage.save_steps=1", "memory.fail_threshold=0.99", f"run.dir={run_dir}", "run.extend=true")
-    assert again.returncode != 0
-    assert "checkpoint-2" in again.stderr and "memory.json" in again.stderr, again.stderr[-2000:]
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    output = again.stdout + again.stderr
+    warned = [line for line in output.splitlines() if "checkpoint-2" in line and "memory.json is missing" in line]
+    assert warned, output[-3000:]
+    assert json.loads((run_dir / "summary.json").read_text())["resumed_from"].endswith("checkpoint-1")
 
 
 def test_resume_does_not_inflate_replay_counts_and_replays_the_stored_view(tmp_path, cache_dir):
