@@ -101,10 +101,25 @@ def test_cot_file_is_training_data_from_another_folder(cot_run, tmp_path):
     moved.parent.mkdir()
     shutil.copy(cot_run / "cot.json", moved)
     kept = json.loads(moved.read_text())
+    # cot.min_score=0 keeps the tiny teacher's best sample whatever it answered, and its answer becomes the solution:
+    # the ones the rewards cannot parse (a digit for a multiple-choice question) are bad records for training.
+    usable = [r for r in kept if _parses(r)]
+    assert usable, "the seeded tiny teacher answered at least one question in the answer's format"
     data = load_training_data(DataConfig(train_file=str(moved), max_frames=8, max_pixels=6272, total_pixels=50176,
-                                         probe_workers=1), 28, tmp_path / "cache")
-    assert data.skipped == [] and len(data.dataset) == len(kept)
-    assert list(data.dataset["solution"]) == [r["solution"] for r in kept]
+                                         probe_workers=1, max_bad_fraction=1.0), 28, tmp_path / "cache")
+    assert data.skipped == [] and len(data.dataset) == len(usable)
+    assert len(data.bad_records) == len(kept) - len(usable)
+    assert list(data.dataset["solution"]) == [r["solution"] for r in usable]
+
+
+def _parses(record: dict) -> bool:
+    from rova.rewards.accuracy import RewardDataError, ground_truth
+
+    try:
+        ground_truth(record["solution"], record["problem_type"], record.get("options"))
+    except RewardDataError:
+        return False
+    return True
 
 
 class FakeTeacher:
