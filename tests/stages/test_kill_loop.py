@@ -4,9 +4,12 @@ uninterrupted run ends: the same weights, the same memory, and every per-step lo
 Each attempt must be a process of its own (a kill ends it), but a fresh interpreter per attempt would spend most
 of the test importing torch / transformers / TRL. So a driver process (this file run as a script) imports them
 once and forks one child per attempt; a child runs `launch.py`'s main on the same run dir (as a relaunch does)
-and dies by SIGKILL either after a random delay or at a random write of the checkpoint and log path (just after
-trainer_state.json -- the kill of issue 22 --, before memory.json, before the checkpoint's marker, after a log
-line). The uninterrupted run is a child of the same driver, so both share the numerics of one process image.
+and SIGKILLs itself at its moment. A moment is drawn from the seed as an operation of the training and checkpoint
+path (a rollout, a torch.save, an atomic write, trainer_state.json -- the kill of issue 22 --, memory.json, the
+checkpoint's marker, a log line), its n-th call in the attempt, and a delay after entering it of 0 or up to 20 ms
+(so some kills land inside a write and leave it torn). Counting calls rather than seconds keeps the moments where
+they were drawn whatever the machine's load. The uninterrupted run is a child of the same driver, so both share
+the numerics of one process image.
 """
 
 from __future__ import annotations
@@ -25,13 +28,16 @@ REPO = Path(__file__).resolve().parents[2]
 KILLS, SEED, STEPS = 10, 22, 8
 OVERRIDES = ("stage=memory", "data.demo_num_clips=8", "logger=none", f"stage.max_steps={STEPS}", "stage.save_steps=1",
              "memory.fail_threshold=0.99", "memory.replay_frac=0.5", "data.probe_workers=1")
-# (module, attribute, when): the writes a child may be killed at; "after" kills once the write is done.
-EVENTS = (
-    ("transformers.trainer_callback", "TrainerState.save_to_json", "after"),
-    ("rova.memory.replay", "ReplayMemory.save", "before"),
-    ("rova.training.checkpoints", "mark_complete", "before"),
-    ("rova.training.tracking", "append_jsonl", "after"),
-    ("rova.training.trainer", "append_jsonl", "after"),
+# (module, attribute, calls per training step): where a child may be killed; n is drawn up to 2 steps' calls.
+OPERATIONS = (
+    ("rova.training.trainer", "VideoGRPOTrainer.generate_rows", 1),  # mid-step: the rollout
+    ("torch", "save", 4),  # training_args.bin, optimizer.pt, scheduler.pt, rng_state.pth
+    ("transformers.trainer_callback", "TrainerState.save_to_json", 1),
+    ("rova.memory.replay", "ReplayMemory.save", 1),
+    ("rova.utils.io", "atomic_write_bytes", 4),  # memory.json (twice), replay_choices.json, the marker
+    ("rova.training.checkpoints", "mark_complete", 1),
+    ("rova.training.tracking", "append_jsonl", 1),  # metrics.jsonl
+    ("rova.training.trainer", "append_jsonl", 1),  # rollouts.jsonl
 )
 
 
@@ -74,30 +80,37 @@ def test_sigkill_at_random_moments_then_relaunch_ends_as_an_uninterrupted_run(tm
 
 
 # ------------------------------------------------------------------------------------------------ the driver
-def _child(argv: list[str], log: Path, event: tuple[str, str, str, int] | None) -> None:
-    """A forked attempt: launch.py's main on the run dir; with `event`, SIGKILL itself at its n-th occurrence."""
+def _kill_me() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _child(argv: list[str], log: Path, moment: tuple[str, str, int, float] | None) -> None:
+    """A forked attempt: launch.py's main on the run dir, SIGKILLed `delay` seconds after it enters the n-th call
+    of the moment's operation (at once for 0)."""
     os.setpgid(0, 0)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
-    if event is not None:
+    if moment is not None:
         import importlib
+        import threading
 
-        module_name, attribute, when, nth = event
+        module_name, attribute, nth, delay = moment
         owner = importlib.import_module(module_name)
         path = attribute.split(".")
         for name in path[:-1]:
             owner = getattr(owner, name)
-        original, seen = getattr(owner, path[-1]), [0]
+        original, calls = getattr(owner, path[-1]), [0]
 
         def wrapper(*args, **kwargs):
-            seen[0] += 1
-            if when == "before" and seen[0] == nth:
-                os.kill(os.getpid(), signal.SIGKILL)
-            result = original(*args, **kwargs)
-            if when == "after" and seen[0] == nth:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return result
+            calls[0] += 1
+            if calls[0] == nth:
+                if delay == 0:
+                    _kill_me()
+                timer = threading.Timer(delay, _kill_me)
+                timer.daemon = True
+                timer.start()
+            return original(*args, **kwargs)
 
         setattr(owner, path[-1], wrapper)
     from rova.cli import main
@@ -114,22 +127,16 @@ def _child(argv: list[str], log: Path, event: tuple[str, str, str, int] | None) 
     os._exit(int(code or 0))
 
 
-def _attempt(argv, log, event=None, delay=None) -> int:
-    """Fork one attempt, kill its process group after `delay` seconds if it is still running; its wait status."""
+def _attempt(argv, log, moment=None) -> int:
+    """Fork one attempt and wait for it; its exit code (-9: killed)."""
     pid = os.fork()
     if pid == 0:
-        _child(argv, log, event)
-    if delay is not None:
-        deadline = time.monotonic() + delay
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return os.waitstatus_to_exitcode(status)
-            time.sleep(0.01)
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _child(argv, log, moment)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # ended, not yet reaped: its process group still exists
+    try:
+        os.killpg(pid, signal.SIGKILL)  # anything it started goes with it
+    except ProcessLookupError:
+        pass
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 
@@ -152,15 +159,14 @@ def drive(tmp: Path, cache_dir: Path, report: Path) -> None:
 
     rng = random.Random(SEED)
     attempts = []
-    # Until KILLS attempts were killed (one that ends first, the run having finished, does not count).
+    # Until KILLS attempts were killed (a moment the attempt never reaches, e.g. a relaunch of the finished run
+    # that saves no checkpoint, lets it end: not counted).
     while sum(a["status"] == -signal.SIGKILL for a in attempts) < KILLS and len(attempts) < 3 * KILLS:
         log = tmp / f"attempt{len(attempts)}.log"
-        if rng.random() < 0.5:  # a moment in the first 30% of an uninterrupted run: a step or two past its start
-            delay, event = rng.uniform(0.1, 0.3) * duration, None
-        else:
-            delay, event = None, (*rng.choice(EVENTS), rng.randint(1, 3))
-        status = _attempt([*base, f"run.dir={killed}"], log, event=event, delay=delay)
-        attempts.append({"index": len(attempts), "delay": delay, "event": event, "status": status, "log": str(log)})
+        module_name, attribute, per_step = rng.choice(OPERATIONS)
+        moment = (module_name, attribute, rng.randint(1, 2 * per_step), rng.choice([0.0, rng.uniform(0.0, 0.02)]))
+        status = _attempt([*base, f"run.dir={killed}"], log, moment)
+        attempts.append({"index": len(attempts), "moment": moment, "status": status, "log": str(log)})
     final = _attempt([*base, f"run.dir={killed}"], tmp / "final.log")
     report.write_text(json.dumps({
         "straight": str(straight), "killed": str(killed), "straight_seconds": duration, "attempts": attempts,
