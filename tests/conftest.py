@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -30,16 +31,52 @@ def shared_data_or_skip(*parts: str) -> Path:
     return path
 
 
+TINY_FAMILIES = ("qwen2_5_vl", "qwen3_vl")
+
+
+def _build_shared_tiny_models(shared: Path, worker: str) -> None:
+    """Each tiny model built once for all pytest-xdist workers (about 20 s of CPU each), not once per worker.
+
+    Worker k starts with family k (mod 2), so two workers build the two families side by side; a worker that finds
+    a family's lock taken waits for it and then finds the finished build (`ensure_tiny_model` reads its marker).
+    """
+    import fcntl
+
+    from rova.models.tiny import ensure_tiny_model
+
+    shared.mkdir(parents=True, exist_ok=True)
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    for family in TINY_FAMILIES[index % 2:] + TINY_FAMILIES[: index % 2]:
+        with open(shared / f"{family}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            ensure_tiny_model(shared / f"tiny-{family}", family)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
-    """One cache (tiny model, demo data) per test session; REUSE via ROVA_TEST_CACHE speeds up local reruns."""
+    """One cache (tiny model, demo data) per test session; REUSE via ROVA_TEST_CACHE speeds up local reruns.
+
+    Under pytest-xdist each worker has its own cache (the demo builders rewrite demo.json for the clip count a
+    test asks for), and its tiny-model dirs are links to one build shared by all workers.
+    """
     env = os.environ.get("ROVA_TEST_CACHE")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
     if env:
-        # One cache per pytest-xdist worker: the demo builders rewrite demo.json for the clip count a test asks for.
-        path = Path(env) / os.environ.get("PYTEST_XDIST_WORKER", "main")
+        path = Path(env) / (worker or "main")
         path.mkdir(parents=True, exist_ok=True)
-        return path
-    return tmp_path_factory.mktemp("rova-cache")
+        shared = Path(env) / "tiny-models"
+    else:
+        path = tmp_path_factory.mktemp("rova-cache")
+        shared = tmp_path_factory.getbasetemp().parent / "tiny-models"  # the parent all workers' temp dirs share
+    if worker:
+        _build_shared_tiny_models(shared, worker)
+        for family in TINY_FAMILIES:
+            link = path / f"tiny-{family}"
+            if not link.is_symlink():
+                if link.exists():
+                    shutil.rmtree(link)
+                link.symlink_to(shared / f"tiny-{family}", target_is_directory=True)
+    return path
 
 
 @pytest.fixture(scope="session")

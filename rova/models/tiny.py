@@ -144,8 +144,9 @@ def _format_warmup(model, tokenizer, adapter, steps: int, seed: int) -> None:
         pairs = [sample() for _ in range(16)]
         batch = tokenizer([p + c for p, c in pairs], return_tensors="pt", padding=True, padding_side="right")
         labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-        for row, (prompt, _) in enumerate(pairs):  # loss on the assistant turn only
-            labels[row, : len(tokenizer(prompt)["input_ids"])] = -100
+        prompt_ids = tokenizer([prompt for prompt, _ in pairs])["input_ids"]  # one call: the same ids as one per row
+        for row, ids in enumerate(prompt_ids):  # loss on the assistant turn only
+            labels[row, : len(ids)] = -100
         loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
         loss.backward()
         optimizer.step()
