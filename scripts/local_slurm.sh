@@ -172,6 +172,9 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
+# A requeued job may start again cred_expire + 1 s after its requeue (slurm.conf(5); default 120 s, which the
+# two requeue tests spent waiting). 30 s still leaves a step's credential ample time to launch on localhost.
+AuthInfo=cred_expire=${ROVA_SLURM_REQUEUE_DELAY:-30}
 MpiDefault=none
 
 # Paths: everything lives in the state dir, nothing in /var or /etc.

@@ -13,6 +13,7 @@ job resumes from the newest checkpoint in the same run dir with the same wandb r
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import time
@@ -21,7 +22,11 @@ from pathlib import Path
 from rova.config.schema import RootConfig
 from rova.utils.io import atomic_write_json
 
+log = logging.getLogger(__name__)
+
 PREEMPT_FLAG = "PREEMPT"
+# The least time checkpoint() gives the workers to save and stop (else the signal delay less 15 s).
+MIN_STOP_WAIT_S = 10
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -80,11 +85,31 @@ class SlurmRun:
 
         flag = Path(self.run_dir) / PREEMPT_FLAG
         flag.write_text(str(time.time()))
-        deadline = time.monotonic() + max(10, self.signal_delay_s - 15)
-        while self._child is not None and self._child.poll() is None and time.monotonic() < deadline:
-            time.sleep(1)
+        wait_s = max(MIN_STOP_WAIT_S, self.signal_delay_s - 15)
+        deadline = time.monotonic() + wait_s
+        while self._child is not None and not child_exited(self._child) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if self._child is not None and not child_exited(self._child):
+            log.warning("the workers of %s did not stop within %d s of the preemption signal; requeueing anyway",
+                        self.run_dir, wait_s)
         fresh = SlurmRun(self.run_dir, self.signal_delay_s, self.eval_shard)
         return submitit.helpers.DelayedSubmission(fresh)
+
+
+def child_exited(child: subprocess.Popen) -> bool:
+    """Whether the child has exited, without reaping it.
+
+    submitit calls `checkpoint` from a signal handler while `_run` is blocked in `child.wait()`, which holds the
+    Popen's wait lock: `child.poll()` then always answers None, and the preempted job sat out the whole grace
+    period (105 s of the default 120) before requeueing. waitid with WNOWAIT looks without taking the lock and
+    leaves the exit status for `wait()`.
+    """
+    if child.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # already reaped by wait()
+        return True
 
 
 def first_node() -> str:
