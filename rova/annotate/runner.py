@@ -14,7 +14,8 @@ with `.done` markers; whichever shard finds every marker merges them and writes 
 
 cot.json (Video-R1-COT schema): each kept record as it was in data.train_file (every key and value), with
 `process` = the kept sample's <think>...</think> span (the text before <answer> wrapped in <think> tags when
-the sample has no <think> span), `solution` = the kept sample's <answer>...</answer> span, and the media key
+the sample has no <think> span), `solution` = the record's own solution (the ground truth, as Video-R1-COT
+keeps it), `teacher_answer` = the kept sample's <answer>...</answer> span, and the media key
 ('path' and/or 'video') rewritten to the ABSOLUTE path the record resolved to, so the file loads from any
 folder (its original relative path would resolve against the run dir).
 Sampling is seeded per generate call (stage.seed, the call's first item), so an HF re-run that resumes at a
@@ -43,6 +44,8 @@ OUTPUT = "cot.json"
 REPORT = "cot_report.json"
 _THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL)
 _ANSWER_RE = re.compile(r"<answer>.*?</answer>", re.DOTALL)
+_LONE_THINK_TAG_RE = re.compile(r"</?think>")
+TEACHER_ANSWER = "teacher_answer"  # cot.json: the kept sample's <answer> span, beside the record's own solution
 
 
 @dataclass
@@ -82,8 +85,9 @@ def split_parts(completion: str) -> tuple[str | None, str | None]:
     if think is not None:
         process = think.group(0)
     else:
-        before = completion[: answer.start()] if answer else completion
-        process = f"<think>{before.strip()}</think>" if before.strip() else None
+        # A lone tag ("x</think><answer>B</answer>", "<think>x<answer>..") is dropped, not wrapped a second time.
+        before = _LONE_THINK_TAG_RE.sub("", completion[: answer.start()] if answer else completion).strip()
+        process = f"<think>{before}</think>" if before else None
     return process, answer.group(0) if answer else None
 
 
@@ -160,7 +164,11 @@ def cot_record(item: CotItem, line: dict[str, Any]) -> dict[str, Any]:
     for key in MEDIA_KEYS:
         if key in out:
             out[key] = item.record.media_path
-    out["process"], out["solution"] = split_parts(line["completions"][line["best"]])
+    # The record's own solution (the ground truth) stays the solution, as in Video-R1-COT: with cot.min_score < 1
+    # the kept sample may have answered otherwise, and that answer is kept beside it.
+    out["process"], out[TEACHER_ANSWER] = split_parts(line["completions"][line["best"]])
+    if _ANSWER_RE.search(item.record.solution) is None:  # an untagged ground truth, in the schema's form
+        out["solution"] = f"<answer>{item.record.solution.strip()}</answer>"
     if out["process"] is None:  # an answer with no text before it: the process is empty, not missing
         out["process"] = "<think></think>"
     return out

@@ -51,15 +51,16 @@ def test_cot_json_keeps_every_field_with_the_kept_sample(cot_run):
     for rec in out:
         original, line = by_id[str(rec["problem_id"])], lines[str(rec["problem_id"])]
         assert line["status"] == "kept" and len(line["completions"]) == 2
-        process, solution = split_parts(line["completions"][line["best"]])
-        assert (rec["process"], rec["solution"]) == (process, solution)
-        assert rec["process"].startswith("<think>") and rec["solution"].startswith("<answer>")
+        process, answer = split_parts(line["completions"][line["best"]])
+        assert (rec["process"], rec["teacher_answer"]) == (process, answer)
+        assert rec["process"].startswith("<think>") and rec["teacher_answer"].startswith("<answer>")
+        assert rec["solution"] == original["solution"], "the ground truth stays the solution (issue 21, item 5)"
         assert set(original) <= set(rec)
         for key, value in original.items():
             if key == "path":  # absolute, and the same file the relative path named
                 assert Path(rec[key]).is_absolute()
                 assert Path(rec[key]).resolve() == (Path(report["train_file"]).parent / value).resolve()
-            elif key not in ("process", "solution"):
+            elif key != "process":
                 assert rec[key] == value, key
         assert records[str(rec["problem_id"])].process == rec["process"]
 
@@ -101,25 +102,26 @@ def test_cot_file_is_training_data_from_another_folder(cot_run, tmp_path):
     moved.parent.mkdir()
     shutil.copy(cot_run / "cot.json", moved)
     kept = json.loads(moved.read_text())
-    # cot.min_score=0 keeps the tiny teacher's best sample whatever it answered, and its answer becomes the solution:
-    # the ones the rewards cannot parse (a digit for a multiple-choice question) are bad records for training.
-    usable = [r for r in kept if _parses(r)]
-    assert usable, "the seeded tiny teacher answered at least one question in the answer's format"
+    # cot.min_score=0 keeps the tiny teacher's best sample whatever it answered (a digit for a multiple-choice
+    # question, say); the record's ground truth stays its solution, so every kept record is training data.
+    assert any(r["teacher_answer"] != r["solution"] for r in kept), "the seeded tiny teacher answers some wrong"
     data = load_training_data(DataConfig(train_file=str(moved), max_frames=8, max_pixels=6272, total_pixels=50176,
-                                         probe_workers=1, max_bad_fraction=1.0), 28, tmp_path / "cache")
-    assert data.skipped == [] and len(data.dataset) == len(usable)
-    assert len(data.bad_records) == len(kept) - len(usable)
-    assert list(data.dataset["solution"]) == [r["solution"] for r in usable]
+                                         probe_workers=1), 28, tmp_path / "cache")
+    assert data.skipped == [] and data.bad_records == [] and len(data.dataset) == len(kept)
+    assert list(data.dataset["solution"]) == [r["solution"] for r in kept]
 
 
-def _parses(record: dict) -> bool:
-    from rova.rewards.accuracy import RewardDataError, ground_truth
+def test_an_untagged_ground_truth_is_written_in_the_schema_form():
+    from rova.annotate.runner import CotItem, cot_record
+    from rova.data.records import parse_record
 
-    try:
-        ground_truth(record["solution"], record["problem_type"], record.get("options"))
-    except RewardDataError:
-        return False
-    return True
+    raw = {"problem_id": 7, "problem": "How many?", "data_type": "video", "problem_type": "numerical",
+           "solution": " 3 ", "path": "/clips/a.mp4"}
+    item = CotItem("7", raw, parse_record(raw, "f.json record 0", Path("/clips"), False))
+    line = {"completions": ["count</think><answer>2</answer>"], "best": 0}
+    out = cot_record(item, line)
+    assert (out["process"], out["solution"], out["teacher_answer"]) == (
+        "<think>count</think>", "<answer>3</answer>", "<answer>2</answer>")
 
 
 class FakeTeacher:
@@ -170,7 +172,7 @@ def test_broken_media_are_skipped_and_shards_merge(tmp_path, cache_dir, demo_fil
     out = json.loads((run_dir / "cot.json").read_text())
     assert [r["problem_id"] for r in out] == [source[i]["problem_id"] for i in (0, 2, 4)]
     for rec in out:
-        assert rec["solution"] == f"<answer>{answers[rec['problem']]}</answer>"
+        assert rec["solution"] == rec["teacher_answer"] == f"<answer>{answers[rec['problem']]}</answer>"
         assert rec["process"] == f"<think>let me think about {answers[rec['problem']]}</think>"
     # A re-run finds everything done: nothing generated, nothing duplicated.
     teacher.calls.clear()
@@ -186,3 +188,7 @@ def test_split_parts():
     assert split_parts("<think>a</think> <answer>B</answer>") == ("<think>a</think>", "<answer>B</answer>")
     assert split_parts(" so B <answer>B</answer>") == ("<think>so B</think>", "<answer>B</answer>")
     assert split_parts("<think>a</think> no answer") == ("<think>a</think>", None)
+    # A lone tag is dropped, not wrapped again (issue 21, item 5: "<think>x</think></think>" reached cot.json).
+    assert split_parts("x</think><answer>B</answer>") == ("<think>x</think>", "<answer>B</answer>")
+    assert split_parts("<think>x <answer>B</answer>") == ("<think>x</think>", "<answer>B</answer>")
+    assert split_parts("</think><answer>B</answer>") == (None, "<answer>B</answer>")
