@@ -58,9 +58,26 @@ class StageSpec:
         """run(cfg, run_dir)."""
         return _load(self.entry)
 
+    def finished(self, run_dir: Path) -> bool:
+        """Its done file is there and parses. Done files are JSON written last and atomically; one torn or emptied
+        by other means (a full disk, a partial copy) does not count: the step runs again."""
+        import json
+
+        try:
+            json.loads((Path(run_dir) / self.done).read_text())
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def done_unreadable(self, run_dir: Path) -> bool:
+        """Its done file is there but does not parse."""
+        return (Path(run_dir) / self.done).exists() and not self.finished(run_dir)
+
     def outcome(self, run_dir: Path) -> str:
         """A few words on what a finished run produced (the recipe report's line), from its files."""
-        if not (Path(run_dir) / self.done).exists():
+        if self.done_unreadable(run_dir):
+            return f"not finished: its {self.done} does not parse"
+        if not self.finished(run_dir):
             return "not finished"
         return _load(f"{self.module}:outcome")(Path(run_dir))
 

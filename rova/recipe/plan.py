@@ -62,6 +62,7 @@ class RecipePlan:
     steps: list[PlannedStep]
     compare: list[str]          # eval steps as written (a per_seed one stands for its copies)
     notes: list[str] = field(default_factory=list)
+    rerun_unreadable: list[str] = field(default_factory=list)  # steps whose done file was there but did not parse
     seeds: list[int] = field(default_factory=list)
     differences: list[list[str]] = field(default_factory=list)
 
@@ -200,7 +201,10 @@ def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path)
         cfg = absolutize(cfg, cwd)
         spec = get_spec(run.stage)
         extended = check_same_settings(name, run_dir, cfg)
-        done = (run_dir / spec.done).exists() and not extended
+        if spec.done_unreadable(run_dir):
+            plan.rerun_unreadable.append(name)
+            plan.notes.append(f"step {name}: its {spec.done} does not parse (a torn or emptied file); it runs again")
+        done = spec.finished(run_dir) and not extended
         plan.steps.append(PlannedStep(name, run.stage, run_dir, step_overrides, cfg, after, done, run.base, run.seed,
                                       extended))
     for step in plan.steps:  # a step re-runs when a step it reads from re-runs

@@ -27,6 +27,7 @@ def step_outcome(step: dict[str, Any]) -> str:
 def write_recipe_report(parent: Path) -> dict[str, Any]:
     """report.md in the parent dir (and the comparison files when recipe.compare names eval steps)."""
     from rova.eval.compare import compare_files
+    from rova.config.stage import get_spec
     from rova.recipe.plan import RECIPE_JSON
     from rova.recipe.seeds import runs_by_step, write_seeds
     from rova.utils.io import atomic_write_text
@@ -40,12 +41,15 @@ def write_recipe_report(parent: Path) -> dict[str, Any]:
         rel = Path(step["run_dir"]).relative_to(parent) if Path(step["run_dir"]).is_relative_to(parent) else step["run_dir"]
         lines.append(f"| {step['name']} | {step['stage']} | [{rel}]({rel}) | {step_outcome(step)} |")
     lines.append("")
+    rerun = (recipe.get("launches") or [{}])[-1].get("rerun_unreadable")
+    if rerun:
+        lines += [f"Run again by the last launch because their done file did not parse: {', '.join(rerun)}.", ""]
     table = None
     # A per_seed eval step is compared through its first seed's copy; the seeds' spread is the next section.
     seeds = recipe.get("seeds") or []
     runs = runs_by_step(recipe)
     entries = [name if None in runs[name] else runs[name][seeds[0]]["name"] for name in recipe["compare"]]
-    compared = [name for name in entries if (Path(steps[name]["run_dir"]) / "results.json").exists()]
+    compared = [name for name in entries if get_spec("eval").finished(Path(steps[name]["run_dir"]))]
     if len(compared) >= 2:
         written = compare_files([Path(steps[n]["run_dir"]) / "results.json" for n in compared], parent, compared)
         table = written["table"]

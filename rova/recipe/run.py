@@ -30,6 +30,7 @@ def write_plan(plan: RecipePlan, root_overrides: list[str], root_resolved) -> No
     launches = previous.get("launches", []) + [{
         "time": dt.datetime.now().isoformat(timespec="seconds"), "command": [sys.executable, *sys.argv],
         "skipped": [s.name for s in plan.steps if s.done], "cluster": plan.steps[0].cfg.cluster.name,
+        **({"rerun_unreadable": plan.rerun_unreadable} if plan.rerun_unreadable else {}),
     }]
     atomic_write_json(plan.parent / RECIPE_JSON, {**plan.to_json(), "launches": launches})
     for step in plan.pending:
@@ -63,9 +64,9 @@ def run_local(plan: RecipePlan) -> int:
         print(f"[rova] recipe step {step.name} ({step.stage}): {step.run_dir}", flush=True)
         prepare_assets(step.cfg)
         code = run_local_workers(step.cfg, step.run_dir)
-        finished = (step.run_dir / get_spec(step.stage).done).exists()
+        finished = get_spec(step.stage).finished(step.run_dir)
         if code != 0 or not finished:
-            why = f"exit {code}" if code != 0 else f"no {get_spec(step.stage).done} was written"
+            why = f"exit {code}" if code != 0 else f"no readable {get_spec(step.stage).done} was written"
             print(f"[rova] recipe step {step.name} failed ({why}): {step.run_dir}; relaunch with "
                   f"run.dir={plan.parent} to resume it", file=sys.stderr, flush=True)
             return 1

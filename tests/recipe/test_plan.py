@@ -14,6 +14,7 @@ from rova.cli import main, plan_jobs
 from rova.config.compose import load
 from rova.recipe.plan import merge_overrides, override_key, plan_recipe, split_step_overrides
 from rova.recipe.slurm import job_dependency
+from rova.config.stage import get_spec
 
 DEMO = ["experiment=demo_recipe"]
 GPU = ["experiment=rova_recipe", "data.train_file=/data/train.json"]
@@ -139,6 +140,34 @@ def test_relaunch_skips_finished_steps_and_refuses_other_settings(tmp_path):
     with pytest.raises(ConfigError) as err:
         plan(tmp_path, *DEMO, "sft:stage.learning_rate=1e-3")
     assert err.value.key == "sft:stage.learning_rate" and "new run dir" in str(err.value)
+
+
+def test_a_done_file_that_does_not_parse_reruns_its_step_and_the_report_says_so(tmp_path):
+    """Issue 21, item 3: with eval_sft/results.json truncated a relaunch skipped every step, then failed on
+    "not valid JSON" and left the old report."""
+    from omegaconf import OmegaConf
+
+    from rova.recipe.report import step_outcome, write_recipe_report
+    from rova.recipe.run import write_plan
+
+    first = plan(tmp_path, *DEMO)
+    write_plan(first, DEMO, OmegaConf.create({}))
+    for step in first.steps:
+        if step.stage != "eval":
+            (step.run_dir / get_spec(step.stage).done).write_text("{}")
+    evals = [s.name for s in first.steps if s.stage == "eval"]
+    assert "eval_sft" in evals
+    torn = first.step("eval_sft").run_dir / "results.json"
+    torn.write_text('{"clean": {"accur')
+    again = plan(tmp_path, *DEMO)
+    assert [s.name for s in again.pending] == evals
+    assert any("eval_sft" in note and "results.json does not parse" in note for note in again.notes)
+    assert step_outcome({"stage": "eval", "run_dir": str(torn.parent)}) == "not finished: its results.json does not parse"
+    write_plan(again, DEMO, OmegaConf.create({}))
+    report = "\n".join(write_recipe_report(again.parent)["lines"])
+    assert "done file did not parse: eval_sft" in report
+    torn.write_text("")  # emptied (a full disk) counts the same
+    assert [s.name for s in plan(tmp_path, *DEMO).pending] == evals
 
 
 def test_a_finished_step_whose_input_is_unfinished_is_refused(tmp_path):
