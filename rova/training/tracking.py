@@ -84,12 +84,19 @@ class MetricsJsonlCallback(TrainerCallback):
         self.path = self.run_dir / "metrics.jsonl"
 
     def on_train_begin(self, args, state, control, **kwargs):
+        self.start_step = state.global_step
         if state.is_world_process_zero:
             cut_step_logs(self.run_dir, state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and logs:
+        if state.is_world_process_zero and logs and not trained_nothing(self, state, logs):
             append_jsonl(self.path, {"step": state.global_step, **{k: _clean(v) for k, v in logs.items()}})
+
+
+def trained_nothing(callback, state, logs: dict) -> bool:
+    """The end-of-training summary (train_loss, train_runtime) of a launch that took no step: a finished run
+    relaunched. Its figures describe nothing (train_loss 0.0, thousands of samples per second) and are dropped."""
+    return "train_runtime" in logs and state.global_step == getattr(callback, "start_step", None)
 
 
 class PreemptionCallback(TrainerCallback):
@@ -122,8 +129,11 @@ def console_keys() -> tuple[tuple[str, str], ...]:
 class ConsoleCallback(TrainerCallback):
     """One compact line per logged step (the full dict goes to metrics.jsonl and wandb)."""
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start_step = state.global_step
+
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs:
+        if not state.is_world_process_zero or not logs or trained_nothing(self, state, logs):
             return
         if "train_runtime" in logs:
             print(f"[rova] trained {state.global_step} steps in {logs['train_runtime']:.1f}s", flush=True)

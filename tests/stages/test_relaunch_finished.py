@@ -32,6 +32,7 @@ def test_a_finished_run_relaunched_trains_nothing_and_keeps_its_model(cache_dir,
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     run_dir = only_run_dir(tmp_path / "outputs")
     before = json.loads((run_dir / "summary.json").read_text())
+    logged = (run_dir / "metrics.jsonl").read_text()
     weights = _weights(run_dir)
     assert before["global_step"] == 2 and before["train_loss"] is not None
 
@@ -41,10 +42,10 @@ def test_a_finished_run_relaunched_trains_nothing_and_keeps_its_model(cache_dir,
     assert after["global_step"] == 2 and after["resumed_from"].endswith("checkpoint-2")
     assert after["train_loss"] == before["train_loss"], "the finished run's loss, not a 0 from an empty launch"
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2"]
-    steps = {json.loads(line).get("step") for line in (run_dir / "metrics.jsonl").read_text().splitlines()}
-    assert 3 not in steps
+    # Issue 21, item 4: no "train_loss 0.0" / "train_samples_per_second 1706" line from the launch that trained nothing.
+    assert (run_dir / "metrics.jsonl").read_text() == logged
     relaunched = _weights(run_dir)
     assert relaunched.keys() == weights.keys()
     changed = [name for name in weights if not (relaunched[name] == weights[name]).all()]
     assert not changed, f"model/ changed on a relaunch that should train nothing: {changed[:5]}"
-    assert "nothing trained" in again.stdout
+    assert "nothing trained" in again.stdout and " in 0.0s" not in again.stdout
