@@ -80,6 +80,9 @@ class BenchmarkItem:
     frames_fps: Optional[float] = None  # fps of a frame folder
     subtasks: dict[str, str] = field(default_factory=dict)  # subtask key -> value, for keys the record has
     benchmark: str = ""             # the benchmark's name (benchmark.name)
+    # For a subtask key with spellings ("task_type|task"): the spelling this record carries (the report names
+    # its column by it). Empty when no key has spellings.
+    subtask_matched: dict[str, str] = field(default_factory=dict)
 
     @property
     def media_path(self) -> str:
@@ -274,13 +277,19 @@ def _frames_fps(obj: dict, cfg: BenchmarkConfig, where: str) -> Optional[float]:
 def subtask_lookup(fields: dict[str, Any], spec: str) -> Optional[str]:
     """The sub-task a record carries under `spec`: a key, "a.b" for a nested key, "a|b" for the first
     of several spellings present (files differ: question_type | original_question_type). None if absent."""
+    match = subtask_match(fields, spec)
+    return match[1] if match else None
+
+
+def subtask_match(fields: dict[str, Any], spec: str) -> Optional[tuple[str, str]]:
+    """(the spelling of `spec` that matched, the sub-task), or None if the record carries none of them."""
     for alternative in spec.split("|"):
         value: Any = fields
         for part in alternative.strip().split("."):
             value = value.get(part) if isinstance(value, dict) else None
         text = _subtask_value(value)
         if text is not None:
-            return text
+            return alternative.strip(), text
     return None
 
 
@@ -327,11 +336,13 @@ def read_benchmark_items(cfg: BenchmarkConfig) -> tuple[list[BenchmarkItem], int
                 segment = (start, end)
         kind = _media_kind(record, raw_type)
         fields = record.to_dict()
-        subtasks = {}
+        subtasks, matched = {}, {}
         for key in cfg.subtask_keys:
-            value = subtask_lookup(fields, key)
-            if value is not None:
-                subtasks[key] = value
+            match = subtask_match(fields, key)
+            if match is not None:
+                subtasks[key] = match[1]
+                if "|" in key:
+                    matched[key] = match[0]
         items.append(
             BenchmarkItem(
                 item_id=f"{cfg.name}/{record.sample_id}",
@@ -342,6 +353,7 @@ def read_benchmark_items(cfg: BenchmarkConfig) -> tuple[list[BenchmarkItem], int
                 frames_fps=_frames_fps(obj, cfg, where) if kind == "frames" else None,
                 subtasks=subtasks,
                 benchmark=cfg.name,
+                subtask_matched=matched,
             )
         )
     return items, num_records

@@ -155,9 +155,14 @@ def _delta(value: float | None, base: float | None) -> str:
     return f"{100.0 * (value - base):+.1f}"
 
 
+def cell_text(value: Any) -> str:
+    """A value as one Markdown table cell: a `|` (sub-task keys such as "task_type|task") escaped, one line."""
+    return " ".join(str(value).split("\n")).replace("|", "\\|")
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(cell_text(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell_text(cell) for cell in row) + " |" for row in rows]
     return lines
 
 
@@ -247,8 +252,11 @@ def _clean_section(clean: Mapping[str, Any]) -> list[str]:
         lines.append("")
         for name, group in by_benchmark.items():
             for key, values in (group.get("by_subtask") or {}).items():
-                lines += [f"#### {name}: per {key}", ""]
-                lines += _table([key, "n", "accuracy (%)"], [[v, g["n"], _pct(g["accuracy"])] for v, g in values.items()])
+                # A key with spellings is named by the ones this benchmark's records carry.
+                column = " / ".join((group.get("subtask_spellings") or {}).get(key) or [key])
+                lines += [f"#### {name}: per {column}", ""]
+                lines += _table([column, "n", "accuracy (%)"],
+                                [[v, g["n"], _pct(g["accuracy"])] for v, g in values.items()])
                 lines.append("")
     return lines
 

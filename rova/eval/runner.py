@@ -91,6 +91,7 @@ def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard:
                     "extracted": scored.extracted,
                     "answer": scored.answer, "solution": record.solution, "completion": completion[:4000],
                     "clip_sha1": digest, **{k: item.subtasks.get(k) for k in cfg.benchmark.subtask_keys},
+                    **({"subtask_matched": item.subtask_matched} if item.subtask_matched else {}),
                 })
             store.extend(records)  # the batch's lines, one fsync
             progress.advance(len(batch), cell)

@@ -157,6 +157,15 @@ def _subtasks(items: Sequence[Mapping[str, Any]], subtask_keys: Sequence[str]) -
     return by_subtask, subtask_mean
 
 
+def subtask_spellings(items: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """For each subtask key with spellings ("task_type|task"), the spellings its items matched, in order."""
+    found: dict[str, dict[str, None]] = {}
+    for item in items:
+        for key, spelling in (item.get("subtask_matched") or {}).items():
+            found.setdefault(key, {})[spelling] = None
+    return {key: sorted(spellings) for key, spellings in sorted(found.items())}
+
+
 def _check_item(index: int, item: Mapping[str, Any]) -> None:
     for key in ("benchmark", "problem_type", "score", "extracted"):
         if key not in item:
@@ -202,6 +211,9 @@ def aggregate(
             "by_subtask": bench_subtask,
             "subtask_mean": bench_mean,
         }
+        spellings = subtask_spellings(members)
+        if spellings:  # only for keys with spellings ("a|b"): which one this benchmark's records carry
+            by_benchmark[name]["subtask_spellings"] = spellings
     for name, count in skipped_by_benchmark.items():  # a benchmark whose every clip was skipped
         if name not in by_benchmark:
             by_benchmark[name] = {**_group([]), "skipped_media": count, "by_subtask": {}, "subtask_mean": {}}

@@ -366,6 +366,10 @@ def test_eval_file_variations(tmp_path):
     assert data.items[1].media_path == str(clip)
     assert data.items[1].subtasks == {"question_type|original_question_type": "route_plan"}
     assert data.items[2].subtasks == {"question_type|original_question_type": "object_counting"}
+    # The spelling each record carries, for the report's column name (keys without spellings record none).
+    assert [item.subtask_matched for item in data.items[:3]] == [
+        {}, {"question_type|original_question_type": "question_type"},
+        {"question_type|original_question_type": "original_question_type"}]
     assert data.items[3].media_kind == "image" and data.items[3].subtasks == {"meta.kind": "count"}
     assert data.subtask_coverage()["duration"] == 0
     frames, timing, is_image = read_item_clip(data.items[3], cfg)

@@ -84,6 +84,40 @@ def test_clean_only_report_has_no_robustness_section():
     assert "Clean accuracy" in text and "Robustness" not in text
 
 
+def _table_rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table row, split on unescaped `|` as a renderer does."""
+    import re
+
+    return [re.split(r"(?<!\\)\|", line.strip())[1:-1] for line in text.splitlines() if line.startswith("|")]
+
+
+def test_a_sub_task_key_with_spellings_keeps_every_table_whole_and_names_the_key_that_matched():
+    """Issue 21, item 2: the mvbench preset's "task_type|task" shifted cells a column and broke the per-task table."""
+    spec = "task_type|task"
+    records = (items(0.5, benchmark="mvbench", **{spec: "Action Sequence", "subtask_matched": {spec: "task_type"}})
+               + items(1.0, n=4, benchmark="mvbench", **{spec: "Fine|Grained", "subtask_matched": {spec: "task_type"}}))
+    clean = aggregate(records, [spec])
+    assert clean["by_benchmark"]["mvbench"]["subtask_spellings"] == {spec: ["task_type"]}
+    text = markdown_report({"config": {"model": "m"}, "clean": clean, "grid": {}, "robustness": None})
+    assert "#### mvbench: per task_type" in text and "per task_type|task" not in text
+    tables, current = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(_table_rows("\n".join(current)))
+            current = []
+    assert tables
+    for rows in tables:  # every row of a table has its header's number of cells
+        assert len({len(row) for row in rows}) == 1, rows
+    per_task = next(rows for rows in tables if rows[0][0].strip() == "task_type")
+    assert [row[0].strip() for row in per_task[2:]] == ["Action Sequence", "Fine\\|Grained"]
+
+
+def test_a_key_without_spellings_adds_nothing_to_the_results():
+    assert "subtask_spellings" not in aggregate(items(0.5, duration="short"), ["duration"])["by_benchmark"]["videomme"]
+
+
 def assert_png(path, min_size=(200, 100)):
     with Image.open(path) as image:
         image.load()

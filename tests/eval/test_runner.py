@@ -16,7 +16,7 @@ from rova.inference.progress import Progress
 
 def _items(n: int) -> list:
     record = SimpleNamespace(solution="<answer>A</answer>", problem_type="multiple choice")
-    return [SimpleNamespace(item_id=f"b/{i}", benchmark="b", record=record, subtasks={"kind": f"k{i % 2}"})
+    return [SimpleNamespace(item_id=f"b/{i}", benchmark="b", record=record, subtasks={"kind": f"k{i % 2}"}, subtask_matched={})
             for i in range(n)]
 
 
