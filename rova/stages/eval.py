@@ -8,6 +8,7 @@ With distributed=ddp the items are sharded over the processes and process 0 merg
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -23,14 +24,18 @@ def run(cfg, run_dir: Path) -> None:
 
 
 def outcome(run_dir: Path) -> str:
-    """The recipe report's line: clean accuracy, mPC and how often the outputs held an answer (results.json)."""
-    from rova.stages.outcome import fmt, read_json
+    """The recipe report's line: clean accuracy, mPC and how often the outputs held an answer (results.json), in
+    percent like the report's tables."""
+    from rova.stages.outcome import read_json
+
+    def pct(value) -> str:
+        return f"{100 * value:.1f} %" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
 
     results = read_json(run_dir / "results.json") or {}
     clean = results.get("clean") or {}
     mpc = (results.get("robustness") or {}).get("mpc")
-    words = f"clean accuracy {fmt(clean.get('accuracy'))} (lenient {fmt(clean.get('accuracy_lenient'))})"
-    words += f", mPC {fmt(mpc)}" if mpc is not None else ""
+    words = f"clean accuracy {pct(clean.get('accuracy'))} (lenient {pct(clean.get('accuracy_lenient'))})"
+    words += f", mPC {pct(mpc)}" if mpc is not None else ""
     failures = clean.get("extraction_failure_rate")
     if isinstance(failures, (int, float)):
         words += f", `<answer>` in {100 * (1 - failures):.0f}% of clean outputs"
