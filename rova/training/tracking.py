@@ -138,9 +138,21 @@ class ConsoleCallback(TrainerCallback):
         if "train_runtime" in logs:
             print(f"[rova] trained {state.global_step} steps in {logs['train_runtime']:.1f}s", flush=True)
             return
-        parts = [f"step {state.global_step}/{state.max_steps}"]
-        for key, label in console_keys():
-            value = logs.get(key)
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                parts.append(f"{label}={value:.4g}")
-        print("[rova] " + " ".join(parts), flush=True)
+        print(console_line(state.global_step, state.max_steps, logs), flush=True)
+
+
+def console_line(step: int, max_steps: int, logs: dict) -> str:
+    """`[rova] step N/M loss=.. reward=.. <every clean reward component> ..`: the reward components every step, in
+    one order, `-` for one the step has no value for (a batch without grounding questions has no iou), so the
+    columns do not shift from line to line; the other entries only when logged (memory, corrupted accuracy)."""
+    from rova.config.branches import CLEAN
+
+    component = f"rewards/{CLEAN}/"
+    parts = [f"step {step}/{max_steps}"]
+    for key, label in console_keys():
+        value = logs.get(key)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            parts.append(f"{label}={value:.4g}")
+        elif key.startswith(component):
+            parts.append(f"{label}=-")
+    return "[rova] " + " ".join(parts)

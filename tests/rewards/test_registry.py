@@ -33,6 +33,20 @@ def test_console_line_shows_every_clean_component():
         assert f"rewards/{CLEAN}/{component.name}/mean" in keys
 
 
+def test_the_console_line_keeps_its_columns_when_a_step_lacks_a_component():
+    """Issue 21, item 8: the line switched between `iou=` and `accu=` from step to step."""
+    import re
+
+    from rova.training.tracking import console_line
+
+    names = [c.name for c in components_for(CLEAN)]
+    full = {"loss": 0.1, "reward/mean": 1.0, **{f"rewards/{CLEAN}/{n}/mean": 0.5 for n in names}}
+    partial = {k: v for k, v in full.items() if not k.endswith(f"/{names[0]}/mean")}
+    labels = [re.findall(r" (\w+)=", console_line(s, 9, logs)) for s, logs in ((1, full), (2, partial))]
+    assert labels[0] == labels[1] and len(labels[0]) == 2 + len(names)
+    assert f" {names[0][:4]}=- " in console_line(2, 9, partial) + " "
+
+
 PROMPT = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Which? A or B"}]}]
 
 
