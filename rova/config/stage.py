@@ -61,13 +61,9 @@ class StageSpec:
     def finished(self, run_dir: Path) -> bool:
         """Its done file is there and parses. Done files are JSON written last and atomically; one torn or emptied
         by other means (a full disk, a partial copy) does not count: the step runs again."""
-        import json
+        from rova.utils.io import read_json
 
-        try:
-            json.loads((Path(run_dir) / self.done).read_text())
-        except (OSError, ValueError):
-            return False
-        return True
+        return read_json(Path(run_dir) / self.done) is not None
 
     def done_unreadable(self, run_dir: Path) -> bool:
         """Its done file is there but does not parse."""

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-
-def read_json(path: Path) -> Any:
-    """The file's JSON, or None when it is missing or unreadable (a report line never fails on it)."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
+from rova.utils.io import read_json  # noqa: F401  (the stages' outcome() read their files with it)
 
 
 def fmt(value: Any, digits: int = 3) -> str:

@@ -52,3 +52,11 @@ def append_jsonl(path: str | os.PathLike, obj: Any) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(obj) + "\n")
         handle.flush()
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The file's JSON, or None when it is missing, unreadable or torn (callers that must not fail on it)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
