@@ -33,6 +33,7 @@ from typing import Any
 from rova.eval.robustness import (
     accuracy_grid,
     accuracy_of,
+    cell_values,
     family_of,
     ordered_corruptions,
     severity_order,
@@ -47,6 +48,8 @@ REPORT = "report.md"
 LENIENT_NOTE = ("Strict accuracy (the headline) scores an output without an `<answer>` span 0 (an extraction "
                 "failure); lenient accuracy scores such an output as a whole, the way Video-R1- and TW-GRPO-style "
                 "evals score untagged answers.")
+# The extraction-failure rate's column name, beside every accuracy.
+NO_ANSWER = "no `<answer>` (%)"
 MISSING = "n/a"
 
 
@@ -176,21 +179,38 @@ def _robustness(results: Mapping[str, Any]) -> dict[str, Any] | None:
     return robustness
 
 
-# The headline numbers of a results dict, strict then lenient: the keys of its robustness summary.
-HEADLINE = ("clean_accuracy", "mpc", "rpc", "clean_accuracy_lenient", "mpc_lenient", "rpc_lenient")
+# The headline numbers of a results dict, strict, lenient, then the extraction-failure rates (clean, and the mean
+# over the grid's cells): the keys of its robustness summary.
+HEADLINE = ("clean_accuracy", "mpc", "rpc", "clean_accuracy_lenient", "mpc_lenient", "rpc_lenient",
+            "clean_extraction_failure_rate", "mean_extraction_failure_rate")
 
 
 def headline_metrics(results: Mapping[str, Any]) -> dict[str, float | None]:
-    """{HEADLINE key: value} of a results dict (results.json): clean accuracy, mPC and rPC, strict and lenient;
-    None where undefined (no corruption grid: no mPC; no lenient scores in older results)."""
+    """{HEADLINE key: value} of a results dict (results.json): clean accuracy, mPC and rPC, strict and lenient,
+    and the share of outputs without an <answer> span; None where undefined (no corruption grid: no mPC; no
+    lenient scores or rates in older results)."""
     robustness = _robustness(results) or {}
     values = {key: robustness.get(key) for key in HEADLINE}
     clean = results.get("clean")
     if values["clean_accuracy"] is None:
         values["clean_accuracy"] = accuracy_of(clean)
-    if values["clean_accuracy_lenient"] is None and isinstance(clean, Mapping):
-        values["clean_accuracy_lenient"] = accuracy_of(clean.get("accuracy_lenient"))
+    if isinstance(clean, Mapping):
+        if values["clean_accuracy_lenient"] is None:
+            values["clean_accuracy_lenient"] = accuracy_of(clean.get("accuracy_lenient"))
+        if values["clean_extraction_failure_rate"] is None:
+            values["clean_extraction_failure_rate"] = clean.get("extraction_failure_rate")
+    if values["mean_extraction_failure_rate"] is None and results.get("grid"):
+        cells = [r for row in cell_values(results["grid"], "extraction_failure_rate").values() for r in row.values()]
+        values["mean_extraction_failure_rate"] = math.fsum(cells) / len(cells) if cells else None
     return values
+
+
+def _means(values: Mapping[str, Mapping[str, float]], key=lambda corruption: corruption) -> dict[str, float]:
+    """Mean of a per-cell figure ({corruption: {severity: value}}) grouped by key(corruption)."""
+    groups: dict[str, list[float]] = {}
+    for corruption, row in values.items():
+        groups.setdefault(key(corruption), []).extend(row.values())
+    return {name: math.fsum(v) / len(v) for name, v in groups.items() if v}
 
 
 def _name(results: Mapping[str, Any], default: str = "model") -> str:
@@ -245,18 +265,19 @@ def _clean_section(clean: Mapping[str, Any]) -> list[str]:
         rows = []
         for name, group in by_benchmark.items():
             means = ", ".join(f"{k} {_pct(v)}" for k, v in (group.get("subtask_mean") or {}).items()) or MISSING
-            rows.append([name, group["n"], _pct(group["accuracy"]), means, group["extraction_failures"],
-                         group.get("skipped_media", 0)])
-        lines += _table(["benchmark", "n", "accuracy (%)", "mean over sub-tasks (%)", "extraction failures",
-                         "skipped media"], rows)
+            rows.append([name, group["n"], _pct(group["accuracy"]), _pct(group.get("accuracy_lenient")), means,
+                         group["extraction_failures"], group.get("skipped_media", 0)])
+        lines += _table(["benchmark", "n", "accuracy (%)", "lenient (%)", "mean over sub-tasks (%)",
+                         "extraction failures", "skipped media"], rows)
         lines.append("")
         for name, group in by_benchmark.items():
             for key, values in (group.get("by_subtask") or {}).items():
                 # A key with spellings is named by the ones this benchmark's records carry.
                 column = " / ".join((group.get("subtask_spellings") or {}).get(key) or [key])
                 lines += [f"#### {name}: per {column}", ""]
-                lines += _table([column, "n", "accuracy (%)"],
-                                [[v, g["n"], _pct(g["accuracy"])] for v, g in values.items()])
+                lines += _table([column, "n", "accuracy (%)", "lenient (%)", "extraction failures"],
+                                [[v, g["n"], _pct(g["accuracy"]), _pct(g.get("accuracy_lenient")),
+                                  g.get("extraction_failures", MISSING)] for v, g in values.items()])
                 lines.append("")
     return lines
 
@@ -265,22 +286,31 @@ def _robustness_section(results: Mapping[str, Any], robustness: Mapping[str, Any
     clean = robustness.get("clean_accuracy")
     lines = ["## Robustness", ""]
     header = ["clean (%)", "mPC (%)", "rPC (%)", "mean flip rate (%)", "clean lenient (%)", "mPC lenient (%)",
-              "rPC lenient (%)"]
+              "rPC lenient (%)", "clean " + NO_ANSWER, "corrupted " + NO_ANSWER]
     row = [_pct(clean), _pct(robustness.get("mpc")), _pct(robustness.get("rpc")), _pct(robustness.get("mean_flip_rate")),
            _pct(robustness.get("clean_accuracy_lenient")), _pct(robustness.get("mpc_lenient")),
-           _pct(robustness.get("rpc_lenient"))]
+           _pct(robustness.get("rpc_lenient")), _pct(robustness.get("clean_extraction_failure_rate")),
+           _pct(robustness.get("mean_extraction_failure_rate"))]
     if robustness.get("reference"):
         header += [f"mCE vs {robustness['reference']} (%)", "relative mCE (%)"]
         row += [_pct(robustness.get("mce")), _pct(robustness.get("relative_mce"))]
     lines += _table(header, [row]) + [""]
+    reference_path = ((results.get("config") or {}).get("eval") or {}).get("reference")
+    if robustness.get("reference") and reference_path and str(reference_path) != robustness["reference"]:
+        lines += [f"Reference `{robustness['reference']}`: `{reference_path}`.", ""]
+    grid = results.get("grid") or {}
+    failures = robustness.get("extraction_failure_rate") or cell_values(grid, "extraction_failure_rate")
+    lenient = cell_values(grid, "accuracy_lenient")
     if images.get("heatmap"):
         lines += [f"![accuracy heatmap]({images['heatmap']})", ""]
 
     per_family = robustness.get("per_family") or {}
     if per_family:
         lines += ["### Per family", ""]
-        lines += _table(["family", "accuracy (%)", "vs clean (points)"],
-                        [[f, _pct(v), _delta(v, clean)] for f, v in per_family.items()]) + [""]
+        family_lenient, family_failures = _means(lenient, family_of), _means(failures, family_of)
+        lines += _table(["family", "accuracy (%)", "vs clean (points)", "lenient (%)", NO_ANSWER],
+                        [[f, _pct(v), _delta(v, clean), _pct(family_lenient.get(f)), _pct(family_failures.get(f))]
+                         for f, v in per_family.items()]) + [""]
         if images.get("families"):
             lines += [f"![per-family accuracy]({images['families']})", ""]
 
@@ -291,7 +321,8 @@ def _robustness_section(results: Mapping[str, Any], robustness: Mapping[str, Any
         flip = robustness.get("flip_rate") or {}
         ce = robustness.get("ce") or {}
         relative = robustness.get("relative_ce") or {}
-        header = ["corruption", "family", *[f"s{s}" for s in severities], "mean"]
+        corruption_lenient, corruption_failures = _means(lenient), _means(failures)
+        header = ["corruption", "family", *[f"s{s}" for s in severities], "mean", "lenient mean (%)", NO_ANSWER]
         header += ["flip rate (%)"] * bool(flip) + ["CE (%)", "relative CE (%)"] * bool(ce)
         rows = []
         for corruption, cells in acc.items():
@@ -301,7 +332,8 @@ def _robustness_section(results: Mapping[str, Any], robustness: Mapping[str, Any
                 if flip and corruption in flip and flip[corruption].get(s) is not None:
                     text += f" ({_pct(flip[corruption][s])})"
                 cell_text.append(text)
-            row = [corruption, family_of(corruption), *cell_text, _pct(per_corruption.get(corruption))]
+            row = [corruption, family_of(corruption), *cell_text, _pct(per_corruption.get(corruption)),
+                   _pct(corruption_lenient.get(corruption)), _pct(corruption_failures.get(corruption))]
             if flip:
                 rates = [r for r in (flip.get(corruption) or {}).values() if r is not None]
                 row.append(_pct(sum(rates) / len(rates)) if rates else MISSING)
@@ -310,6 +342,12 @@ def _robustness_section(results: Mapping[str, Any], robustness: Mapping[str, Any
             rows.append(row)
         lines += ["### Accuracy (%) per corruption and severity" + (" (flip rate %)" if flip else ""), ""]
         lines += _table(header, rows) + [""]
+        for title, values in (("Outputs without an `<answer>` span (%) per corruption and severity", failures),
+                              ("Lenient accuracy (%) per corruption and severity", lenient)):
+            if values:
+                lines += [f"### {title}", ""]
+                lines += _table(["corruption", *[f"s{s}" for s in severities]],
+                                [[c, *[_pct(values.get(c, {}).get(s)) for s in severities]] for c in acc]) + [""]
 
     reasons = robustness.get("reasons") or {}
     notes = robustness.get("notes") or []
@@ -392,7 +430,7 @@ def compare(
         families += [f for f in (summary.get("per_family") or {}) if f not in families]
     with_ce = any(s.get("reference") for s in summaries)
     header = ["model", "clean (%)", f"Δ clean vs {base}", "mPC (%)", f"Δ mPC vs {base}", "rPC (%)", "mean flip (%)",
-              "clean lenient (%)", "mPC lenient (%)", "no <answer> (%)"]
+              "clean lenient (%)", "mPC lenient (%)", "clean " + NO_ANSWER, "corrupted " + NO_ANSWER]
     header += ["mCE (%)", "relative mCE (%)"] * with_ce + [f"{f} (%)" for f in families]
     rows = []
     for name, clean, summary, result in zip(names, cleans, summaries, results):
@@ -400,7 +438,8 @@ def compare(
         row = [name, _pct(clean), _delta(clean, cleans[baseline]), _pct(summary.get("mpc")),
                _delta(summary.get("mpc"), summaries[baseline].get("mpc")), _pct(summary.get("rpc")),
                _pct(summary.get("mean_flip_rate")), _pct(clean_group.get("accuracy_lenient")),
-               _pct(summary.get("mpc_lenient")), _pct(clean_group.get("extraction_failure_rate"))]
+               _pct(summary.get("mpc_lenient")), _pct(clean_group.get("extraction_failure_rate")),
+               _pct(headline_metrics(result)["mean_extraction_failure_rate"])]
         if with_ce:
             row += [_pct(summary.get("mce")), _pct(summary.get("relative_mce"))]
         row += [_pct((summary.get("per_family") or {}).get(f)) for f in families]
@@ -409,9 +448,12 @@ def compare(
 
     corruptions = ordered_corruptions(list({c for g in grids for c in g}))
     if corruptions:
-        lines += ["Mean accuracy (%) over severities, per corruption:", ""]
-        rows = [[c, *[_pct(s.get("per_corruption", {}).get(c)) for s in summaries]] for c in corruptions]
-        lines += _table(["corruption", *names], rows) + [""]
+        failures = [_means(cell_values(r.get("grid") or {}, "extraction_failure_rate")) for r in results]
+        lines += ["Mean accuracy (%) over severities, per corruption, each model's share of outputs without an "
+                  "`<answer>` span beside it:", ""]
+        rows = [[c, *[cell for s, f in zip(summaries, failures)
+                      for cell in (_pct(s.get("per_corruption", {}).get(c)), _pct(f.get(c)))]] for c in corruptions]
+        lines += _table(["corruption", *[cell for n in names for cell in (f"{n} (%)", f"{n} {NO_ANSWER}")]], rows) + [""]
 
     from rova.utils.mapping import flatten
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rova.config.corruption import FAMILIES, FAMILY_OF, VARIANTS_BY_FAMILY
@@ -44,6 +45,8 @@ CONVENTIONS = {
     "mpc": "mean over all (corruption, severity) cells",
     "lenient": "*_lenient: the same metrics from the lenient accuracies (an output without an <answer> span scored "
                "as a whole); the strict ones are the headline",
+    "extraction_failure": "extraction_failure_rate: per cell, the fraction of outputs without an <answer> span; "
+                          "mean_extraction_failure_rate: their mean over the cells (the rate beside mPC)",
     "family": "mean over the cells of the family's variants and severities",
     "flip_rate": "right on clean and wrong on corrupted, over the items scored in both",
     "ce": "sum over the severities both grids hold; relative CE is NaN when the reference's summed error growth <= 0",
@@ -323,12 +326,38 @@ class RobustnessSummary:
     clean_accuracy_lenient: float | None = None  # None: an aggregate without lenient scores (older predictions)
     mpc_lenient: float | None = None
     rpc_lenient: float | None = None
+    clean_extraction_failure_rate: float | None = None  # outputs without an <answer> span: rova.eval.scoring
+    extraction_failure_rate: dict[str, dict[str, float]] | None = None  # per cell
+    mean_extraction_failure_rate: float | None = None  # over the grid's cells, beside mPC
 
     def to_dict(self) -> dict[str, Any]:
         """Strict JSON: NaN -> None (its reason stays in "reasons"); conventions included."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["conventions"] = dict(CONVENTIONS)
         return _jsonable(data)
+
+
+def cell_values(grid: Grid, key: str) -> dict[str, dict[str, float]]:
+    """{corruption: {severity: aggregate[key]}} for the cells that are aggregate dicts holding a number under `key`
+    ("extraction_failure_rate", "accuracy_lenient"): the grid of a per-cell figure other than the accuracy, in
+    catalogue and severity order; bare-float cells and missing values are left out."""
+    out: dict[str, dict[str, float]] = {}
+    for corruption in ordered_corruptions(list(grid)):
+        row = {severity_key(s): float(cell[key]) for s, cell in grid[corruption].items()
+               if isinstance(cell, Mapping) and isinstance(cell.get(key), (int, float)) and not isinstance(cell.get(key), bool)}
+        if row:
+            out[str(corruption)] = dict(sorted(row.items(), key=lambda kv: severity_order(kv[0])))
+    return out
+
+
+def extraction_failures(clean: Any, grid: Grid) -> tuple[float | None, dict[str, dict[str, float]] | None, float | None]:
+    """(clean rate, {corruption: {severity: rate}}, mean over the grid's cells) of outputs without an <answer>
+    span: a strict accuracy of 0 with a rate of 1 is a format failure, not a wrong answer. Each None when the
+    aggregates carry no rate (bare-float accuracies)."""
+    clean_rate = clean.get("extraction_failure_rate") if isinstance(clean, Mapping) else None
+    rates = cell_values(grid, "extraction_failure_rate")
+    cells = [rate for row in rates.values() for rate in row.values()]
+    return clean_rate, rates or None, (_mean(cells) if cells else None)
 
 
 def lenient_of(value: Any) -> float | None:
@@ -347,6 +376,16 @@ def lenient_metrics(clean: Any, grid: Grid) -> tuple[float | None, float | None,
     if mpc_lenient is not None and clean_lenient is not None and clean_lenient > _EPS:
         rpc_lenient = mpc_lenient / clean_lenient
     return clean_lenient, mpc_lenient, rpc_lenient
+
+
+def reference_label(path: str | Path, reference: Mapping[str, Any]) -> str:
+    """A short name for a reference results file, for column headers (the path itself goes in the config): its
+    config's display name, else its run dir's name for a `results.json`, else the file's stem."""
+    config = reference.get("config") if isinstance(reference, Mapping) else None
+    if isinstance(config, Mapping) and config.get("name"):
+        return str(config["name"])
+    path = Path(path)
+    return path.parent.name if path.name == "results.json" and path.parent.name else path.stem
 
 
 def summarize(
@@ -400,6 +439,8 @@ def summarize(
         notes=notes,
     )
     summary.clean_accuracy_lenient, summary.mpc_lenient, summary.rpc_lenient = lenient_metrics(clean, grid)
+    (summary.clean_extraction_failure_rate, summary.extraction_failure_rate,
+     summary.mean_extraction_failure_rate) = extraction_failures(clean, grid)
 
     if grid_items is not None:
         if clean_items is None:

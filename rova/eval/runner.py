@@ -117,11 +117,14 @@ def write_results(cfg, run_dir: Path, records: list[dict], skipped: list, resolv
         cell_items = by_cell.get(cell_name(variant, severity), [])
         grid.setdefault(variant, {})[str(severity)] = aggregate(cell_items, keys)
         grid_items.setdefault(variant, {})[str(severity)] = cell_items
-    reference = None
+    reference = reference_name = None
     if cfg.eval.reference:
         import json
 
+        from rova.eval.robustness import reference_label
+
         reference = json.loads(Path(cfg.eval.reference).read_text())
+        reference_name = reference_label(cfg.eval.reference, reference)
     results = {
         "config": {"model": cfg.model.path, "benchmark": resolved.get("benchmark"), "eval": resolved.get("eval"),
                    "scoring": scoring_conventions(fallback_whole_output=cfg.eval.fallback_whole_output)},
@@ -129,7 +132,7 @@ def write_results(cfg, run_dir: Path, records: list[dict], skipped: list, resolv
         "grid": grid,
         "robustness": summarize(
             clean, grid, clean_items=by_cell.get(CLEAN_CELL, []), grid_items=grid_items, reference=reference,
-            reference_name=cfg.eval.reference,
+            reference_name=reference_name,
         ).to_dict() if grid else None,
         "skipped_media": [s.to_dict() for s in skipped],
     }

@@ -17,14 +17,17 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 SEEDS_JSON = "seeds.json"
-# (results key, column name); the first three are the headline (strict), the rest are lenient.
+# (results key, column name); the first three are the headline (strict), then the lenient ones, then the share of
+# outputs without an <answer> span (clean, and the mean over the grid's cells) that explains a low strict number.
 METRICS = (("clean_accuracy", "clean"), ("mpc", "mPC"), ("rpc", "rPC"), ("clean_accuracy_lenient", "clean lenient"),
-           ("mpc_lenient", "mPC lenient"), ("rpc_lenient", "rPC lenient"))
+           ("mpc_lenient", "mPC lenient"), ("rpc_lenient", "rPC lenient"),
+           ("clean_extraction_failure_rate", "clean no `<answer>`"),
+           ("mean_extraction_failure_rate", "corrupted no `<answer>`"))
 STRICT = METRICS[:3]
 MISSING = "missing"
 NOTE = ("Mean ± sample standard deviation (n − 1) over the seeds; a lone value where n = 1 (no spread). A "
         "step that is not per_seed is one run, the same for every seed. Strict accuracy is the headline, "
-        "lenient beside it. Every number, seed by seed: [seeds.json](seeds.json).")
+        "lenient beside it, then the share of outputs without an `<answer>` span. Every number, seed by seed: [seeds.json](seeds.json).")
 
 
 def spread(values: Sequence[float]) -> dict[str, Any]:

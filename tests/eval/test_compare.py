@@ -116,7 +116,10 @@ def test_the_table_shows_lenient_accuracy_and_missing_answers_beside_strict(tmp_
     assert main([str(p) for p in paths] + ["--out", str(tmp_path / "cmp")]) == 0
     printed = capsys.readouterr().out
     header = next(line for line in printed.splitlines() if line.startswith("| model |"))
-    assert "clean lenient (%) | mPC lenient (%) | no <answer> (%)" in header
+    assert "clean lenient (%) | mPC lenient (%) | clean no `<answer>` (%) | corrupted no `<answer>` (%)" in header
     base = next(line for line in printed.splitlines() if line.startswith("| base |"))
-    assert base.startswith("| base | 0.0 |") and "| 100.0 | 100.0 | 100.0 |" in base
+    assert base.startswith("| base | 0.0 |") and "| 100.0 | 100.0 | 100.0 | 100.0 |" in base
+    # The per-corruption table: each model's share without <answer> beside its accuracy.
+    fog = next(line for line in printed.splitlines() if line.startswith("| fog |"))
+    assert fog == "| fog | 0.0 | 100.0 | 50.0 | 0.0 |"
     assert "Strict accuracy (the headline)" in printed

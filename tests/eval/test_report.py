@@ -59,14 +59,15 @@ def test_markdown_contains_the_numbers():
     # Strict is the headline; these items predate lenient scoring, so lenient reads n/a rather than a number.
     assert "**80.0 %** strict over 10 items; lenient n/a; extraction failures 1 (10.0 %); skipped media 2." in text
     assert "| multiple choice | 10 | 80.0 | n/a | 1 |" in text
-    assert "| videomme | 10 | 80.0 | duration 80.0 | 1 | 0 |" in text
+    assert "| videomme | 10 | 80.0 | n/a | duration 80.0 | 1 | 0 |" in text
     assert "| short | 10 | 80.0 |" in text
     # clean, mPC 0.55, rPC 0.6875, mean flip, mCE 1.4, relative mCE 1.25 (hand-computed in test_eval_robustness)
     assert "| 80.0 | 55.0 | 68.8 |" in text and "| 140.0 | 125.0 |" in text
     assert "| photometric | 50.0 | -30.0 |" in text and "| weather | 60.0 | -20.0 |" in text
     # rain: s1 70 % with 1 of 10 items flipped (items 0-7 right clean, 0-6 right at s1), s2 50 % with 3 flipped
-    assert "| rain | weather | 70.0 (10.0) | 50.0 (30.0) | 60.0 | 20.0 | 80.0 | 50.0 |" in text
-    assert "| dusk | photometric | 60.0 (20.0) | 40.0 (40.0) | 50.0 | 30.0 | 200.0 | 200.0 |" in text
+    # then the lenient mean (n/a: no lenient scores here), the share without <answer> (1 item of 10), flip, CE
+    assert "| rain | weather | 70.0 (10.0) | 50.0 (30.0) | 60.0 | n/a | 10.0 | 20.0 | 80.0 | 50.0 |" in text
+    assert "| dusk | photometric | 60.0 (20.0) | 40.0 (40.0) | 50.0 | n/a | 10.0 | 30.0 | 200.0 | 200.0 |" in text
     assert "![accuracy heatmap](heatmap.png)" in text and "![per-family accuracy](families.png)" in text
     assert "1e-8" in text  # the MRA convention is stated
 
@@ -173,7 +174,7 @@ def test_compare_table_and_deltas(tmp_path):
     # better: mPC 0.65 (+10.0 points), rPC 0.8125
     assert "| ours | 80.0 | +0.0 | 55.0 | +0.0 | 68.8 |" in table
     assert "| better | 80.0 | +0.0 | 65.0 | +10.0 | 81.2 |" in table
-    assert "| rain | 60.0 | 70.0 |" in table
+    assert "| rain | 60.0 | 10.0 | 70.0 | 10.0 |" in table  # each model's accuracy, its share without <answer>
     assert "`eval.seed`" in table and "scoring" not in table.split("differ")[-1]
     assert_png(delta_heatmap_png(deltas["better"], tmp_path / "delta.png"))
 
@@ -188,3 +189,39 @@ def test_compare_baseline_and_validation():
         compare([ours], ["a", "b"])
     with pytest.raises(ValueError):
         compare([ours, better], ["a", "a"])
+
+
+def test_a_model_right_but_untagged_shows_why_its_grid_is_zero():
+    """Issue 21 (1): every answer right but none in <answer>: each grid row, cell and family shows 100 % without
+    <answer> and 100 % lenient beside the 0.0, and the headline table says the same of clean and corrupted."""
+    untagged = [{"benchmark": "demo", "item_id": f"demo/{i}", "problem_type": "multiple choice", "score": 0.0,
+                 "lenient": 1.0, "extracted": False} for i in range(4)]
+    cell = aggregate(untagged)
+    grid = {"rain": {"1": cell, "2": cell}, "dusk": {"1": cell, "2": cell}}
+    summary = summarize(cell, grid, clean_items=untagged, grid_items={c: dict(row) for c, row in
+                                                                      {"rain": {"1": untagged, "2": untagged},
+                                                                       "dusk": {"1": untagged, "2": untagged}}.items()})
+    assert summary.mean_extraction_failure_rate == 1.0 and summary.clean_extraction_failure_rate == 1.0
+    assert summary.extraction_failure_rate == {"rain": {"1": 1.0, "2": 1.0}, "dusk": {"1": 1.0, "2": 1.0}}
+    text = markdown_report({"config": {"name": "base"}, "clean": cell, "grid": grid, "robustness": summary.to_dict()})
+    lines = text.splitlines()
+    headline = lines.index(next(line for line in lines if line.startswith("| clean (%) |")))
+    assert "clean no `<answer>` (%) | corrupted no `<answer>` (%)" in lines[headline]
+    assert lines[headline + 2].endswith("| 100.0 | 100.0 |")
+    rain = [line for line in lines if line.startswith("| rain |")]
+    # The accuracy table (mean, lenient mean, no <answer>), then the per-cell no-<answer> and lenient tables.
+    assert "| 0.0 | 100.0 | 100.0 |" in rain[0]
+    assert rain[1:] == ["| rain | 100.0 | 100.0 |", "| rain | 100.0 | 100.0 |"]
+    assert "### Outputs without an `<answer>` span (%) per corruption and severity" in text
+    weather = next(line for line in lines if line.startswith("| weather |"))
+    assert weather == "| weather | 0.0 | +0.0 | 100.0 | 100.0 |"
+
+
+def test_the_mce_header_names_the_reference_and_the_path_goes_below():
+    results = make_results()
+    results["robustness"]["reference"] = "eval_sft"
+    results["config"]["eval"]["reference"] = "/runs/recipe/eval_sft/results.json"
+    text = markdown_report(results)
+    header = next(line for line in text.splitlines() if line.startswith("| clean (%) |"))
+    assert "mCE vs eval_sft (%)" in header and "/runs/" not in header
+    assert "Reference `eval_sft`: `/runs/recipe/eval_sft/results.json`." in text

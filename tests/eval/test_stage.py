@@ -168,8 +168,13 @@ def test_reference_results_add_corruption_errors(grid_run, tmp_path, cache_dir):
     """eval.reference: CE / mCE / relative mCE against a reference model's results.json (here: the same model)."""
     proc = launch(tmp_path, cache_dir, *SMALL, *GRID, f"eval.reference={grid_run / 'results.json'}")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    robustness = _results(only_run_dir(tmp_path / "outputs"))["robustness"]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    robustness = _results(run_dir)["robustness"]
     assert set(robustness["ce"]) == {"rain", "night"}
+    # Headers name the reference by its run dir; its whole path is said once, below the table.
+    assert robustness["reference"] == grid_run.name
+    report = (run_dir / "report.md").read_text()
+    assert f"mCE vs {grid_run.name} (%)" in report and f"Reference `{grid_run.name}`: `{grid_run}/results.json`" in report
     # Against itself every corruption error ratio is 1 (when the reference has any error at all).
     assert all(v == pytest.approx(1.0) for v in robustness["ce"].values() if v is not None)
     assert robustness["mce"] is None or robustness["mce"] == pytest.approx(1.0)

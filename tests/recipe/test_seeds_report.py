@@ -92,7 +92,7 @@ def test_over_seeds_table_is_mean_and_sample_std_of_each_compared_step(arms):
     lines = write_recipe_report(arms)["lines"]
     header = _row(lines, "eval step", "## Over seeds")
     assert header == ["eval step", "n", "clean (%)", "mPC (%)", "rPC (%)", "clean lenient (%)", "mPC lenient (%)",
-                      "rPC lenient (%)"]
+                      "rPC lenient (%)", "clean no `<answer>` (%)", "corrupted no `<answer>` (%)"]
     assert "## Over seeds (0, 1, 2): mean ± std" in lines
     grpo = _row(lines, "eval_grpo", "## Over seeds")
     assert grpo[1] == "3"
@@ -101,6 +101,7 @@ def test_over_seeds_table_is_mean_and_sample_std_of_each_compared_step(arms):
     rpc = [0.4 / 0.6, 0.5 / 0.7, 0.5 / 0.8]
     assert grpo[4] == f"{100 * sum(rpc) / 3:.1f} ± {100 * _sample_std(rpc):.1f}"
     assert grpo[5] == "90.0 ± 0.0" and grpo[6] == grpo[3]                # lenient: 90 each seed; grid = strict
+    assert grpo[8:] == ["0.0 ± 0.0", "0.0 ± 0.0"]                         # every output had its <answer>
     sft = _row(lines, "eval_sft", "## Over seeds")
     assert sft[1:5] == ["1 (not per seed)", "50.0", "30.0", "60.0"] and sft[5] == "60.0"  # one run: no ±
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from rova.rewards.registry import components_for
-from rova.training.curves import plot_rewards, reward_series
+from rova.training.curves import plot_rewards, reward_series, smooth
 
 
 def test_series_follow_the_registry_and_skip_missing_or_nan(tmp_path):
@@ -32,3 +35,29 @@ def test_plot_writes_a_png_and_nothing_without_rewards(tmp_path):
     sft_metrics = tmp_path / "sft.jsonl"
     sft_metrics.write_text(json.dumps({"step": 1, "loss": 2.0}) + "\n")
     assert plot_rewards(sft_metrics, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+
+
+def test_each_curve_has_its_raw_values_and_a_smoothed_line(tmp_path, monkeypatch):
+    """Issue 21 (8): the raw per-step rewards faint, the smoothed line over them in the same colour."""
+    from matplotlib.figure import Figure
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: drawn.append(self) or a[0].write(b"png"))
+    noisy = [0.0, 1.0] * 10
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("".join(json.dumps({"step": s + 1, "reward/mean": v}) + "\n" for s, v in enumerate(noisy)))
+    plot_rewards(metrics, tmp_path / "rewards.png")
+    lines = drawn[0].axes[0].get_lines()
+    raw = next(line for line in lines if line.get_label() == "_reward (trained rows) (raw)")
+    smoothed = next(line for line in lines if line.get_label() == "reward (trained rows)")
+    assert list(raw.get_ydata()) == noisy and raw.get_color() == smoothed.get_color()
+    assert list(smoothed.get_ydata()) == smooth(noisy) and max(smoothed.get_ydata()[5:]) < 0.8
+
+
+@given(st.lists(st.floats(-10, 10), min_size=1, max_size=50), st.floats(0, 0.99))
+def test_smoothing_stays_within_the_values_and_keeps_a_constant(values, weight):
+    out = smooth(values, weight)
+    assert len(out) == len(values) and out[0] == pytest.approx(values[0])
+    assert all(min(values) - 1e-9 <= v <= max(values) + 1e-9 for v in out)
+    assert smooth([values[0]] * 5, weight) == pytest.approx([values[0]] * 5)
+    assert smooth(values, 0.0) == pytest.approx(values)
