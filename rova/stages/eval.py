@@ -38,5 +38,7 @@ def outcome(run_dir: Path) -> str:
     words += f", mPC {pct(mpc)}" if mpc is not None else ""
     failures = clean.get("extraction_failure_rate")
     if isinstance(failures, (int, float)):
-        words += f", `<answer>` in {100 * (1 - failures):.0f}% of clean outputs"
+        words += f", no `<answer>` in {pct(failures)} of clean outputs"
+        corrupted = (results.get("robustness") or {}).get("mean_extraction_failure_rate")
+        words += f" and {pct(corrupted)} of corrupted ones" if isinstance(corrupted, (int, float)) else ""
     return words

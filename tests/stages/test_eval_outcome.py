@@ -10,8 +10,9 @@ from rova.stages.eval import outcome
 def test_the_eval_line_is_in_percent_like_the_tables(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({
         "clean": {"accuracy": 0.0417, "accuracy_lenient": 0.5, "extraction_failure_rate": 0.25},
-        "robustness": {"mpc": 0.469}}))
-    assert outcome(tmp_path) == "clean accuracy 4.2 % (lenient 50.0 %), mPC 46.9 %, `<answer>` in 75% of clean outputs"
+        "robustness": {"mpc": 0.469, "mean_extraction_failure_rate": 0.6}}))
+    assert outcome(tmp_path) == ("clean accuracy 4.2 % (lenient 50.0 %), mPC 46.9 %, no `<answer>` in 25.0 % of clean "
+                                 "outputs and 60.0 % of corrupted ones")
 
 
 def test_missing_numbers_read_n_a(tmp_path):
