@@ -339,6 +339,60 @@ def test_parallel_probe_agrees(tmp_path):
     assert [s.reason for s in serial.skipped] == [s.reason for s in parallel.skipped]
 
 
+def _tiny_mp4(path: Path, n: int = 8, fps: float = 4.0) -> Path:
+    """A real H.264 clip of n frames (2 s at 4 fps), each frame a different grey."""
+    from rova.data.render import write_mp4
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_mp4(path, np.stack([np.full((96, 128, 3), 20 + 25 * i, np.uint8) for i in range(n)]), fps)
+    return path
+
+
+def test_frame_record_whose_path_is_a_video_file_is_decoded_as_a_video(tmp_path):
+    # MVBench's TVQA items: data_type "frame", but the path people hold is an .mp4 (the frames pre-encoded).
+    clip = _tiny_mp4(tmp_path / "tvqa" / "s01e01.mp4")
+    write_frame_folder(np.stack([np.full((96, 128, 3), 100, np.uint8)] * 6), tmp_path / "folder")
+    file = _write(tmp_path / "eval_mvbench.json", [
+        _rec(1, "./tvqa/s01e01.mp4", data_type="frame", fps=3),
+        _rec(2, "./folder", data_type="frame", fps=3),  # a real frame folder: still read as one
+        _rec(3, "./tvqa/s01e01.mp4"),
+    ])
+    cfg = BenchmarkConfig(name="mvbench", file=str(file), **SMALL)
+    data = load_benchmark(cfg)
+    assert not data.skipped, [s.reason for s in data.skipped]
+    assert [(i.declared_kind, i.media_kind) for i in data.items] == [("frames", "video"), ("frames", "frames"),
+                                                                     ("video", "video")]
+    tvqa = data.items[0]
+    assert tvqa.frames_fps is None and tvqa.to_dict()["declared_kind"] == "frames"
+    frames, timing, is_image = read_item_clip(tvqa, cfg)
+    reference = read_clip(clip, cfg.frame_sampling())
+    assert not is_image and frames.shape[0] == 4 and timing.sample_fps == pytest.approx(reference.sample_fps)
+    np.testing.assert_array_equal(frames, reference.frames)
+    overrides = [{"declared": "frames", "read_as": "video", "items": 1}]
+    assert data.kind_overrides() == overrides and data.summary()["media_kind_overrides"] == overrides
+
+    # The count reaches results.json and report.md.
+    from types import SimpleNamespace
+
+    from rova.config.eval import EvalConfig
+    from rova.eval.runner import write_results
+
+    run = tmp_path / "run"
+    run.mkdir()
+    stub = SimpleNamespace(benchmark=cfg, eval=EvalConfig(), model=SimpleNamespace(path="m"))
+    write_results(stub, run, [], data.skipped, {}, data.bad_records, data.kind_overrides())
+    assert json.loads((run / "results.json").read_text())["media_kind_overrides"] == overrides
+    assert ("1 item(s) declared as frame folders were video files and were decoded as videos."
+            in (run / "report.md").read_text())
+    # An exported copy says what its new file is: a video, its frame rate its own.
+    from rova.eval.export import _exported_record
+
+    exported = _exported_record(json.loads(file.read_text())[0], tvqa, "./videos/x.mp4",
+                                {"seed": 0, "clip_sha1": "-"}, "fog@1")
+    assert exported["data_type"] == "video" and "fps" not in exported
+    assert exported["rova_export"]["source"]["data_type"] == "frame"
+
+
 # --------------------------------------------------------------------------------------------- file variations
 
 
