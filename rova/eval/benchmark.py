@@ -21,7 +21,9 @@ Real eval files differ from the training schema; `load_benchmark` accepts:
 Anything else malformed raises DataError naming the file, record and key. Records whose answer key the rewards
 cannot score, or whose text holds chat special tokens, are skipped and counted by the training rule
 (rova.inference.record_checks; data.max_bad_fraction; BenchmarkData.bad_records). Media that are missing or do
-not decode are skipped, counted and listed with the reason (BenchmarkData.skipped), never replaced.
+not decode are skipped, counted and listed with the reason (BenchmarkData.skipped), never replaced. A benchmark
+left with no usable item (an empty file, every record bad, every media skipped) is a DataError naming the file and
+the skip reasons with their counts: an evaluation of nothing is refused, not reported as accuracy null.
 """
 
 from __future__ import annotations
@@ -503,6 +505,21 @@ def ensure_benchmark_demo(cfg: BenchmarkConfig) -> None:
         raise ConfigError("benchmark.file", f"the procedural builder writes {built}; point benchmark.file there")
 
 
+def no_usable_item_message(data: BenchmarkData) -> str:
+    """Why a benchmark has no item to score: its records, those left out for their content, and the media skipped
+    by reason with counts (the first reason in full)."""
+    parts = [f"{data.num_records} record(s)"]
+    read = data.num_considered + len(data.bad_records)
+    if read < data.num_records:
+        parts[0] += f", the first {read} read (benchmark.max_items)"
+    if data.bad_records:
+        parts.append(f"{len(data.bad_records)} bad record(s) left out (answer key or text unusable)")
+    if data.skipped:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in data.skip_counts().most_common())
+        parts.append(f"{len(data.skipped)} skipped: {reasons}; the first: {data.skipped[0].reason}")
+    return f"benchmark {data.file} has no usable item: {'; '.join(parts)}"
+
+
 def load_benchmark(
     cfg: BenchmarkConfig,
     *,
@@ -520,7 +537,7 @@ def load_benchmark(
     still raise VideoDecodeError: skip and count such items too). Skipped items are logged and listed
     with their reason; nothing is substituted. Records a run cannot use (rova.inference.record_checks: answer key,
     chat special tokens) are left out first, by the data.max_bad_fraction rule (`max_bad_fraction`). Builds the
-    demo first when benchmark.build_demo.
+    demo first when benchmark.build_demo. Raises DataError when no item is left (no_usable_item_message).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -561,6 +578,8 @@ def load_benchmark(
             "benchmark %s: %d items usable, %d skipped (%d media; reasons: %s)",
             cfg.name, len(kept), len(skipped), len(bad), dict(data.skip_counts()),
         )
+    if not kept:
+        raise DataError(no_usable_item_message(data))
     for override in data.kind_overrides():
         log.warning("benchmark %s: %d item(s) declared as %s are %s on disk, and are read as such", cfg.name,
                     override["items"], _KIND_NOUN[override["declared"]], _KIND_NOUN[override["read_as"]])

@@ -153,8 +153,13 @@ def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: 
     from rova.eval.benchmark import load_benchmark, read_item_clip
     from rova.eval.generation import make_generator
     from rova.inference.prompts import render_prompt
+    from rova.models.families import get_family
     from rova.models.loading import load_model_and_processor
 
+    # The benchmark first: a file with no usable item fails here, before the model is loaded.
+    data = load_benchmark(cfg.benchmark, backend=cfg.data.backend, image_factor=cfg.model.image_factor,
+                          workers=cfg.data.probe_workers, max_bad_fraction=cfg.data.max_bad_fraction,
+                          special_tokens=tuple(get_family(cfg.model.family).special_tokens()))
     if cfg.rollout.name == "vllm":  # vLLM loads the weights itself: only the processor is needed here
         from transformers import AutoProcessor
 
@@ -164,11 +169,6 @@ def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: 
     else:
         model, processor = load_model_and_processor(cfg.model)
         model.eval()
-    from rova.models.families import get_family
-
-    data = load_benchmark(cfg.benchmark, backend=cfg.data.backend, image_factor=cfg.model.image_factor,
-                          workers=cfg.data.probe_workers, max_bad_fraction=cfg.data.max_bad_fraction,
-                          special_tokens=tuple(get_family(cfg.model.family).special_tokens()))
     generator = make_generator(cfg, model, processor)
     templates = cfg.data.prompt
 

@@ -137,7 +137,7 @@ def test_preset_paths_follow_the_environment(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------------------------- real MMVU
 
 
-def test_real_mmvu_file_loads_with_every_item_reported_missing(tmp_path):
+def test_real_mmvu_file_parses_and_is_refused_with_every_item_missing(tmp_path):
     file = shared_data_or_skip("benchmarks", "eval_mmvu.json")
     cfg = BenchmarkConfig(
         name="mmvu", file=str(file), media_root=str(tmp_path), subtask_keys=["original_question_type"]
@@ -152,12 +152,11 @@ def test_real_mmvu_file_loads_with_every_item_reported_missing(tmp_path):
     assert first.subtasks == {"original_question_type": "multiple-choice"}
     assert first.to_dict()["original_question_type"] == "multiple-choice"
 
-    data = load_benchmark(cfg, probe=False)
-    assert len(data) == 0 and len(data.skipped) == 625
-    assert data.skip_counts() == {"file not found": 625}
-    assert data.skipped[0].path == first.media_path and "file not found" in data.skipped[0].reason
-    summary = json.loads(json.dumps(data.summary()))
-    assert summary["num_records"] == 625 and summary["num_skipped"] == 625
+    # No clip is there: nothing to score, so the benchmark is refused, naming the file and why.
+    with pytest.raises(DataError) as err:
+        load_benchmark(cfg, probe=False)
+    assert str(err.value) == (f"benchmark {file} has no usable item: 625 record(s); 625 skipped: 625 file not found; "
+                              f"the first: {first.media_path}: file not found")
 
 
 @pytest.fixture
@@ -235,9 +234,10 @@ def test_frame_folder_reads_at_the_stated_fps_in_natural_order(frame_folder):
 
 def test_frame_folder_without_fps_is_skipped_with_the_reason(frame_folder):
     root, _, _ = frame_folder
-    file = _write(root / "eval_nofps.json", [_rec(1, "./clips/tw_grpo_8", data_type="frames")])
+    file = _write(root / "eval_nofps.json", [_rec(1, "./clips/tw_grpo_8", data_type="frames"),
+                                             _rec(2, "./clips/tw_grpo_8", data_type="frames", fps=6)])
     data = load_benchmark(BenchmarkConfig(name="nofps", file=str(file), **SMALL))
-    assert not data.items and len(data.skipped) == 1
+    assert [item.index for item in data.items] == [1] and len(data.skipped) == 1
     assert "benchmark.frame_folder_fps" in data.skipped[0].reason
 
 
@@ -391,6 +391,29 @@ def test_frame_record_whose_path_is_a_video_file_is_decoded_as_a_video(tmp_path)
                                 {"seed": 0, "clip_sha1": "-"}, "fog@1")
     assert exported["data_type"] == "video" and "fps" not in exported
     assert exported["rova_export"]["source"]["data_type"] == "frame"
+
+
+def test_a_benchmark_with_no_record_is_refused(tmp_path):
+    file = _write(tmp_path / "eval_empty.json", [])
+    with pytest.raises(DataError) as err:
+        load_benchmark(BenchmarkConfig(name="empty", file=str(file)), probe=False)
+    assert str(err.value) == f"benchmark {file} has no usable item: 0 record(s)"
+
+
+def test_a_benchmark_whose_every_media_is_skipped_is_refused(tmp_path):
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(bytes(range(256)) * 8)  # garbage, not a video
+    file = _write(tmp_path / "eval_broken.json", [_rec(1, "./a.mp4"), _rec(2, "./b.mp4"), _rec(3, "./gone.mp4")])
+    cfg = BenchmarkConfig(name="broken", file=str(file), **SMALL)
+    with pytest.raises(DataError) as err:
+        load_benchmark(cfg)
+    message = str(err.value)
+    assert message.startswith(f"benchmark {file} has no usable item: 3 record(s); 3 skipped: "
+                              "2 cannot open with decord, 1 file not found; the first: ")
+    assert str(tmp_path / "a.mp4") in message
+    with pytest.raises(DataError, match="1 skipped: 1 file not found"):  # unprobed: only the missing file is known
+        load_benchmark(BenchmarkConfig(name="gone", file=str(_write(tmp_path / "e2.json", [_rec(3, "./gone.mp4")]))),
+                       probe=False)
 
 
 # --------------------------------------------------------------------------------------------- file variations
