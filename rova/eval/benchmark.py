@@ -11,13 +11,19 @@ Real eval files differ from the training schema; `load_benchmark` accepts:
   keys named in benchmark.subtask_keys become the item's sub-tasks (aggregation groups);
 - frame folders: data_type "frame"/"frames"/"frame_folder"/"video_frames", or a `video` path that is a
   directory; frames sorted naturally, at the record's `fps` or benchmark.frame_folder_fps;
+- what is on disk decides how media is read, whatever data_type says: a directory is a frame folder, a file is
+  decoded as a video (MVBench's TVQA items are "frame" records whose path is an .mp4 in the files people hold).
+  Each item keeps the kind its record declared beside the kind read (BenchmarkItem.declared_kind); the items read
+  as another kind are counted (BenchmarkData.kind_overrides), logged, and reach results.json and report.md;
 - optional `start`/`end` (seconds): the clip is sampled inside that segment (benchmark.segments);
 - no `problem_id`: the item is named by its position in the file;
 - problem_type spelled "multiple-choice"/"Multiple_Choice": normalised to the training names.
 Anything else malformed raises DataError naming the file, record and key. Records whose answer key the rewards
 cannot score, or whose text holds chat special tokens, are skipped and counted by the training rule
 (rova.inference.record_checks; data.max_bad_fraction; BenchmarkData.bad_records). Media that are missing or do
-not decode are skipped, counted and listed with the reason (BenchmarkData.skipped), never replaced.
+not decode are skipped, counted and listed with the reason (BenchmarkData.skipped), never replaced. A benchmark
+left with no usable item (an empty file, every record bad, every media skipped) is a DataError naming the file and
+the skip reasons with their counts: an evaluation of nothing is refused, not reported as accuracy null.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +68,7 @@ from rova.models.families.base import ClipTiming
 log = logging.getLogger(__name__)
 
 MEDIA_KINDS = ("video", "frames", "image")
+_KIND_NOUN = {"video": "video files", "frames": "frame folders", "image": "images"}
 # data_type values that mean "a folder of frames" (MVBench's own annotations say "frame").
 FRAME_DATA_TYPES = ("frame", "frames", "frame_folder", "frames_folder", "video_frames")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov")
@@ -75,7 +83,7 @@ class BenchmarkItem:
     item_id: str                    # "<benchmark>/<sample_id>": stable, unique; results are resumed by it
     index: int                      # position in the eval file
     record: VideoQARecord           # extra keys of the file are in record.extra
-    media_kind: str                 # "video" (a file), "frames" (a frame folder) or "image"
+    media_kind: str                 # how it is read: "video" (a file), "frames" (a frame folder) or "image"
     segment: Optional[tuple[Optional[float], Optional[float]]] = None  # (start, end) seconds, if any
     frames_fps: Optional[float] = None  # fps of a frame folder
     subtasks: dict[str, str] = field(default_factory=dict)  # subtask key -> value, for keys the record has
@@ -83,6 +91,8 @@ class BenchmarkItem:
     # For a subtask key with spellings ("task_type|task"): the spelling this record carries (the report names
     # its column by it). Empty when no key has spellings.
     subtask_matched: dict[str, str] = field(default_factory=dict)
+    # The kind the record's data_type declared; differs from media_kind when the disk says otherwise.
+    declared_kind: str = ""
 
     @property
     def media_path(self) -> str:
@@ -108,6 +118,7 @@ class BenchmarkItem:
             benchmark=self.benchmark,
             index=self.index,
             media_kind=self.media_kind,
+            declared_kind=self.declared_kind or self.media_kind,
             segment=list(self.segment) if self.segment else None,
             frames_fps=self.frames_fps,
             subtasks=dict(self.subtasks),
@@ -159,6 +170,11 @@ class BenchmarkData:
             counts[text.split(" (")[0]] += 1
         return counts
 
+    def kind_overrides(self) -> list[dict[str, Any]]:
+        """Kept items read as another kind than their record declared: [{"declared", "read_as", "items"}]."""
+        pairs = Counter((i.declared_kind, i.media_kind) for i in self.items if i.declared_kind not in ("", i.media_kind))
+        return [{"declared": d, "read_as": r, "items": n} for (d, r), n in sorted(pairs.items())]
+
     def subtask_coverage(self) -> dict[str, int]:
         """For each subtask key, how many kept items carry it."""
         return {key: sum(key in item.subtasks for item in self.items) for key in self.subtask_keys}
@@ -179,6 +195,7 @@ class BenchmarkData:
             "skipped": [skip.to_dict() for skip in self.skipped],
             "media_probed": self.probed,
             "media_kinds": dict(Counter(item.media_kind for item in self.items)),
+            "media_kind_overrides": self.kind_overrides(),
             "subtask_keys": list(self.subtask_keys),
             "subtask_coverage": self.subtask_coverage(),
             "sampling": {
@@ -251,12 +268,29 @@ def _prepare(obj: Any, index: int, where: str) -> tuple[dict, str, bool]:
     return obj, raw_type if isinstance(raw_type, str) else "", has_id
 
 
-def _media_kind(record: VideoQARecord, raw_type: str) -> str:
+def _declared_kind(record: VideoQARecord, raw_type: str) -> str:
     if record.data_type == "image":
         return "image"
-    if raw_type.strip().lower() in FRAME_DATA_TYPES or os.path.isdir(record.media_path):
-        return "frames"
-    return "video"
+    return "frames" if raw_type.strip().lower() in FRAME_DATA_TYPES else "video"
+
+
+def _on_disk(path: str) -> Optional[str]:
+    """What is at `path`: "dir", "file" (a regular file; symlinks followed) or None (nothing, or something else)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "file" if stat.S_ISREG(mode) else None
+
+
+def _media_kind(declared: str, on_disk: Optional[str]) -> str:
+    """How the media is read: a directory is a frame folder and a file a video, whatever data_type declared;
+    an image stays an image, and absent media keeps the declared kind (its skip reason names what was expected)."""
+    if declared == "image" or on_disk is None:
+        return declared
+    return "frames" if on_disk == "dir" else "video"
 
 
 def _frames_fps(obj: dict, cfg: BenchmarkConfig, where: str) -> Optional[float]:
@@ -323,6 +357,7 @@ def read_benchmark_items(cfg: BenchmarkConfig) -> tuple[list[BenchmarkItem], int
         records.append(record)
         meta.append((prepared, raw_type, has_id))
     disambiguate_ids(records, path)
+    on_disk = {media: _on_disk(media) for media in {record.media_path for record in records}}  # one stat a path
 
     items: list[BenchmarkItem] = []
     for index, (record, (obj, raw_type, _)) in enumerate(zip(records, meta)):
@@ -334,7 +369,8 @@ def read_benchmark_items(cfg: BenchmarkConfig) -> tuple[list[BenchmarkItem], int
                 raise DataError(f"{where}: key 'end': must be after 'start' ({start:g} s), got {end:g} s")
             if start is not None or end is not None:
                 segment = (start, end)
-        kind = _media_kind(record, raw_type)
+        declared = _declared_kind(record, raw_type)
+        kind = _media_kind(declared, on_disk[record.media_path])
         fields = record.to_dict()
         subtasks, matched = {}, {}
         for key in cfg.subtask_keys:
@@ -354,6 +390,7 @@ def read_benchmark_items(cfg: BenchmarkConfig) -> tuple[list[BenchmarkItem], int
                 subtasks=subtasks,
                 benchmark=cfg.name,
                 subtask_matched=matched,
+                declared_kind=declared,
             )
         )
     return items, num_records
@@ -468,6 +505,21 @@ def ensure_benchmark_demo(cfg: BenchmarkConfig) -> None:
         raise ConfigError("benchmark.file", f"the procedural builder writes {built}; point benchmark.file there")
 
 
+def no_usable_item_message(data: BenchmarkData) -> str:
+    """Why a benchmark has no item to score: its records, those left out for their content, and the media skipped
+    by reason with counts (the first reason in full)."""
+    parts = [f"{data.num_records} record(s)"]
+    read = data.num_considered + len(data.bad_records)
+    if read < data.num_records:
+        parts[0] += f", the first {read} read (benchmark.max_items)"
+    if data.bad_records:
+        parts.append(f"{len(data.bad_records)} bad record(s) left out (answer key or text unusable)")
+    if data.skipped:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in data.skip_counts().most_common())
+        parts.append(f"{len(data.skipped)} skipped: {reasons}; the first: {data.skipped[0].reason}")
+    return f"benchmark {data.file} has no usable item: {'; '.join(parts)}"
+
+
 def load_benchmark(
     cfg: BenchmarkConfig,
     *,
@@ -485,7 +537,7 @@ def load_benchmark(
     still raise VideoDecodeError: skip and count such items too). Skipped items are logged and listed
     with their reason; nothing is substituted. Records a run cannot use (rova.inference.record_checks: answer key,
     chat special tokens) are left out first, by the data.max_bad_fraction rule (`max_bad_fraction`). Builds the
-    demo first when benchmark.build_demo.
+    demo first when benchmark.build_demo. Raises DataError when no item is left (no_usable_item_message).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -526,6 +578,11 @@ def load_benchmark(
             "benchmark %s: %d items usable, %d skipped (%d media; reasons: %s)",
             cfg.name, len(kept), len(skipped), len(bad), dict(data.skip_counts()),
         )
+    if not kept:
+        raise DataError(no_usable_item_message(data))
+    for override in data.kind_overrides():
+        log.warning("benchmark %s: %d item(s) declared as %s are %s on disk, and are read as such", cfg.name,
+                    override["items"], _KIND_NOUN[override["declared"]], _KIND_NOUN[override["read_as"]])
     missing = {k: n for k, n in data.subtask_coverage().items() if n < len(kept)}
     if missing:
         log.warning(

@@ -114,7 +114,7 @@ def _exported_record(raw: dict, item, rel_path: str, entry: dict, cell: str) -> 
         for key in ("start", "end"):
             if key in record:
                 source[key] = record.pop(key)
-    if item.media_kind == "frames":  # a frame folder became a video file
+    if "frames" in (item.media_kind, item.declared_kind):  # a frame folder (or a "frame" record) became a video file
         source["data_type"] = record.get("data_type")
         record["data_type"] = "video"
         if "fps" in record:

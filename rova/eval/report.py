@@ -376,6 +376,13 @@ def markdown_report(results: Mapping[str, Any], *, images: Mapping[str, str] | N
     skipped = results.get("skipped_media")
     if isinstance(skipped, list) and skipped:
         lines += ["## Skipped media", "", f"{len(skipped)} item(s) could not be read and were not scored.", ""]
+    overrides = results.get("media_kind_overrides")  # items whose media on disk was not the kind declared
+    if isinstance(overrides, list) and overrides:
+        kind = {"frames": ("frame folders", "read as frame folders"), "video": ("video files", "decoded as videos"),
+                "image": ("images", "read as images")}
+        lines += ["## Media read as another kind", ""] + [
+            f"- {o['items']} item(s) declared as {kind[o['declared']][0]} were {kind[o['read_as']][0]} and were "
+            f"{kind[o['read_as']][1]}." for o in overrides] + [""]
     bad = results.get("bad_records")
     if isinstance(bad, list) and bad:
         lines += ["## Bad records", "", f"{len(bad)} record(s) left out before scoring (answer key or text unusable; "

@@ -98,9 +98,11 @@ def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard:
 
 
 def write_results(cfg, run_dir: Path, records: list[dict], skipped: list, resolved: dict,
-                  bad_records: list[str] = ()) -> dict:
+                  bad_records: list[str] = (), kind_overrides: list[dict] = ()) -> dict:
     """results.json, report.md, heatmap.png and families.png from every prediction; `bad_records`: the records
-    left out for their content (rova.data.screening), listed under "bad_records" when there are any."""
+    left out for their content (rova.data.screening), listed under "bad_records" when there are any;
+    `kind_overrides`: items read as another media kind than their record declared (BenchmarkData.kind_overrides),
+    under "media_kind_overrides" when there are any."""
     from rova.eval.report import write_report
     from rova.eval.robustness import summarize
     from rova.eval.scoring import aggregate, scoring_conventions
@@ -138,6 +140,8 @@ def write_results(cfg, run_dir: Path, records: list[dict], skipped: list, resolv
     }
     if bad_records:
         results["bad_records"] = list(bad_records)
+    if kind_overrides:
+        results["media_kind_overrides"] = [dict(o) for o in kind_overrides]
     atomic_write_json(run_dir / "results.json", results)
     write_report(results, run_dir)
     return results
@@ -152,8 +156,13 @@ def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: 
     from rova.eval.benchmark import load_benchmark, read_item_clip
     from rova.eval.generation import make_generator
     from rova.inference.prompts import render_prompt
+    from rova.models.families import get_family
     from rova.models.loading import load_model_and_processor
 
+    # The benchmark first: a file with no usable item fails here, before the model is loaded.
+    data = load_benchmark(cfg.benchmark, backend=cfg.data.backend, image_factor=cfg.model.image_factor,
+                          workers=cfg.data.probe_workers, max_bad_fraction=cfg.data.max_bad_fraction,
+                          special_tokens=tuple(get_family(cfg.model.family).special_tokens()))
     if cfg.rollout.name == "vllm":  # vLLM loads the weights itself: only the processor is needed here
         from transformers import AutoProcessor
 
@@ -163,11 +172,6 @@ def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: 
     else:
         model, processor = load_model_and_processor(cfg.model)
         model.eval()
-    from rova.models.families import get_family
-
-    data = load_benchmark(cfg.benchmark, backend=cfg.data.backend, image_factor=cfg.model.image_factor,
-                          workers=cfg.data.probe_workers, max_bad_fraction=cfg.data.max_bad_fraction,
-                          special_tokens=tuple(get_family(cfg.model.family).special_tokens()))
     generator = make_generator(cfg, model, processor)
     templates = cfg.data.prompt
 
@@ -197,7 +201,7 @@ def _merge_and_report(cfg, run_dir: Path, data, records: list[dict], num_shards:
     from omegaconf import OmegaConf
 
     resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
-    results = write_results(cfg, run_dir, records, data.skipped, resolved, data.bad_records)
+    results = write_results(cfg, run_dir, records, data.skipped, resolved, data.bad_records, data.kind_overrides())
     clean = results["clean"]["accuracy"]
     print(f"[rova] eval done: {len(data.items)} items, {num_cells} cells, clean accuracy "
           f"{clean if clean is None else round(clean, 4)}", flush=True)

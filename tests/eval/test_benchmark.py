@@ -137,7 +137,7 @@ def test_preset_paths_follow_the_environment(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------------------------- real MMVU
 
 
-def test_real_mmvu_file_loads_with_every_item_reported_missing(tmp_path):
+def test_real_mmvu_file_parses_and_is_refused_with_every_item_missing(tmp_path):
     file = shared_data_or_skip("benchmarks", "eval_mmvu.json")
     cfg = BenchmarkConfig(
         name="mmvu", file=str(file), media_root=str(tmp_path), subtask_keys=["original_question_type"]
@@ -152,12 +152,11 @@ def test_real_mmvu_file_loads_with_every_item_reported_missing(tmp_path):
     assert first.subtasks == {"original_question_type": "multiple-choice"}
     assert first.to_dict()["original_question_type"] == "multiple-choice"
 
-    data = load_benchmark(cfg, probe=False)
-    assert len(data) == 0 and len(data.skipped) == 625
-    assert data.skip_counts() == {"file not found": 625}
-    assert data.skipped[0].path == first.media_path and "file not found" in data.skipped[0].reason
-    summary = json.loads(json.dumps(data.summary()))
-    assert summary["num_records"] == 625 and summary["num_skipped"] == 625
+    # No clip is there: nothing to score, so the benchmark is refused, naming the file and why.
+    with pytest.raises(DataError) as err:
+        load_benchmark(cfg, probe=False)
+    assert str(err.value) == (f"benchmark {file} has no usable item: 625 record(s); 625 skipped: 625 file not found; "
+                              f"the first: {first.media_path}: file not found")
 
 
 @pytest.fixture
@@ -235,9 +234,10 @@ def test_frame_folder_reads_at_the_stated_fps_in_natural_order(frame_folder):
 
 def test_frame_folder_without_fps_is_skipped_with_the_reason(frame_folder):
     root, _, _ = frame_folder
-    file = _write(root / "eval_nofps.json", [_rec(1, "./clips/tw_grpo_8", data_type="frames")])
+    file = _write(root / "eval_nofps.json", [_rec(1, "./clips/tw_grpo_8", data_type="frames"),
+                                             _rec(2, "./clips/tw_grpo_8", data_type="frames", fps=6)])
     data = load_benchmark(BenchmarkConfig(name="nofps", file=str(file), **SMALL))
-    assert not data.items and len(data.skipped) == 1
+    assert [item.index for item in data.items] == [1] and len(data.skipped) == 1
     assert "benchmark.frame_folder_fps" in data.skipped[0].reason
 
 
@@ -337,6 +337,83 @@ def test_parallel_probe_agrees(tmp_path):
     serial, parallel = load_benchmark(cfg), load_benchmark(cfg, workers=2)
     assert [i.item_id for i in serial.items] == [i.item_id for i in parallel.items] == ["par/0", "par/2"]
     assert [s.reason for s in serial.skipped] == [s.reason for s in parallel.skipped]
+
+
+def _tiny_mp4(path: Path, n: int = 8, fps: float = 4.0) -> Path:
+    """A real H.264 clip of n frames (2 s at 4 fps), each frame a different grey."""
+    from rova.data.render import write_mp4
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_mp4(path, np.stack([np.full((96, 128, 3), 20 + 25 * i, np.uint8) for i in range(n)]), fps)
+    return path
+
+
+def test_frame_record_whose_path_is_a_video_file_is_decoded_as_a_video(tmp_path):
+    # MVBench's TVQA items: data_type "frame", but the path people hold is an .mp4 (the frames pre-encoded).
+    clip = _tiny_mp4(tmp_path / "tvqa" / "s01e01.mp4")
+    write_frame_folder(np.stack([np.full((96, 128, 3), 100, np.uint8)] * 6), tmp_path / "folder")
+    file = _write(tmp_path / "eval_mvbench.json", [
+        _rec(1, "./tvqa/s01e01.mp4", data_type="frame", fps=3),
+        _rec(2, "./folder", data_type="frame", fps=3),  # a real frame folder: still read as one
+        _rec(3, "./tvqa/s01e01.mp4"),
+    ])
+    cfg = BenchmarkConfig(name="mvbench", file=str(file), **SMALL)
+    data = load_benchmark(cfg)
+    assert not data.skipped, [s.reason for s in data.skipped]
+    assert [(i.declared_kind, i.media_kind) for i in data.items] == [("frames", "video"), ("frames", "frames"),
+                                                                     ("video", "video")]
+    tvqa = data.items[0]
+    assert tvqa.frames_fps is None and tvqa.to_dict()["declared_kind"] == "frames"
+    frames, timing, is_image = read_item_clip(tvqa, cfg)
+    reference = read_clip(clip, cfg.frame_sampling())
+    assert not is_image and frames.shape[0] == 4 and timing.sample_fps == pytest.approx(reference.sample_fps)
+    np.testing.assert_array_equal(frames, reference.frames)
+    overrides = [{"declared": "frames", "read_as": "video", "items": 1}]
+    assert data.kind_overrides() == overrides and data.summary()["media_kind_overrides"] == overrides
+
+    # The count reaches results.json and report.md.
+    from types import SimpleNamespace
+
+    from rova.config.eval import EvalConfig
+    from rova.eval.runner import write_results
+
+    run = tmp_path / "run"
+    run.mkdir()
+    stub = SimpleNamespace(benchmark=cfg, eval=EvalConfig(), model=SimpleNamespace(path="m"))
+    write_results(stub, run, [], data.skipped, {}, data.bad_records, data.kind_overrides())
+    assert json.loads((run / "results.json").read_text())["media_kind_overrides"] == overrides
+    assert ("1 item(s) declared as frame folders were video files and were decoded as videos."
+            in (run / "report.md").read_text())
+    # An exported copy says what its new file is: a video, its frame rate its own.
+    from rova.eval.export import _exported_record
+
+    exported = _exported_record(json.loads(file.read_text())[0], tvqa, "./videos/x.mp4",
+                                {"seed": 0, "clip_sha1": "-"}, "fog@1")
+    assert exported["data_type"] == "video" and "fps" not in exported
+    assert exported["rova_export"]["source"]["data_type"] == "frame"
+
+
+def test_a_benchmark_with_no_record_is_refused(tmp_path):
+    file = _write(tmp_path / "eval_empty.json", [])
+    with pytest.raises(DataError) as err:
+        load_benchmark(BenchmarkConfig(name="empty", file=str(file)), probe=False)
+    assert str(err.value) == f"benchmark {file} has no usable item: 0 record(s)"
+
+
+def test_a_benchmark_whose_every_media_is_skipped_is_refused(tmp_path):
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(bytes(range(256)) * 8)  # garbage, not a video
+    file = _write(tmp_path / "eval_broken.json", [_rec(1, "./a.mp4"), _rec(2, "./b.mp4"), _rec(3, "./gone.mp4")])
+    cfg = BenchmarkConfig(name="broken", file=str(file), **SMALL)
+    with pytest.raises(DataError) as err:
+        load_benchmark(cfg)
+    message = str(err.value)
+    assert message.startswith(f"benchmark {file} has no usable item: 3 record(s); 3 skipped: "
+                              "2 cannot open with decord, 1 file not found; the first: ")
+    assert str(tmp_path / "a.mp4") in message
+    with pytest.raises(DataError, match="1 skipped: 1 file not found"):  # unprobed: only the missing file is known
+        load_benchmark(BenchmarkConfig(name="gone", file=str(_write(tmp_path / "e2.json", [_rec(3, "./gone.mp4")]))),
+                       probe=False)
 
 
 # --------------------------------------------------------------------------------------------- file variations

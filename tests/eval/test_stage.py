@@ -208,3 +208,20 @@ def test_sigkilled_eval_resumes_with_every_item_once_and_the_same_metrics(grid_r
     assert len(rows) == 6 * 5 and len({(p["cell"], p["item_id"]) for p in rows}) == len(rows)
     first, second = _results(grid_run), _results(run_dir)
     assert second["clean"] == first["clean"] and second["grid"] == first["grid"]
+
+
+def test_a_benchmark_with_no_usable_item_fails_before_the_model_loads(tmp_path, cache_dir, monkeypatch):
+    import rova.models.loading
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded for a benchmark with nothing to score")
+
+    monkeypatch.setattr(rova.models.loading, "load_model_and_processor", no_model)
+    monkeypatch.setattr(rova.models.loading, "ensure_model_files", no_model)
+    file = tmp_path / "eval_empty.json"
+    file.write_text("[]")
+    proc = launch(tmp_path, cache_dir, "stage=eval", f"benchmark.file={file}", "benchmark.name=empty",
+                  "benchmark.build_demo=false", "logger=none")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"error: benchmark {file} has no usable item: 0 record(s)" in proc.stderr
+    assert not list((tmp_path / "outputs").rglob("results.json"))
