@@ -11,6 +11,7 @@ Resumable and sharded like stage=eval (rova.inference.sharding): one line per re
 (cell "cot", item_id = the record's sample_id), appended and fsynced, so a re-run does only what is missing.
 K SLURM array tasks (cot.shards, env ROVA_EVAL_SHARD) x N processes (distributed=ddp) give K*N shard files
 with `.done` markers; whichever shard finds every marker merges them and writes cot.json and cot_report.json.
+Progress: the same bar as stage=eval's (rova.inference.progress), over every shard's records.
 
 cot.json (Video-R1-COT schema): each kept record as it was in data.train_file (every key and value), with
 `process` = the kept sample's <think>...</think> span (the text before <answer> wrapped in <think> tags when
@@ -124,12 +125,11 @@ def annotate(cfg, items: list[CotItem], read_clip, generator, store: PredictionS
     per_call = max(1, cfg.cot.batch_size // k)  # cot.batch_size counts prompts, and each record is k prompts
     mine = items[shard::num_shards]
     pending = [item for item in mine if not store.done(CELL, item.item_id)]
-    progress.advance(len(mine) - len(pending), CELL)
     unreadable = [i for i in pending if i.item_id in skipped]
     for item in unreadable:
         store.append(_skip_line(item, skipped[item.item_id]))
     pending = [i for i in pending if i.item_id not in skipped]
-    progress.advance(len(unreadable), CELL)
+    progress.begin(len(mine) - len(pending))  # in the store (the media that failed the probe too): not in the rate
     for start in range(0, len(pending), per_call):
         batch = pending[start : start + per_call]
         prompts, ready = [], []
@@ -149,6 +149,7 @@ def annotate(cfg, items: list[CotItem], read_clip, generator, store: PredictionS
             for j, item in enumerate(ready):
                 store.append(judge(item, completions[j * k : (j + 1) * k], cfg.cot.min_score))
         progress.advance(len(batch), CELL)
+    progress.finish()
 
 
 def _skip_line(item: CotItem, reason: str) -> dict[str, Any]:
@@ -264,10 +265,11 @@ def run_cot(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: N
         return view.frames, view.timing, view.is_image
 
     shard, num_shards = shard_of(rank, world, task, cfg.cot.shards)
-    store = PredictionStore(shard_file(run_dir, PREDICTIONS, shard, num_shards))
-    progress = Progress(len(items[shard::num_shards]), enabled=rank == 0, label="cot")
-    annotate(cfg, items, read_clip, generator, store, shard, num_shards, render_text, progress, skipped)
     shard_files = [shard_file(run_dir, PREDICTIONS, i, num_shards) for i in range(num_shards)]
+    store = PredictionStore(shard_files[shard])
+    progress = Progress(len(items), enabled=rank == 0, label="cot",  # every shard's records, as stage=eval
+                        others=[path for i, path in enumerate(shard_files) if i != shard])
+    annotate(cfg, items, read_clip, generator, store, shard, num_shards, render_text, progress, skipped)
     report = complete_shard(shard_files, shard, is_main=rank == 0, barrier=barrier, lock=run_dir / "cot_merge.lock",
                             label="cot", write=lambda lines: write_outputs(cfg, run_dir, items, lines, bad_records))
     if report is None:

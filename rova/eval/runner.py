@@ -5,7 +5,8 @@ their variants) and every severity. The corrupted clip of (item, variant, severi
 `corrupt(clip, CorruptionSpec(variant, severity), seed)` with seed = stable_seed(eval.seed, item id,
 variant, severity): every model, run and shard sees byte-identical clips (each prediction records the
 clip's SHA-1). Predictions are appended per generated batch (rova.inference.predictions), so a re-run skips
-what is done.
+what is done. Progress (rova.inference.progress): rank 0 shows one bar over every shard's items x cells, what the
+stores held at the start counted as done up front, the rate and ETA over what this run generates.
 Shards: K SLURM array tasks (eval.shards) x N processes each (distributed=ddp) give K*N shards; shard i
 scores items i, i + K*N, ... into its own predictions file and leaves a `.done` marker. Whichever shard
 finds every marker present merges the files and writes results.json, report.md and the pictures.
@@ -58,6 +59,7 @@ def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard:
 
     mine = items[shard::num_shards]
     cells = [(cell_name(variant, severity), variant, severity) for variant, severity in grid_cells(cfg.eval)]
+    progress.begin(sum(store.done(cell, item.item_id) for cell, _, _ in cells for item in mine))
     for start in range(0, len(mine), cfg.eval.batch_size):
         chunk = mine[start : start + cfg.eval.batch_size]
         clean: dict[str, tuple] = {}  # item id -> (frames, timing, is_image, prompt text), read on first need
@@ -70,7 +72,6 @@ def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard:
 
         for cell, variant, severity in cells:
             batch = [item for item in chunk if not store.done(cell, item.item_id)]
-            progress.advance(len(chunk) - len(batch), cell)
             if not batch:
                 continue
             prompts, digests = [], []
@@ -95,6 +96,7 @@ def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard:
                 })
             store.extend(records)  # the batch's lines, one fsync
             progress.advance(len(batch), cell)
+    progress.finish()
 
 
 def write_results(cfg, run_dir: Path, records: list[dict], skipped: list, resolved: dict,
@@ -187,11 +189,13 @@ def run_eval(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda: 
         return (blank(clip[0]), *clip[1:])
 
     shard, num_shards = shard_of(rank, world, task, cfg.eval.shards)
-    store = PredictionStore(shard_file(run_dir, PREDICTIONS, shard, num_shards))
-    cells = grid_cells(cfg.eval)
-    progress = Progress(len(data.items[shard::num_shards]) * len(cells), enabled=rank == 0)
-    score_cells(cfg, data.items, read_clip, generator, store, shard, num_shards, render_text, progress)
     shard_files = [shard_file(run_dir, PREDICTIONS, i, num_shards) for i in range(num_shards)]
+    store = PredictionStore(shard_files[shard])
+    cells = grid_cells(cfg.eval)
+    # One bar over every shard's items x cells: the other shards' progress is read from their files.
+    progress = Progress(len(data.items) * len(cells), enabled=rank == 0,
+                        others=[path for i, path in enumerate(shard_files) if i != shard])
+    score_cells(cfg, data.items, read_clip, generator, store, shard, num_shards, render_text, progress)
     return complete_shard(shard_files, shard, is_main=rank == 0, barrier=barrier, lock=run_dir / "merge.lock",
                           label="eval", write=lambda records: _merge_and_report(cfg, run_dir, data, records,
                                                                                  num_shards, len(cells)))

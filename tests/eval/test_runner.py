@@ -96,3 +96,122 @@ def test_a_resumed_run_generates_only_what_is_missing_and_writes_each_line_once(
     assert {(r["cell"], r["item_id"]): r for r in rows} == full.records
     assert sum(len(batch) for batch in generator.batches) == len(lines) - 4
     assert sorted(calls["read"]) == ["b/2", "b/3", "b/4"]  # the finished chunk is not decoded again
+
+
+# --- Progress output (rova.inference.progress) through the real loop ------------------------------------------------
+
+class Clock:
+    """A fake time.monotonic: the generator below moves it 1 s per generate call."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TimedGenerator(FakeGenerator):
+    """Each generate call takes 1 s of `clock`; `during` (optional) runs first, e.g. another shard's writes."""
+
+    def __init__(self, clock, during=lambda: None):
+        super().__init__()
+        self.clock, self.during = clock, during
+
+    def generate(self, prompts):
+        self.during()
+        self.clock.now += 1.0
+        return super().generate(prompts)
+
+
+class MemoryStore:
+    """A PredictionStore without the file (88,000 fsyncs would take longer than the loop itself)."""
+
+    def __init__(self):
+        self.records = {}
+
+    def done(self, cell, item_id):
+        return (cell, item_id) in self.records
+
+    def extend(self, records):
+        self.records.update(((r["cell"], r["item_id"]), r) for r in records)
+
+
+def _progress_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("[rova] eval")]
+
+
+def _score(items, eval_cfg, store, generator, progress, shard=0, num_shards=1):
+    cfg = SimpleNamespace(eval=eval_cfg, benchmark=SimpleNamespace(subtask_keys=["kind"]))
+    score_cells(cfg, items, lambda item: (_clip(item), 2.0, False), generator, store, shard, num_shards,
+                lambda item: f"question of {item.item_id}", progress)
+
+
+def test_a_4000_item_22_cell_grid_prints_a_bounded_number_of_progress_lines(capsys, monkeypatch):
+    """Not a terminal (capsys): one line per 5 % of the work plus a first and a last, not one per generate batch
+    (the old progress printed 22,000 lines here)."""
+    import rova.eval.runner as runner
+
+    # The corruptions are tested above; here they would cost ~10 s of the ~2 s loop for nothing the test checks.
+    monkeypatch.setattr(runner, "corrupted_clip", lambda frames, variant, severity, seed, item_id: frames)
+    eval_cfg = EvalConfig(corruptions=["frame_drop", "static_blocks", "shuffle", "dusk", "contrast", "night", "rain"],
+                          severities=[1, 3, 5], batch_size=4)
+    items = _items(4000)
+    cells = len(grid_cells(eval_cfg))
+    assert cells == 22
+    store = MemoryStore()
+    _score(items, eval_cfg, store, FakeGenerator(), Progress(len(items) * cells, enabled=True))
+    assert len(store.records) == 88_000
+    lines = _progress_lines(capsys.readouterr().out)
+    assert len(lines) < 100, f"{len(lines)} progress lines, e.g. {lines[:3]}"
+    assert lines[0] == "[rova] eval 0/88000 (0%): 88000 to generate"
+    assert "4400/88000 (5%)" in lines[1] and "items/s  ETA " in lines[1] and lines[1].endswith("rain@5")
+    assert lines[-1].startswith("[rova] eval 88000/88000 (100%) in ") and lines[-1].endswith("over 88000 generated")
+
+
+def test_a_resumed_run_counts_the_stores_work_as_done_and_rates_only_what_it_generates(tmp_path, capsys):
+    """The issue's "16/30 ... 1148 items/s, ETA 0s": what the store held is done up front, never in the rate."""
+    items = _items(20)
+    eval_cfg = EvalConfig(corruptions=["night"], severities=[1, 3], batch_size=4)  # 3 cells: 60 lines
+    _run(tmp_path, items, eval_cfg, name="full.jsonl")
+    lines = (tmp_path / "full.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "part.jsonl").write_text("".join(lines[:36]))  # killed after 3 chunks of 4 items x 3 cells
+    clock = Clock()
+    store = PredictionStore(tmp_path / "part.jsonl")
+    _score(items, eval_cfg, store, TimedGenerator(clock), Progress(60, enabled=True, clock=clock))
+    assert len(store.records) == 60
+    assert _progress_lines(capsys.readouterr().out) == [
+        "[rova] eval resuming: 36/60 (60%) already done, 24 to generate",
+        # 6 generate calls of 4 items, 1 s each: 4 items/s, whatever the store held.
+        "[rova] eval 40/60 (67%)  4.00 items/s  ETA 5s  clean",
+        "[rova] eval 44/60 (73%)  4.00 items/s  ETA 4s  night@1",
+        "[rova] eval 48/60 (80%)  4.00 items/s  ETA 3s  night@3",
+        "[rova] eval 52/60 (87%)  4.00 items/s  ETA 2s  clean",
+        "[rova] eval 56/60 (93%)  4.00 items/s  ETA 1s  night@1",
+        "[rova] eval 60/60 (100%) in 6s: 4.00 items/s over 24 generated",
+    ]
+
+
+def test_rank_0s_progress_counts_every_shards_lines(tmp_path, capsys):
+    """Shard 0 of 2 shows the total of both: shard 1's lines are read from its file (held at the start: done;
+    gained while shard 0 works: generated)."""
+    items = _items(20)  # 10 items x 3 cells per shard
+    eval_cfg = EvalConfig(corruptions=["night"], severities=[1, 3], batch_size=4)
+    other = tmp_path / "predictions.shard1-of-2.jsonl"
+    theirs = [json.dumps({"cell": "clean", "item_id": f"b/{i}"}) + "\n" for i in range(1, 20, 2)] * 3
+    other.write_text("".join(theirs[:6]))
+
+    def shard_1_works():  # 4 more lines per shard-0 batch, until shard 1 is done
+        written = len(other.read_text().splitlines())
+        with open(other, "a") as handle:
+            handle.write("".join(theirs[written : written + 4]))
+
+    clock = Clock()
+    progress = Progress(60, enabled=True, clock=clock, others=[other], poll_s=0)
+    store = PredictionStore(tmp_path / "predictions.shard0-of-2.jsonl")
+    _score(items, eval_cfg, store, TimedGenerator(clock, during=shard_1_works), progress, shard=0, num_shards=2)
+    assert len(store.records) == 30 and len(other.read_text().splitlines()) == 30
+    lines = _progress_lines(capsys.readouterr().out)
+    assert lines[0] == "[rova] eval resuming: 6/60 (10%) already done, 54 to generate"
+    # 9 batches (1 s each) of shard 0 (30 lines) while shard 1 wrote 24: 54 generated, 6 a second.
+    assert lines[-1] == "[rova] eval 60/60 (100%) in 9s: 6.00 items/s over 54 generated"
+    assert len(lines) < 25

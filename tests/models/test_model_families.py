@@ -177,6 +177,21 @@ def test_build_tiny_never_overwrites_a_directory_that_is_not_a_tiny_build(tmp_pa
     assert (trained / "model.safetensors").read_bytes() == b"weights"
 
 
+def test_the_first_tiny_build_says_what_it_does_and_how_long_it_took(tmp_path, capsys):
+    """The build is silent for ~25 s on a free core (minutes under load): it says so, once."""
+    import re
+
+    from rova.models.tiny import SPECS, ensure_tiny_model
+
+    out_dir = tmp_path / "tiny"
+    ensure_tiny_model(out_dir, "qwen2_5_vl", SPECS["small"])  # the small spec has no warm-up: well under a second
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[rova]")]
+    assert lines[0] == f"[rova] building the tiny qwen2_5_vl model at {out_dir} (first time only, ~1 s)..."
+    assert re.fullmatch(r"\[rova\] built the tiny qwen2_5_vl model in \d+ s", lines[1]) and len(lines) == 2
+    ensure_tiny_model(out_dir, "qwen2_5_vl", SPECS["small"])  # built already: nothing to say
+    assert "[rova]" not in capsys.readouterr().out
+
+
 def test_the_built_sizes_declared_in_config_are_the_ones_the_builder_has():
     from rova.models.tiny import SPECS
 
