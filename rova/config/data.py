@@ -1,5 +1,6 @@
-"""The `data.*` settings: the annotation file, decoding, frame sampling (`FrameSamplingConfig`) and prompt wording
-(`data.prompt.*`, `PromptTemplates`)."""
+"""The `data.*` settings: the annotation file, decoding, frame sampling (`FrameSamplingConfig`), prompt wording
+(`data.prompt.*`, `PromptTemplates`), TW-GRPO's question-answer inversion (`data.invert_questions.*`,
+`InvertQuestionsConfig`) and how the RL stages mix task kinds in a batch (`data.task_mixing`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from rova.config.checks import _choice, _positive, _unit
+from rova.config.checks import _choice, _positive, _seed, _unit
 from rova.errors import ConfigError
 
 # Qwen2.5-VL merges frames in pairs (temporal_patch_size 2): a frame count must be even.
@@ -119,6 +120,17 @@ VIDEOCHAT_R1_TYPE_TEMPLATES = {
     ),
 }
 
+# The answer instruction for multiple choice when some answers hold several letters (TW-GRPO's "mixed" question
+# type). With data.invert_questions on, EVERY multiple-choice record of the run is asked with it, inverted or not:
+# two wordings would tell the model which questions were inverted.
+MULTI_ANSWER_TEMPLATE_KEY = "multiple answers"
+MULTI_ANSWER_TYPE_TEMPLATES = {
+    MULTI_ANSWER_TEMPLATE_KEY: (
+        " Please provide the letter of every correct option, separated by commas (e.g., A or A,C), within the "
+        "<answer> </answer> tags."
+    ),
+}
+
 
 # The procedural tasks `build_demo` renders (rova.data.procedural builds them) and their splits.
 PROCEDURAL_TASKS = ("demo", "shapes")
@@ -135,7 +147,7 @@ class PromptTemplates:
 
     question: str = VIDEO_R1_QUESTION_TEMPLATE
     type_templates: dict[str, str] = field(
-        default_factory=lambda: {**VIDEO_R1_TYPE_TEMPLATES, **VIDEOCHAT_R1_TYPE_TEMPLATES}
+        default_factory=lambda: {**VIDEO_R1_TYPE_TEMPLATES, **VIDEOCHAT_R1_TYPE_TEMPLATES, **MULTI_ANSWER_TYPE_TEMPLATES}
     )
     options_header: str = "Options:\n"
     system: Optional[str] = None
@@ -146,6 +158,30 @@ class PromptTemplates:
         missing = [t for t in VIDEO_R1_TYPE_TEMPLATES if t not in self.type_templates]
         if missing:
             raise ConfigError("data.prompt.type_templates", f"missing templates for problem types {missing}")
+
+
+# data.task_mixing: how the RL stages put records of different task kinds (canonical problem types) into batches.
+#   shuffled:  all records shuffled together (TRL's RepeatSampler; a batch may mix kinds)
+#   per_batch: each process's generation batch holds one kind (rova.training.task_mixing), so every micro-batch does
+TASK_MIXING = ("shuffled", "per_batch")
+
+
+@dataclass
+class InvertQuestionsConfig:
+    """TW-GRPO's question-answer inversion of multiple-choice records (rova.training.inversion), drawn once when the
+    RL training data is built.
+
+    p: the probability that an invertible multiple-choice record is inverted; 0 = off (TW-GRPO's release: 0.5).
+    seed: seeds each record's draws together with its sample_id; null = stage.seed.
+    """
+
+    p: float = 0.0
+    seed: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        _unit("data.invert_questions.p", self.p)
+        if self.seed is not None:
+            _seed("data.invert_questions.seed", self.seed)
 
 
 @dataclass
@@ -180,6 +216,10 @@ class DataConfig:
     total_pixels: int = 3211264
     # Wording: question, type_templates, options_header, system (Video-R1's by default, PromptTemplates above).
     prompt: PromptTemplates = field(default_factory=PromptTemplates)
+    # RL stages only. Inverted multiple-choice questions (TW-GRPO; p = 0: off), and one task kind per generation
+    # batch (per_batch, VideoChat-R1) or all shuffled together (shuffled). README "Data".
+    invert_questions: InvertQuestionsConfig = field(default_factory=InvertQuestionsConfig)
+    task_mixing: str = "shuffled"
 
     def __post_init__(self) -> None:
         if not self.train_file:
@@ -196,6 +236,13 @@ class DataConfig:
         if self.max_samples is not None:
             _positive("data.max_samples", self.max_samples)
         _unit("data.max_bad_fraction", self.max_bad_fraction)
+        _choice("data.task_mixing", self.task_mixing, TASK_MIXING)
+        if self.invert_questions.p > 0 and MULTI_ANSWER_TEMPLATE_KEY not in self.prompt.type_templates:
+            raise ConfigError(
+                "data.prompt.type_templates",
+                f"data.invert_questions.p > 0 asks multiple-choice questions with the {MULTI_ANSWER_TEMPLATE_KEY!r} "
+                "template (answers of several letters); add it",
+            )
         self.frame_sampling()  # validates fps, frame and pixel bounds
 
     def frame_sampling(self, image_factor: int = 28) -> FrameSamplingConfig:

@@ -119,6 +119,14 @@ class RootConfig:
                                   f"{stage.name!r} is not one")
         if self.memory.enabled and not rl:
             raise ConfigError("memory.enabled", f"the difficulty memory needs an RL stage; stage {stage.name!r} is not one")
+        # Read when the RL stages build their training rows and sampler; another stage would silently ignore them
+        # (and an inverted question would no longer match an SFT rationale).
+        if self.data.invert_questions.p > 0 and not rl:
+            raise ConfigError("data.invert_questions.p", f"inverts the RL stages' training questions (grpo, tgrpo, "
+                              f"memory); stage {stage.name!r} is not one: set it to 0")
+        if self.data.task_mixing != "shuffled" and not rl:
+            raise ConfigError("data.task_mixing", f"orders the RL stages' batches (grpo, tgrpo, memory); stage "
+                              f"{stage.name!r} is not one: leave it at shuffled")
         if self.cot.shards > 1 and self.cluster.name != "slurm":
             raise ConfigError("cot.shards", "shards are SLURM array tasks: use cluster=slurm, or distributed=ddp "
                               "with distributed.nproc_per_node to shard over local processes")

@@ -7,9 +7,10 @@ see the prompt they know; `grounding` is our addition. Change the wording throug
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from rova.config.data import PromptTemplates
+from rova.config.data import MULTI_ANSWER_TEMPLATE_KEY, PromptTemplates
 from rova.data.records import CHOICE_TYPES
 from rova.errors import ConfigError
 
@@ -17,6 +18,14 @@ if TYPE_CHECKING:
     from rova.data.records import VideoQARecord
 
 DEFAULT_TEMPLATES = PromptTemplates()
+
+
+def with_multi_answer_wording(templates: PromptTemplates) -> PromptTemplates:
+    """The templates with multiple choice asked in the `multiple answers` wording (several letters allowed): for a
+    run whose multiple-choice answers may hold several letters (data.invert_questions), every such question alike."""
+    type_templates = dict(templates.type_templates)
+    type_templates["multiple choice"] = type_templates[MULTI_ANSWER_TEMPLATE_KEY]
+    return dataclasses.replace(templates, type_templates=type_templates)
 
 
 def question_with_options(record: VideoQARecord, templates: PromptTemplates = DEFAULT_TEMPLATES) -> str:

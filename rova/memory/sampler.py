@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
+from rova.data.task_mixing import batches_per_epoch, single_kind_batches
 from rova.memory.replay import ReplayMemory
 from rova.memory.views import Key, MemoryView
 
@@ -38,6 +39,10 @@ class ReplayRepeatSampler(Sampler):
     The generation index is the sampler's own: epoch * batches_per_epoch + position in the epoch, where
     the epoch is the one set by set_epoch (the HF Trainer sets it, also on resume) or else the number of
     passes started. Keys are chosen when the batch is first reached (lazily), from the memory at that moment.
+
+    With `kinds` (data.task_mixing=per_batch; kinds[i] is row i's task kind) each generation batch holds one kind,
+    replays included: its fresh indices come from rova.data.task_mixing (the whole batch one group) and its replays
+    only from memory entries of samples of that kind.
     """
 
     def __init__(
@@ -48,6 +53,7 @@ class ReplayRepeatSampler(Sampler):
         batch_size: int = 1,
         repeat_count: int = 1,
         seed: int = 0,
+        kinds: Sequence[str] | None = None,
     ):
         counts = {"mini_repeat_count": mini_repeat_count, "batch_size": batch_size, "repeat_count": repeat_count}
         for name, value in counts.items():
@@ -65,12 +71,20 @@ class ReplayRepeatSampler(Sampler):
         self.num_samples = len(self.sample_ids)
         self.epoch: int | None = None
         self._passes = 0
+        self.kinds = list(kinds) if kinds is not None else None
+        if self.kinds is not None and len(self.kinds) != self.num_samples:
+            raise ValueError(f"ReplayRepeatSampler: {len(self.kinds)} kinds for {self.num_samples} samples")
+        self.ids_of_kind: dict[str, set] = {}
+        for sample_id, kind in zip(self.sample_ids, self.kinds or ()):
+            self.ids_of_kind.setdefault(kind, set()).add(sample_id)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     @property
     def batches_per_epoch(self) -> int:
+        if self.kinds is not None:
+            return batches_per_epoch(self.kinds, self.batch_size)
         return self.num_samples // self.batch_size
 
     def permutation(self, epoch: int) -> list[int]:
@@ -81,9 +95,19 @@ class ReplayRepeatSampler(Sampler):
             torch.randperm(self.num_samples, generator=generator)
         return torch.randperm(self.num_samples, generator=generator).tolist()
 
+    def fresh_batches(self, epoch: int) -> list[list[int]]:
+        """The dataset indices of each generation batch of `epoch`, before replays take their places."""
+        if self.kinds is not None:
+            return single_kind_batches(self.kinds, self.batch_size, 1, self.seed, epoch)
+        order = self.permutation(epoch)
+        return [order[position * self.batch_size : (position + 1) * self.batch_size]
+                for position in range(self.batches_per_epoch)]
+
     def generation_batch(self, generation_index: int, fresh: list[int]) -> list[int | ReplayItem]:
         """The distinct prompts of one generation batch: replays first, then fresh indices."""
-        choice = self.memory.replay_choice(generation_index, self.batch_size, eligible=self.index_of)
+        # per_batch: replay only samples of the batch's kind (every fresh index has it)
+        eligible = self.index_of if self.kinds is None else self.ids_of_kind[self.kinds[fresh[0]]]
+        choice = self.memory.replay_choice(generation_index, self.batch_size, eligible=eligible)
         replayed_ids = {key[0] for key, _ in choice}
         items: list[int | ReplayItem] = [ReplayItem(self.index_of[key[0]], key, view) for key, view in choice]
         items += [i for i in fresh if self.sample_ids[i] not in replayed_ids][: self.batch_size - len(items)]
@@ -92,10 +116,9 @@ class ReplayRepeatSampler(Sampler):
     def __iter__(self) -> Iterator[int | ReplayItem]:
         epoch = self.epoch if self.epoch is not None else self._passes
         self._passes += 1
-        order = self.permutation(epoch)
-        for position in range(self.batches_per_epoch):
-            fresh = order[position * self.batch_size : (position + 1) * self.batch_size]
-            items = self.generation_batch(epoch * self.batches_per_epoch + position, fresh)
+        batches = self.fresh_batches(epoch)
+        for position, fresh in enumerate(batches):
+            items = self.generation_batch(epoch * len(batches) + position, fresh)
             for _ in range(self.repeat_count):
                 for item in items:
                     for _ in range(self.mini_repeat_count):

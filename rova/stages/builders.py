@@ -50,14 +50,26 @@ def build_rl_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str
     data = load_training_data(
         cfg.data, cfg.model.image_factor, cfg.run.cache_dir, min_prompts=prompts_per_generation,
         processor=processor, max_prompt_length=cfg.stage.max_prompt_length, family=get_family(cfg.model.family),
+        seed=cfg.stage.seed,
     )
     check_media_mix_for_zero3(cfg, set(data.dataset.unique("data_type")))
+    mixing = {"mode": cfg.data.task_mixing}
+    if cfg.data.task_mixing == "per_batch":
+        from rova.rewards import canonical_problem_type
+        from rova.training.task_mixing import task_mixing_report
+
+        # One kind per process's generation batch; with the memory, per whole generation batch (its replay sampler).
+        groups = 1 if cfg.memory.enabled else dist.world_size
+        mixing = task_mixing_report([canonical_problem_type(t) for t in data.dataset["problem_type"]],
+                                    prompts_per_generation // groups, groups, source=cfg.data.train_file)
     if dist.is_main:
         atomic_write_json(run_dir / "data_report.json", {
             "train_file": cfg.data.train_file, "records": data.total, "kept": len(data.dataset),
             "skipped": len(data.skipped), "too_long": data.too_long,
             "skipped_media": [{"path": p, "reason": r} for p, r in data.skipped],
             "bad_records": data.bad_records,
+            "invert_questions": data.inversion.to_dict() if data.inversion is not None else None,
+            "task_mixing": mixing,
         })
     memory = None
     if cfg.memory.enabled:

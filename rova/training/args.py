@@ -83,6 +83,7 @@ def rova_trainer_arguments(cfg: RootConfig) -> dict:
         "reward": copy.deepcopy(cfg.reward),
         "corruption": copy.deepcopy(cfg.corruption),
         "variance_filter": cfg.memory.variance_filter,
+        "task_mixing": cfg.data.task_mixing,
     }
 
 

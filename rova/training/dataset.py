@@ -3,7 +3,9 @@
 Decoding happens in the trainer, once per prompt group (the sampler repeats each row G times); with
 data.decode_workers > 0, in its decode threads one generation batch ahead (rova/training/prefetch.py).
 Records the rewards cannot score or holding chat special tokens (rova.inference.record_checks) and videos that
-cannot be decoded are skipped up front, counted and logged; never replaced.
+cannot be decoded are skipped up front, counted and logged; never replaced. With data.invert_questions.p > 0 the
+multiple-choice records left (usable, readable media) are inverted here, once (rova.training.inversion), before
+prompt lengths are counted; the counts go to data_report.json.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rova.config.data import DataConfig, PromptTemplates
-from rova.data.prompts import DEFAULT_TEMPLATES, build_messages
+from rova.data.prompts import DEFAULT_TEMPLATES, build_messages, with_multi_answer_wording
 from rova.data.records import VideoQARecord, keep_records, load_records
 from rova.data.probe_cache import cached_verdicts
 from rova.data.video import Verdict, media_key, split_by_verdict, verdict_timing
 from rova.inference.record_checks import screen
+from rova.training.inversion import InversionReport, invert_records
 
 if TYPE_CHECKING:
     import datasets
@@ -33,6 +36,7 @@ class LoadedData:
     total: int
     too_long: int = 0  # records dropped by stage.max_prompt_length
     bad_records: list[str] = field(default_factory=list)  # records skipped for their content (rova.data.screening)
+    inversion: InversionReport | None = None  # data.invert_questions (None: off)
 
 
 def to_dataset(records: list[VideoQARecord], templates: PromptTemplates = DEFAULT_TEMPLATES):
@@ -69,10 +73,11 @@ def prompt_length(
 
 def load_training_data(
     cfg: DataConfig, image_factor: int, cache_dir: str | Path, min_prompts: int = 1,
-    processor=None, max_prompt_length: int | None = None, family=None,
+    processor=None, max_prompt_length: int | None = None, family=None, seed: int = 0,
 ) -> LoadedData:
     """The records a run can use (rova.inference.record_checks), whose media decode (and, with max_prompt_length,
-    whose prompt as `family`'s processor expands it fits), as a dataset; every drop is counted."""
+    whose prompt as `family`'s processor expands it fits), as a dataset; every drop is counted. `seed` (the
+    stage's) seeds the question inversion unless data.invert_questions.seed is set."""
     records = keep_records(load_records(cfg.train_file, media_root=cfg.media_root), cfg.keep)
     if cfg.max_samples is not None:
         records = records[: cfg.max_samples]
@@ -84,12 +89,18 @@ def load_training_data(
         records, cfg.frame_sampling(image_factor), cfg.backend, Path(cache_dir) / "media_probe.json", cfg.probe_workers
     )
     kept_all, skipped = split_by_verdict(records, verdicts)
+    templates, inversion = cfg.prompt, None
+    if cfg.invert_questions.p > 0:
+        invert_seed = cfg.invert_questions.seed if cfg.invert_questions.seed is not None else seed
+        kept_all, inversion = invert_records(kept_all, cfg.invert_questions.p, invert_seed)
+        templates = with_multi_answer_wording(cfg.prompt)
+        log.info("data.invert_questions: %s", inversion.summary())
     too_long = 0
     if max_prompt_length is not None:
         if processor is None or family is None:
             raise ValueError("max_prompt_length needs the processor and the model family to count prompt tokens")
         fitting = [r for r in kept_all
-                   if prompt_length(processor, r, verdicts[media_key(r)], family, cfg.prompt) <= max_prompt_length]
+                   if prompt_length(processor, r, verdicts[media_key(r)], family, templates) <= max_prompt_length]
         too_long = len(kept_all) - len(fitting)
         if too_long:
             log.warning("dropped %d records whose prompt exceeds stage.max_prompt_length=%d tokens",
@@ -109,7 +120,8 @@ def load_training_data(
             f"{cfg.train_file}: {len(kept_all)} usable records, but one generation batch needs {min_prompts} "
             "distinct prompts; add data or lower stage.per_device_train_batch_size"
         )
-    return LoadedData(to_dataset(kept_all, cfg.prompt), skipped_pairs, total, too_long, [b.message() for b in bad])
+    return LoadedData(to_dataset(kept_all, templates), skipped_pairs, total, too_long, [b.message() for b in bad],
+                      inversion)
 
 
 def check_media_mix_for_zero3(cfg, kinds: set[str]) -> None:

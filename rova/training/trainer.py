@@ -513,21 +513,29 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
 
         memory_phase(self, step, heads, views, scores)
 
-    # Override: with a memory attached, a replay sampler (same RepeatSampler invariant) feeds the batches.
+    # Override: with a memory attached, a replay sampler, and with data.task_mixing=per_batch, a single-kind one
+    # (both keep RepeatSampler's invariant) feed the batches.
     def _get_train_sampler(self, dataset=None):
-        if self.memory is None:
+        per_batch = self.args.task_mixing == "per_batch"
+        if self.memory is None and not per_batch:
             return super()._get_train_sampler(dataset)
-        from rova.memory import ReplayRepeatSampler
-
         dataset = dataset if dataset is not None else self.train_dataset
-        return ReplayRepeatSampler(
-            dataset.sample_ids,
-            self.memory,
-            mini_repeat_count=self.num_generations,
-            batch_size=self.args.generation_batch_size // self.num_generations,
-            repeat_count=self.num_iterations * self.args.steps_per_generation,
-            seed=self.args.seed,
-        )
+        prompts = self.args.generation_batch_size // self.num_generations
+        repeats = dict(mini_repeat_count=self.num_generations, batch_size=prompts,
+                       repeat_count=self.num_iterations * self.args.steps_per_generation, seed=self.args.seed)
+        kinds = None
+        if per_batch:
+            from rova.rewards import canonical_problem_type
+
+            rows = dataset.base if self.memory is not None else dataset  # the ReplayDataset's base rows
+            kinds = [canonical_problem_type(t) for t in rows["problem_type"]]
+        if self.memory is not None:
+            from rova.memory import ReplayRepeatSampler
+
+            return ReplayRepeatSampler(dataset.sample_ids, self.memory, kinds=kinds, **repeats)
+        from rova.training.task_mixing import SingleKindRepeatSampler
+
+        return SingleKindRepeatSampler(kinds, group_size=prompts // self.accelerator.num_processes, **repeats)
 
     # Hook of CompleteCheckpoints: memory.json goes into every checkpoint (and the run dir), before its marker,
     # so a resume restores the same memory.

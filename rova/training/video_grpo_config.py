@@ -23,6 +23,7 @@ from trl import GRPOConfig
 from rova.config.branches import BRANCHES, CLEAN, CORRUPTED, SHUFFLED
 from rova.config.reward import RewardConfig
 from rova.config.corruption import CorruptionConfig
+from rova.config.data import TASK_MIXING
 
 # Fields holding a rova config dataclass: dicts in to_dict(), dataclasses again in __post_init__.
 NESTED_CONFIGS = {"reward": RewardConfig, "corruption": CorruptionConfig}
@@ -44,6 +45,8 @@ class VideoGRPOConfig(GRPOConfig):
         reward (`RewardConfig`): reward weights and constants (`reward.*`); the registry reads it.
         corruption (`CorruptionConfig`): the corruption mix of the corrupted view (`corruption.*`).
         variance_filter (`bool`): drop groups with one reward from the loss (`memory.variance_filter`).
+        task_mixing (`str`): "shuffled" (TRL's sampler) or "per_batch" (one task kind per process's generation
+            batch; `data.task_mixing`, rova.training.task_mixing).
     """
 
     model_family: Optional[str] = field(default=None, metadata={"help": "Model family adapter (model.family); required."})
@@ -70,6 +73,9 @@ class VideoGRPOConfig(GRPOConfig):
     variance_filter: bool = field(
         default=False, metadata={"help": "Drop zero-variance groups from the loss (memory.variance_filter)."}
     )
+    task_mixing: str = field(
+        default="shuffled", metadata={"help": "shuffled, or per_batch: one task kind per generation batch (data.task_mixing)."}
+    )
 
     def __post_init__(self) -> None:
         if not self.model_family:
@@ -80,6 +86,8 @@ class VideoGRPOConfig(GRPOConfig):
                 setattr(self, name, cls(**value))
             elif not isinstance(value, cls):
                 raise TypeError(f"VideoGRPOConfig.{name} must be a {cls.__name__} or its dict, got {type(value).__name__}")
+        if self.task_mixing not in TASK_MIXING:
+            raise ValueError(f"task_mixing must be one of {', '.join(TASK_MIXING)}; got {self.task_mixing!r}")
         unknown = [b for b in self.branches if b not in BRANCHES]
         if unknown or CLEAN not in self.branches:
             raise ValueError(f"branches must contain {CLEAN!r} and only {', '.join(BRANCHES)}; got {self.branches}")
