@@ -1,65 +1,20 @@
-"""The teacher's generators for stage=cot: rova.inference's generators (HF or vLLM), sampling with cot.temperature/top_p.
+"""The teacher's generators for stage=cot: rova.inference's sampling generators (HF or vLLM) at cot.temperature/top_p.
 
-Those generators decode by a named preset (greedy by default); CoT annotation needs k different samples per
-prompt, so these subclasses replace the preset's decoding by sampling at (temperature, top_p) and change nothing
-else (eos ids, banned vision placeholders, prompt encoding and decoding stay the inference generators').
+The classes live in rova.inference.sampling (stage=select samples with them too); they are imported here under
+their old names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from rova.errors import RovaError
 from rova.inference.hf_generation import HFGenerator
-from rova.inference.vllm_generation import VLLMGenerator
+from rova.inference.sampling import SamplingGenerator, SamplingVLLMGenerator, make_sampling_generator
 
-
-@dataclass
-class SamplingGenerator(HFGenerator):
-    """HF batched generate, sampling at (temperature, top_p)."""
-
-    temperature: float = 1.0
-    top_p: float = 1.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.generation_config.do_sample = True
-        self.generation_config.temperature = self.temperature
-        self.generation_config.top_p = self.top_p
-        # HF's default top_k=50 would cut what top_p keeps; vLLM (the other path) applies no top-k either.
-        self.generation_config.top_k = 0
-
-
-@dataclass
-class SamplingVLLMGenerator(VLLMGenerator):
-    """vLLM generate, sampling at (temperature, top_p) (the engine is seeded with `seed`)."""
-
-    temperature: float = 1.0
-    top_p: float = 1.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.sampling_params = self.make_sampling_params(self.temperature, self.top_p)
+__all__ = ["SamplingGenerator", "SamplingVLLMGenerator", "make_cot_generator"]
 
 
 def make_cot_generator(cfg, model, processor, enforce_eager: bool = False) -> HFGenerator:
     """The teacher for `cfg.rollout.name`: HF generate on `model`, or a vLLM engine on `cfg.model.path`."""
-    from rova.models.families import get_family
-
     cot = cfg.cot
-    family = get_family(cfg.model.family)
-    if cfg.rollout.name == "hf":
-        # The k samples of a record are the same prompt object k times: with sharing, one vision-tower run.
-        return SamplingGenerator(model, processor, max_new_tokens=cot.max_new_tokens, temperature=cot.temperature,
-                                 top_p=cot.top_p, share_vision_encoding=cfg.model.share_vision_encoding, family=family)
-    if cfg.rollout.name != "vllm":
-        raise RovaError(f"rollout.name: got {cfg.rollout.name!r}; stage=cot supports hf and vllm")
-    from rova.models.loading import ensure_model_files
-
-    return SamplingVLLMGenerator(
-        model=None, processor=processor, max_new_tokens=cot.max_new_tokens, family=family,
-        model_dir=ensure_model_files(cfg.model), dtype=cfg.model.dtype,
-        gpu_memory_utilization=cfg.rollout.vllm_gpu_memory_utilization,
-        max_model_len=cfg.rollout.vllm_max_model_length, seed=cfg.stage.seed, enforce_eager=enforce_eager,
-        temperature=cot.temperature, top_p=cot.top_p,
-    )
+    return make_sampling_generator(cfg, model, processor, max_new_tokens=cot.max_new_tokens,
+                                   temperature=cot.temperature, top_p=cot.top_p, stage="cot",
+                                   enforce_eager=enforce_eager)

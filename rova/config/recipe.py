@@ -3,7 +3,8 @@
 A config with `recipe.steps` is a recipe: `launch.py` plans every step (compose + validate), creates one
 parent run dir with a run dir per step, and runs the steps in order (locally) or as SLURM jobs chained by
 `afterok` dependencies. A step links to an earlier one by `model_from` (it loads that step's `model/`) or
-`data_from` (it trains on that cot step's `cot.json`). The planning and running live in rova/recipe.
+`data_from` (it trains on the data file that step hands: a cot step's `cot.json`, a select step's
+`select.json`). The planning and running live in rova/recipe.
 
 Seeds: with `recipe.seeds` (e.g. [0, 1, 2]) every `per_seed: true` step X runs once per seed, as steps
 `X_s<seed>` (run dirs `<parent>/X_s<seed>`), listed where X is written, seed after seed. A copy sets its
@@ -30,10 +31,10 @@ LINK_FIELDS = ("model_from", "data_from")
 class RecipeStepConfig:
     """One step: which stage, its own overrides, and which earlier steps it reads from."""
 
-    stage: str = "???"                  # a registered stage (grpo, tgrpo, memory, cot, sft, eval)
+    stage: str = "???"                  # a registered stage (grpo, tgrpo, memory, cot, select, sft, eval)
     overrides: list[str] = field(default_factory=list)  # Hydra overrides for this step only, e.g. [stage.max_steps=20]
     model_from: Optional[str] = None    # an earlier sft/RL step: model.path = <its run dir>/model
-    data_from: Optional[str] = None     # an earlier cot step: data.train_file = <its run dir>/cot.json
+    data_from: Optional[str] = None     # an earlier cot / select step: data.train_file = its cot.json / select.json
     per_seed: bool = False              # run once per recipe.seeds entry, as <step>_s<seed> (needs recipe.seeds)
 
 
@@ -69,7 +70,7 @@ class RecipeConfig:
             except ConfigError as exc:
                 raise ConfigError(f"{key}.stage", exc.problem) from None
             for link, handed, what in (("model_from", "model.path", "a step that hands model.path (writes model/)"),
-                                       ("data_from", "data.train_file", "a step that hands data.train_file (e.g. cot)")):
+                                       ("data_from", "data.train_file", "a step that hands data.train_file (cot, select)")):
                 source = getattr(step, link)
                 if source is None:
                     continue

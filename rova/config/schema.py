@@ -32,6 +32,7 @@ from rova.config.recipe import RecipeConfig
 from rova.config.reward import RewardConfig
 from rova.config.rollout import RolloutConfig
 from rova.config.run import RunConfig
+from rova.config.select import SelectConfig
 from rova.config.sft import SftConfig
 from rova.config.stage import StageConfig, get_spec
 from rova.config.tgrpo import TGRPOConfig
@@ -66,6 +67,7 @@ class RootConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     sft: SftConfig = field(default_factory=SftConfig)
     cot: CotConfig = field(default_factory=CotConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
     run: RunConfig = field(default_factory=RunConfig)
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
 
@@ -127,9 +129,10 @@ class RootConfig:
         if self.data.task_mixing != "shuffled" and not rl:
             raise ConfigError("data.task_mixing", f"orders the RL stages' batches (grpo, tgrpo, memory); stage "
                               f"{stage.name!r} is not one: leave it at shuffled")
-        if self.cot.shards > 1 and self.cluster.name != "slurm":
-            raise ConfigError("cot.shards", "shards are SLURM array tasks: use cluster=slurm, or distributed=ddp "
-                              "with distributed.nproc_per_node to shard over local processes")
+        for key, shards in (("cot.shards", self.cot.shards), ("select.shards", self.select.shards)):
+            if shards > 1 and self.cluster.name != "slurm":
+                raise ConfigError(key, "shards are SLURM array tasks: use cluster=slurm, or distributed=ddp "
+                                  "with distributed.nproc_per_node to shard over local processes")
         if self.eval.shards > 1 and self.cluster.name != "slurm":
             raise ConfigError("eval.shards", "shards are SLURM array tasks: use cluster=slurm, or distributed=ddp "
                               "with distributed.nproc_per_node to shard over local processes")

@@ -93,7 +93,7 @@ _RL_WRITES = (
 _MODEL = {"model.path": "model"}
 # What a training stage's results (weights, metrics) do not depend on: the eval-only groups, and when and how
 # much it saves and logs, and gradient checkpointing (the same gradients, less memory).
-_TRAINING_FREE = ("eval", "benchmark", "cot", "stage.save_steps", "stage.save_total_limit", "stage.logging_steps",
+_TRAINING_FREE = ("eval", "benchmark", "cot", "select", "stage.save_steps", "stage.save_total_limit", "stage.logging_steps",
                   "stage.gradient_checkpointing")
 _TRAINING = {"free": _TRAINING_FREE, "extend_key": "stage.max_steps"}
 
@@ -116,6 +116,17 @@ STAGES: dict[str, StageSpec] = {
             ("model.path", "data.train_file"), {"data.train_file": "cot.json"},
             ("resolved.yaml", "cot_predictions.jsonl", "cot.json", "cot_report.json", "train.log"), "cot_report.json",
             shard_key="cot.shards",
+        ),
+        StageSpec(
+            "select", "rova.stages.select",
+            "Temporal-R1's selection: select.num_samples answers per record of data.train_file; the records whose "
+            "reward varies are kept",
+            ("model.path", "data.train_file"), {"data.train_file": "select.json"},
+            ("resolved.yaml", "select_predictions.jsonl", "select.json", "select_report.json", "select_report.md",
+             "select_hist.png", "train.log"), "select_report.json", shard_key="select.shards",
+            # The groups it never reads; its sampling is seeded per generate call, so select.batch_size, the
+            # shards and the processes may change which records share a call: they are not free.
+            free=("eval", "benchmark", "cot", "sft", "tgrpo", "memory", "objective", "corruption"),
         ),
         StageSpec(
             "sft", "rova.stages.sft",

@@ -1,5 +1,5 @@
 """Per-process setup shared by stages: logging, the distributed state for DDP / ZeRO workers, and the process
-group of the sharded stages (eval, cot)."""
+group of the sharded stages (eval, cot, select)."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def launcher_rank_world() -> tuple[int, int]:
 
 @contextmanager
 def process_group(world: int) -> Iterator[Callable[[], None]]:
-    """The gloo process group of the sharded stages (eval, cot), yielding its barrier.
+    """The gloo process group of the sharded stages (eval, cot, select), yielding its barrier.
 
     With world > 1 the group is created unless it exists, and on a normal exit every process meets at a last
     barrier before it is destroyed; a single process gets a barrier that does nothing.
@@ -122,11 +122,11 @@ def process_group(world: int) -> Iterator[Callable[[], None]]:
 
 def run_sharded(run_dir: Path, prepare: Callable[[], None],
                 work: Callable[[int, int, Callable[[], None], int], T]) -> T:
-    """The process frame of the sharded stages (eval, cot): returns work(rank, world, barrier, task).
+    """The process frame of the sharded stages (eval, cot, select): returns work(rank, world, barrier, task).
 
     Logging is set up, the process group opened (process_group), and the main process runs prepare()
     (shared assets such as the demo data) while the others wait at the barrier. task is the SLURM array index
-    of an eval.shards / cot.shards job, from the environment its task set (ROVA_EVAL_SHARD; 0 alone).
+    of an eval.shards / cot.shards / select.shards job, from the environment its task set (ROVA_EVAL_SHARD; 0 alone).
     """
     rank, world = launcher_rank_world()
     setup_logging(run_dir, rank == 0)

@@ -24,7 +24,10 @@ def relaunch(first: tuple[str, ...], *changes: str, extend: bool = False) -> dic
     (("stage=eval",), ("eval.batch_size=1", "eval.shards=1", "distributed=ddp", "data.probe_workers=2")),
     (("stage=grpo",), ("stage.save_steps=1", "stage.logging_steps=3", "stage.gradient_checkpointing=true")),
     (("stage=grpo",), ("eval.seed=3", "benchmark.max_items=2", "cot.min_score=0")),  # a training stage reads none
-], ids=["placement-and-logging", "eval-throughput", "training-saving", "training-ignores-eval"])
+    (("stage=grpo",), ("select.num_samples=4", "select.min_std=0.3")),
+    (("stage=select",), ("eval.seed=3", "cot.min_score=0", "tgrpo.shuffle=derangement", "objective=dapo")),
+], ids=["placement-and-logging", "eval-throughput", "training-saving", "training-ignores-eval",
+        "training-ignores-select", "select-ignores-the-other-stages"])
 def test_keys_that_do_not_shape_the_results_may_change(first, changes):
     assert relaunch(first, *changes) == {}
     assert fingerprint(resolved(*first)) == fingerprint(resolved(*first, *changes))
@@ -34,10 +37,11 @@ def test_keys_that_do_not_shape_the_results_may_change(first, changes):
     (("stage=eval",), ("model.path=/elsewhere",), "model.path"),
     (("stage=eval",), ("eval.corruptions=[fog]",), "eval.corruptions"),
     (("stage=cot",), ("cot.batch_size=2",), "cot.batch_size"),  # sampling is seeded per generate call
+    (("stage=select",), ("select.min_std=0.2",), "select.min_std"),
     (("stage=grpo",), ("distributed=ddp",), "distributed.name"),  # the world size sets the global batch
     (("stage=grpo",), ("stage=sft",), "stage.name"),
     (("stage=tgrpo",), ("stage.max_steps=8", "stage.learning_rate=5e-4"), "stage.max_steps"),
-], ids=["model", "grid", "cot-batch", "training-processes", "stage", "first-of-two"])
+], ids=["model", "grid", "cot-batch", "select-threshold", "training-processes", "stage", "first-of-two"])
 def test_a_key_that_shapes_the_results_is_refused_by_name(first, changes, key):
     with pytest.raises(ConfigError) as err:
         relaunch(first, *changes)

@@ -18,6 +18,7 @@ from tests.support.runs import launch_subprocess
 
 # The smallest run of each stage; keys a stage does not read are ignored by it.
 SMALL = ("stage.max_steps=1", "data.demo_num_clips=8", "logger=none", "cot.num_samples=2", "cot.max_new_tokens=8",
+         "select.num_samples=2", "select.max_new_tokens=8",
          "benchmark.demo_num_clips=4", "eval.max_new_tokens=8", "eval.corruptions=[fog]", "eval.severities=[3]")
 
 

@@ -260,3 +260,60 @@ def test_a_new_stage_is_linked_and_reported_through_its_declared_contract(tmp_pa
     with pytest.raises(ConfigError) as err:  # a step that hands no model cannot feed model_from
         load([*GPU, "recipe.steps.cot.stage=select", "recipe.steps.tgrpo.model_from=cot"])
     assert err.value.key == "recipe.steps.tgrpo.model_from"
+
+
+SELECT_THEN_GRPO = """# @package _global_
+recipe:
+  name: select_then_grpo
+  steps:
+    select:
+      stage: select
+      overrides: [select.num_samples=4]
+    grpo:
+      stage: grpo
+      data_from: select
+      overrides: [stage.max_steps=3]
+"""
+
+
+def test_a_select_step_hands_its_kept_records_to_grpo(tmp_path, monkeypatch):
+    """Temporal-R1's recipe: stage=select on the QA data, then GRPO on select.json through data_from; the select
+    step's shards, relaunch skip and report line come from its registry entry."""
+    import json
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    import rova.config.compose as compose_module
+    from rova.launch.slurm import run_tasks
+    from rova.recipe.report import step_outcome
+    from rova.recipe.run import write_plan
+
+    conf = shutil.copytree(compose_module.conf_dir(), tmp_path / "conf")  # + a recipe file of this test's own
+    (conf / "experiment" / "select_then_grpo.yaml").write_text(SELECT_THEN_GRPO)
+    monkeypatch.setattr(compose_module, "conf_dir", lambda: conf)
+    args = ["experiment=select_then_grpo", "model=qwen2_5_vl_3b", "data.train_file=/data/train.json",
+            "select:select.min_std=0.2", "cluster=slurm", "select:select.shards=3"]
+    recipe = plan(tmp_path, *args)
+    steps = {s.name: s for s in recipe.steps}
+    parent = tmp_path / "parent"
+    assert [s.name for s in recipe.steps] == ["select", "grpo"]
+    select, grpo = steps["select"].cfg, steps["grpo"].cfg
+    assert (select.stage.name, grpo.stage.name) == ("select", "grpo")
+    assert grpo.data.train_file == str(parent / "select" / "select.json")
+    assert not grpo.data.build_demo and grpo.data.media_root is None  # select.json carries absolute media paths
+    assert steps["grpo"].after == ["select"] and steps["select"].after == []
+    assert select.data.train_file == "/data/train.json" and select.model.path == grpo.model.path
+    assert (select.select.num_samples, select.select.min_std, grpo.stage.max_steps) == (4, 0.2, 3)
+    assert len(run_tasks(select, steps["select"].run_dir)) == 3 and len(run_tasks(grpo, steps["grpo"].run_dir)) == 1
+    # A relaunch after the select step finished skips it and runs GRPO on its file.
+    write_plan(recipe, args, OmegaConf.create({}))
+    report = {"records": 10, "kept": 4, "too_easy": 3, "too_hard": 1, "no_variance": 1, "skipped": 1}
+    (parent / "select" / "select_report.json").write_text(json.dumps(report))
+    again = plan(tmp_path, *args)
+    assert [s.name for s in again.steps if s.done] == ["select"] and [s.name for s in again.pending] == ["grpo"]
+    assert step_outcome({"stage": "select", "run_dir": str(parent / "select")}) == (
+        "kept 4 of 10 records (dropped 3 too easy, 1 too hard, 1 without variance; 1 unreadable)")
+    with pytest.raises(ConfigError) as err:  # select hands a data file, no model
+        load([*args[:3], "recipe.steps.grpo.model_from=select"])
+    assert err.value.key == "recipe.steps.grpo.model_from" and "needs a step that hands model.path" in err.value.problem
