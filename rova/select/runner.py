@@ -106,11 +106,10 @@ def sample_records(cfg, items: list[DatasetItem], read_clip, generator, store: P
     per_call = max(1, cfg.select.batch_size // n)  # select.batch_size counts prompts, and each record is n prompts
     mine = items[shard::num_shards]
     pending = [item for item in mine if not store.done(CELL, item.item_id)]
-    progress.advance(len(mine) - len(pending), CELL)
     unreadable = [i for i in pending if i.item_id in skipped]
     store.extend([_skip_line(item, skipped[item.item_id]) for item in unreadable])
     pending = [i for i in pending if i.item_id not in skipped]
-    progress.advance(len(unreadable), CELL)
+    progress.begin(len(mine) - len(pending))  # in the store (the media that failed the probe too): not in the rate
     for start in range(0, len(pending), per_call):
         batch = pending[start : start + per_call]
         prompts, ready, lines = [], [], []
@@ -130,6 +129,7 @@ def sample_records(cfg, items: list[DatasetItem], read_clip, generator, store: P
             lines += [score_samples(item, completions[j * n : (j + 1) * n], cfg.reward) for j, item in enumerate(ready)]
         store.extend(lines)  # the call's lines, one fsync
         progress.advance(len(batch), CELL)
+    progress.finish()
 
 
 def decide(cfg, line: dict[str, Any]) -> str:
@@ -239,10 +239,11 @@ def run_select(cfg, run_dir: Path, rank: int = 0, world: int = 1, barrier=lambda
         return view.frames, view.timing, view.is_image
 
     shard, num_shards = shard_of(rank, world, task, cfg.select.shards)
-    store = PredictionStore(shard_file(run_dir, PREDICTIONS, shard, num_shards))
-    progress = Progress(len(items[shard::num_shards]), enabled=rank == 0, label="select")
-    sample_records(cfg, items, read_clip, generator, store, shard, num_shards, render_text, progress, skipped)
     shard_files = [shard_file(run_dir, PREDICTIONS, i, num_shards) for i in range(num_shards)]
+    store = PredictionStore(shard_files[shard])
+    progress = Progress(len(items), enabled=rank == 0, label="select",  # every shard's records, as stage=eval
+                        others=[path for i, path in enumerate(shard_files) if i != shard])
+    sample_records(cfg, items, read_clip, generator, store, shard, num_shards, render_text, progress, skipped)
     report = complete_shard(shard_files, shard, is_main=rank == 0, barrier=barrier,
                             lock=run_dir / "select_merge.lock", label="select",
                             write=lambda lines: write_outputs(cfg, run_dir, items, lines, bad_records))
