@@ -29,10 +29,10 @@ import functools
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rova.inference.items import DatasetItem, load_dataset_items, with_absolute_media
 from rova.inference.predictions import PredictionStore
 from rova.inference.progress import Progress
 from rova.inference.sharding import complete_shard, shard_file, shard_of
@@ -49,32 +49,9 @@ _LONE_THINK_TAG_RE = re.compile(r"</?think>")
 TEACHER_ANSWER = "teacher_answer"  # cot.json: the kept sample's <answer> span, beside the record's own solution
 
 
-@dataclass
-class CotItem:
-    """One record of the input file: its stable id, its raw JSON object, and the parsed record."""
-
-    item_id: str
-    raw: dict[str, Any]
-    record: Any  # rova.data.records.VideoQARecord
-
-
-def load_items(data_cfg, special_tokens=()) -> tuple[list[CotItem], list[str]]:
-    """Every usable record (rova.inference.record_checks) of data.train_file that data.keep keeps (data.max_samples
-    first ones), with its raw object, in file order; and the messages of the bad records skipped."""
-    from rova.data.records import keep_records, load_records, read_raw_records
-    from rova.inference.record_checks import screen
-
-    records = load_records(data_cfg.train_file, media_root=data_cfg.media_root)
-    raw = [obj for _, obj in read_raw_records(Path(data_cfg.train_file))]
-    kept = {id(r) for r in keep_records(records, data_cfg.keep)}
-    items = [CotItem(r.sample_id, obj, r) for r, obj in zip(records, raw) if id(r) in kept]
-    if data_cfg.max_samples is not None:
-        items = items[: data_cfg.max_samples]
-    usable, bad = screen([i.record for i in items], source=data_cfg.train_file,
-                         max_bad_fraction=data_cfg.max_bad_fraction, fraction_key="data.max_bad_fraction",
-                         special_tokens=special_tokens)
-    usable_ids = {id(r) for r in usable}
-    return [i for i in items if id(i.record) in usable_ids], [b.message() for b in bad]
+# A record of the input file with its raw JSON object: the one loader of the generation jobs over training data.
+CotItem = DatasetItem
+load_items = load_dataset_items
 
 
 def split_parts(completion: str) -> tuple[str | None, str | None]:
@@ -159,12 +136,7 @@ def _skip_line(item: CotItem, reason: str) -> dict[str, Any]:
 
 def cot_record(item: CotItem, line: dict[str, Any]) -> dict[str, Any]:
     """The Video-R1-COT record of a kept item: the raw record, absolute media path, process and solution."""
-    from rova.data.records import MEDIA_KEYS
-
-    out = dict(item.raw)
-    for key in MEDIA_KEYS:
-        if key in out:
-            out[key] = item.record.media_path
+    out = with_absolute_media(item)
     # The record's own solution (the ground truth) stays the solution, as in Video-R1-COT: with cot.min_score < 1
     # the kept sample may have answered otherwise, and that answer is kept beside it.
     out["process"], out[TEACHER_ANSWER] = split_parts(line["completions"][line["best"]])

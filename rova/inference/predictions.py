@@ -1,7 +1,7 @@
 """A resumable predictions file (JSON Lines): one line per (cell, item), appended and fsynced as each item (or each
 batch of items: `extend`, one write and one fsync) finishes.
 
-A re-run reads the file first and skips every (cell, item) already there, so a killed job (stage=eval, stage=cot)
+A re-run reads the file first and skips every (cell, item) already there, so a killed job (stage=eval, stage=cot, stage=select)
 resumes where it stopped and never scores an item twice. A line torn by the kill (no trailing newline, or not
 valid JSON) is cut off before anything new is appended. Sharded runs: rova.inference.sharding.
 """

@@ -1,4 +1,4 @@
-"""The progress of a long generation job (stage=eval, stage=cot): one bar over the items x cells of ALL shards.
+"""The progress of a long generation job (stage=eval, stage=cot, stage=select): one bar over the items x cells of ALL shards.
 
 Rank 0 of each task shows it. Its own shard advances it per generated batch; every other shard (the other ranks,
 the other SLURM array tasks) is followed through its predictions file (rova.inference.sharding.shard_file): the

@@ -1,4 +1,4 @@
-"""Sharded generation jobs (stage=eval, stage=cot): which shard a process is, its predictions file, and the merge.
+"""Sharded generation jobs (stage=eval, stage=cot, stage=select): which shard a process is, its predictions file, and the merge.
 
 K SLURM array tasks x N processes each give K*N shards; shard i takes items i, i + K*N, ... and writes them to its
 own predictions file (rova.inference.predictions), leaving a `.done` marker beside it when all are scored.
