@@ -83,6 +83,8 @@ def rova_trainer_arguments(cfg: RootConfig) -> dict:
         "reward": copy.deepcopy(cfg.reward),
         "corruption": copy.deepcopy(cfg.corruption),
         "variance_filter": cfg.memory.variance_filter,
+        "dynamic_sampling": cfg.objective.dynamic_sampling,
+        "max_sampling_rounds": cfg.objective.max_sampling_rounds,
     }
 
 

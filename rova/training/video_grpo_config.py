@@ -44,6 +44,10 @@ class VideoGRPOConfig(GRPOConfig):
         reward (`RewardConfig`): reward weights and constants (`reward.*`); the registry reads it.
         corruption (`CorruptionConfig`): the corruption mix of the corrupted view (`corruption.*`).
         variance_filter (`bool`): drop groups with one reward from the loss (`memory.variance_filter`).
+        dynamic_sampling (`bool`): DAPO's dynamic sampling: refill groups with one clean reward with fresh prompts
+            (`objective.dynamic_sampling`; rova.training.dynamic_sampling).
+        max_sampling_rounds (`int`): most generation rounds per rollout with dynamic sampling, the first included
+            (`objective.max_sampling_rounds`).
     """
 
     model_family: Optional[str] = field(default=None, metadata={"help": "Model family adapter (model.family); required."})
@@ -69,6 +73,12 @@ class VideoGRPOConfig(GRPOConfig):
     )
     variance_filter: bool = field(
         default=False, metadata={"help": "Drop zero-variance groups from the loss (memory.variance_filter)."}
+    )
+    dynamic_sampling: bool = field(
+        default=False, metadata={"help": "Refill groups with one clean reward with fresh prompts (objective.dynamic_sampling)."}
+    )
+    max_sampling_rounds: int = field(
+        default=10, metadata={"help": "Most generation rounds per rollout, the first included (objective.max_sampling_rounds)."}
     )
 
     def __post_init__(self) -> None:
