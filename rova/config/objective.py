@@ -9,6 +9,8 @@ These keys lived under `stage.*` before; an old `stage.<key>` is refused with th
 (rova.config.compose.MOVED_KEYS). The presets (conf/objective/*.yaml) cite where each value comes from
 (../shared/docs/methods.md). The defaults are TRL 1.16's GRPOConfig defaults: objective=grpo is what every run
 did before the group existed (its loss_type is TRL's default "dapo": token-level normalisation over the batch).
+DYNAMIC_SAMPLING_KEYS are rova's own, not GRPOConfig's: DAPO's dynamic sampling, read by rova's trainer
+(rova.training.dynamic_sampling); off by default, on in objective=dapo.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "luspo", "vesp
 CLIPPED_LOSSES = ("grpo", "bnpo", "dr_grpo", "dapo", "luspo")
 IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
 SCALE_REWARDS = ("group", "batch", "none")
+# rova's own objective keys (the trainer reads them from VideoGRPOConfig; they are not GRPOConfig's).
+DYNAMIC_SAMPLING_KEYS = ("dynamic_sampling", "max_sampling_rounds")
 
 
 @dataclass
@@ -42,6 +46,11 @@ class ObjectiveConfig:
     entropy_coef: float = 0.0
     scale_rewards: str = "group"
     mask_truncated_completions: bool = False
+    # DAPO's dynamic sampling (not in TRL; rova.training.dynamic_sampling): groups whose clean rewards are all equal
+    # are dropped and their places refilled with freshly drawn prompts, for at most max_sampling_rounds generation
+    # rounds per rollout, the first included (verl's algorithm.filter_groups.max_num_gen_batches; its DAPO recipe: 10).
+    dynamic_sampling: bool = False
+    max_sampling_rounds: int = 10
 
     def __post_init__(self) -> None:
         _choice("objective.loss_type", self.loss_type, LOSS_TYPES)
@@ -71,3 +80,16 @@ class ObjectiveConfig:
         _unit("objective.top_entropy_quantile", self.top_entropy_quantile)
         _positive("objective.entropy_coef", self.entropy_coef, allow_zero=True)
         _choice("objective.scale_rewards", self.scale_rewards, SCALE_REWARDS)
+        self._check_dynamic_sampling()
+
+    def _check_dynamic_sampling(self) -> None:
+        if not isinstance(self.dynamic_sampling, bool):
+            raise ConfigError("objective.dynamic_sampling", f"got {self.dynamic_sampling!r}; must be true or false")
+        rounds = self.max_sampling_rounds
+        if not (isinstance(rounds, int) and not isinstance(rounds, bool) and rounds >= 1):
+            raise ConfigError(
+                "objective.max_sampling_rounds",
+                f"got {rounds!r}; must be an integer >= 1 (generation rounds per rollout, the first included; "
+                "1 = drop without refilling). There is no 'unlimited' (verl's 0): a policy that solves or fails every "
+                "prompt would generate forever",
+            )

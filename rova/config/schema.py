@@ -106,6 +106,18 @@ class RootConfig:
                 )
         if self.reward.w_kl > 0 and rl and corruption_probability(self.corruption) <= 0.0:
             raise ConfigError("reward.w_kl", "the KL-consistency reward needs a corruption mix (e.g. corruption=rova)")
+        if rl and self.objective.dynamic_sampling and self.reward.shuffle:
+            raise ConfigError(
+                "objective.dynamic_sampling",
+                "drops groups whose trained rewards are all equal, but reward.shuffle=true (a control) permutes the "
+                "trained rewards across the whole batch after scoring; set one of them to false",
+            )
+        if rl and self.objective.dynamic_sampling and self.data.task_mixing != "shuffled":
+            raise ConfigError(
+                "objective.dynamic_sampling",
+                f"refills dropped groups with prompts drawn from the whole dataset, which would mix task kinds in "
+                f"data.task_mixing={self.data.task_mixing}'s one-kind batches; set one of them off",
+            )
         if self.data.decode_workers > 0 and stage.dataloader_num_workers > 0:
             raise ConfigError(
                 "data.decode_workers",

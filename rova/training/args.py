@@ -84,6 +84,8 @@ def rova_trainer_arguments(cfg: RootConfig) -> dict:
         "corruption": copy.deepcopy(cfg.corruption),
         "variance_filter": cfg.memory.variance_filter,
         "task_mixing": cfg.data.task_mixing,
+        "dynamic_sampling": cfg.objective.dynamic_sampling,
+        "max_sampling_rounds": cfg.objective.max_sampling_rounds,
     }
 
 

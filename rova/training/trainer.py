@@ -10,6 +10,8 @@ The rollout reads as named phases, each small; the pure ones live in `scoring.py
                   inline, or one generation batch ahead by data.decode_workers threads: prefetch.py)
   2. generate     every row of the generation plan in one batch (HF generate or vLLM)
   3. score        KL consistency (model passes), then the reward registry per branch
+     refill       objective.dynamic_sampling (DAPO): groups whose clean rewards are all equal are replaced by
+                  groups of freshly drawn prompts, phases 1-3 again, up to max_sampling_rounds (dynamic_sampling.py)
   4. advantages   per branch, each group normalised on its own
   5. loss rows    tensors of the trained rows, with their own clips, old / ref / sampling log-probs
   6. log          per-branch and as-trained metrics, rollouts.jsonl, the difficulty memory
@@ -46,6 +48,8 @@ from rova.models.vision_sharing import install_shared_vision_encoding
 from rova.rewards import kl_consistency_loss, sequence_kl
 from rova.training.checkpoints import CompleteCheckpoints
 from rova.training.clips import ClipSource
+from rova.training.dynamic_sampling import (Pick, Refill, add_metrics, all_equal_groups, draw_count, merged_kl,
+                                           merged_plan, merged_scores, refill_order, take_fresh, take_rows)
 from rova.training.importance import importance_sampling_ratio
 from rova.training.loop_fixes import LoopFixes
 from rova.training.rollout_metrics import MEAN_STD, SUM, MetricValues, rollout_metrics
@@ -85,6 +89,42 @@ class Generation:
     sampling_logps: list[list[float]] | None = None
 
 
+@dataclass
+class Rollout:
+    """Phases 1-3 of one generation round: the prompt groups (one head row each), their views and encoded prompts,
+    the generated rows of the plan, and their scores."""
+
+    heads: list[dict]
+    views: dict[str, list[View | None]]
+    prompts: dict[str, list[EncodedPrompt | None]]
+    plan: GenerationPlan
+    generation: Generation
+    texts: list[str]
+    lengths: list[int]
+    kl: np.ndarray | None
+    scores: dict[str, BranchScores]
+
+
+def merge_rollouts(rounds: list[Rollout], picks: list[Pick]) -> Rollout:
+    """One rollout of the picked (round, group)s, in pick order: every branch of a picked prompt comes with it,
+    its rows in the plan's order (clean rows first, group g at rows [g*G, (g+1)*G))."""
+    plan, sources = merged_plan([r.plan for r in rounds], picks)
+    logps = None
+    if any(r.generation.sampling_logps is not None for r in rounds):
+        logps = take_rows([r.generation.sampling_logps or [[] for _ in r.generation.ids] for r in rounds], sources)
+    return Rollout(
+        heads=[rounds[r].heads[g] for r, g in picks],
+        views={b: [rounds[r].views[b][g] for r, g in picks] for b in rounds[0].views},
+        prompts={b: [rounds[r].prompts[b][g] for r, g in picks] for b in rounds[0].prompts},
+        plan=plan,
+        generation=Generation(take_rows([r.generation.ids for r in rounds], sources), logps),
+        texts=take_rows([r.texts for r in rounds], sources),
+        lengths=take_rows([r.lengths for r in rounds], sources),
+        kl=merged_kl([r.plan for r in rounds], [r.kl for r in rounds], plan, sources),
+        scores=merged_scores([r.scores for r in rounds], picks),
+    )
+
+
 class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
     """GRPOTrainer on video. Every option comes from `args`, a VideoGRPOConfig (rova.training.args builds it);
     `clip_source` decodes the clips, `memory` is the difficulty memory (or None), `run_dir` gets rollouts.jsonl."""
@@ -118,6 +158,8 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
         if self.share_vision_encoding:
             install_shared_vision_encoding(self.family)
         self.clip_prefetcher = self._make_clip_prefetcher(self.args.decode_workers)
+        self._last_rollout_key: tuple[int, int] | None = None  # dynamic sampling's draws are keyed by rollout
+        self._dataset_sample_ids: list | None = None
 
     # ------------------------------------------------------------------ data path (decode ahead: prefetch.py)
     def _make_clip_prefetcher(self, workers: int):
@@ -236,6 +278,40 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
         reward_cfg = self.args.reward
 
         views = self._build_views(heads, step)                                                    # 1. views
+        rollout = self._rollout_round(heads, views, group_size)                                   # 2., 3.
+        generated, refill = rollout, None
+        if self.args.dynamic_sampling and mode == "train":                                        # refill
+            rollout, generated, refill = self._refill(rollout, step, group_size)
+        plan, scores = rollout.plan, rollout.scores
+        if reward_cfg.shuffle:
+            shuffle_rewards(scores, stable_seed(self.args.seed, "shuffle-rewards", step))
+        # Dynamic sampling trains what it could not refill masked, as the variance filter does.
+        variance_filter = self.args.variance_filter or refill is not None
+        rows = loss_rows(                                                                         # 4. advantages
+            plan, scores, self.scale_rewards, self._batch_reward_std(scores, plan), variance_filter=variance_filter,
+        )
+        batch = self._loss_batch(plan, rollout.prompts, rollout.generation, rows, mode)           # 5. loss rows
+        metrics = rollout_metrics(                                                                # 6. log
+            plan, scores, rows, rollout.lengths, rollout.kl,
+            [v.record.get("family", "clean") if v.record else "clean" for v in rollout.views[CORRUPTED] if v is not None]
+            if self.needs_corrupted_view else None,
+            variance_filter,
+        )
+        if refill is not None:
+            add_metrics(metrics, refill)
+        self._log_metrics(mode, metrics)
+        self._count_tokens(mode, batch)
+        in_batch = set(refill.slots) if refill is not None else None
+        self._log_rollouts(step, generated.heads, generated.views, generated.plan, generated.texts, generated.scores,
+                           [{"round": r, "in_batch": (r, g) in in_batch} for r, g in refill.everything]
+                           if refill is not None else None)
+        if self.memory is not None and mode == "train":
+            self._memory_phase(step, generated.heads, generated.views, generated.scores)
+        return batch
+
+    def _rollout_round(self, heads: list[dict], views: dict[str, list[View | None]], group_size: int) -> Rollout:
+        """Phases 1-3 for these prompt groups: encode their views, generate every row of the plan, score."""
+        reward_cfg = self.args.reward
         prompts = self._encode_views(heads, views)
         sizes = {CLEAN: group_size, **self.branch_sizes}
         plan = plan_generation(len(heads), sizes, {b: [p is not None for p in prompts[b]] for b in prompts})
@@ -244,36 +320,69 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
         lengths = [len(ids) for ids in generation.ids]
         kl = self._measure_kl(plan, prompts, generation.ids) if reward_cfg.w_kl > 0 else None     # 3. score
         scores = score_rollout(plan, texts, lengths, heads, reward_cfg, kl)
-        if reward_cfg.shuffle:
-            shuffle_rewards(scores, stable_seed(self.args.seed, "shuffle-rewards", step))
-        rows = loss_rows(                                                                         # 4. advantages
-            plan, scores, self.scale_rewards, self._batch_reward_std(scores, plan),
-            variance_filter=self.args.variance_filter,
-        )
-        batch = self._loss_batch(plan, prompts, generation, rows, mode)                           # 5. loss rows
-        self._log_metrics(mode, rollout_metrics(                                                  # 6. log
-            plan, scores, rows, lengths, kl,
-            [v.record.get("family", "clean") if v.record else "clean" for v in views[CORRUPTED] if v is not None]
-            if self.needs_corrupted_view else None,
-            self.args.variance_filter,
-        ))
-        self._count_tokens(mode, batch)
-        self._log_rollouts(step, heads, views, plan, texts, scores)
-        if self.memory is not None and mode == "train":
-            self._memory_phase(step, heads, views, scores)
-        return batch
+        return Rollout(heads, views, prompts, plan, generation, texts, lengths, kl, scores)
+
+    # refill: DAPO's dynamic sampling (rova.training.dynamic_sampling has the rules) -------------------------
+    def _refill(self, sampled: Rollout, step: int, group_size: int) -> tuple[Rollout, Rollout, Refill]:
+        """(the batch with its all-equal groups replaced by groups of fresh prompts, every group generated for it
+        (rollouts.jsonl and the memory see them all), the counts). Every process runs the same rounds."""
+        rounds = [sampled]
+        refill = Refill.start(all_equal_groups(sampled.scores[CLEAN].total))
+        key = self._rollout_key(step)
+        order = None
+        while (count := self._agreed_draw_count(refill)) > 0:
+            dataset = self.train_dataset
+            if order is None:
+                order = refill_order(len(dataset), self.args.seed, key, self.accelerator.process_index,
+                                     self.accelerator.num_processes)
+            sample_ids = self._sample_ids()
+            held = {row["sample_id"] for r in rounds for row in r.heads}
+            indices = take_fresh(order, count, lambda i: sample_ids[i] in held, patience=len(dataset))
+            heads = [dict(dataset[i]) for i in indices]
+            drawn = self._rollout_round(heads, self._decode_views(heads, step), group_size)
+            refill.add_round(all_equal_groups(drawn.scores[CLEAN].total))
+            rounds.append(drawn)
+        return merge_rollouts(rounds, refill.slots), merge_rollouts(rounds, refill.everything), refill
+
+    def _agreed_draw_count(self, refill: Refill) -> int:
+        """Prompts to draw in the next round, from every process's open places (one gather), so that every process
+        generates the same number of rounds (generation under ZeRO-3 or vLLM is collective)."""
+        if refill.rounds >= self.args.max_sampling_rounds:  # the same count on every process: no gather needed
+            return 0
+        needs = self.accelerator.gather(torch.tensor([refill.need], device=self.accelerator.device))
+        return draw_count(needs.tolist(), refill.rounds, self.args.max_sampling_rounds)
+
+    def _rollout_key(self, step: int) -> tuple[int, int]:
+        """(global step, rollout at that step): what the draws are seeded by. Several rollouts share a global step
+        when steps_per_generation < gradient_accumulation_steps; a resume starts at a step's first rollout."""
+        last = self._last_rollout_key
+        self._last_rollout_key = (step, last[1] + 1 if last is not None and last[0] == step else 0)
+        return self._last_rollout_key
+
+    def _sample_ids(self) -> list:
+        if self._dataset_sample_ids is None:
+            dataset = self.train_dataset
+            ids = getattr(dataset, "sample_ids", None)
+            self._dataset_sample_ids = list(ids if ids is not None else dataset["sample_id"])
+        return self._dataset_sample_ids
 
     # 1. views -------------------------------------------------------------------------------------------
     def _build_views(self, heads: list[dict], step: int) -> dict[str, list[View | None]]:
         """The views of each prompt group (decoded here, or by the decode workers); logs the seconds waited."""
         start = time.perf_counter()
-        shuffled, corrupted = self.branch_sizes[SHUFFLED] > 0, self.needs_corrupted_view
         if self.clip_prefetcher is not None and self.model.training:
             per_row = self.clip_prefetcher.take(heads, step, self._next_generation_step())
+            views = {branch: [row[branch] for row in per_row] for branch in BRANCHES}
         else:
-            per_row = [self.clip_source.views(row, step, shuffled, corrupted) for row in heads]
+            views = self._decode_views(heads, step)
         mode = "train" if self.model.training else "eval"
         self._metrics[mode]["perf/data_wait_s"].append(time.perf_counter() - start)
+        return views
+
+    def _decode_views(self, heads: list[dict], step: int) -> dict[str, list[View | None]]:
+        """The views of each prompt group, decoded here (dynamic sampling's drawn prompts always are)."""
+        shuffled, corrupted = self.branch_sizes[SHUFFLED] > 0, self.needs_corrupted_view
+        per_row = [self.clip_source.views(row, step, shuffled, corrupted) for row in heads]
         return {branch: [row[branch] for row in per_row] for branch in BRANCHES}
 
     def _encode_views(self, heads: list[dict], views: dict[str, list[View | None]]) -> dict[str, list[EncodedPrompt | None]]:
@@ -479,8 +588,10 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
             self.state.num_input_tokens_seen += total
         self._metrics[mode]["num_tokens"] = [self.state.num_input_tokens_seen]
 
-    def _log_rollouts(self, step, heads, views, plan: GenerationPlan, texts, scores: dict[str, BranchScores]) -> None:
-        """One line per prompt group in rollouts.jsonl: the sample, its corruption record, completions, rewards."""
+    def _log_rollouts(self, step, heads, views, plan: GenerationPlan, texts, scores: dict[str, BranchScores],
+                      extra: list[dict] | None = None) -> None:
+        """One line per prompt group in rollouts.jsonl: the sample, its corruption record, completions, rewards
+        (with dynamic sampling, every group generated, `extra` saying its round and whether it entered the batch)."""
         clean = scores[CLEAN]
         clean_rows = plan.indices(CLEAN)
         size = plan.sizes[CLEAN]
@@ -501,6 +612,8 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
             if CORRUPTED in scores and g in scores[CORRUPTED].groups:
                 k = scores[CORRUPTED].groups.index(g)
                 record["accuracy_corrupted"] = scores[CORRUPTED].correctness[k].tolist()
+            if extra is not None:
+                record.update(extra[g])
             records.append(record)
         gathered = gather_object(records)
         if self.accelerator.is_main_process:

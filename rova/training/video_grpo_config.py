@@ -47,6 +47,10 @@ class VideoGRPOConfig(GRPOConfig):
         variance_filter (`bool`): drop groups with one reward from the loss (`memory.variance_filter`).
         task_mixing (`str`): "shuffled" (TRL's sampler) or "per_batch" (one task kind per process's generation
             batch; `data.task_mixing`, rova.training.task_mixing).
+        dynamic_sampling (`bool`): DAPO's dynamic sampling: refill groups with one clean reward with fresh prompts
+            (`objective.dynamic_sampling`; rova.training.dynamic_sampling).
+        max_sampling_rounds (`int`): most generation rounds per rollout with dynamic sampling, the first included
+            (`objective.max_sampling_rounds`).
     """
 
     model_family: Optional[str] = field(default=None, metadata={"help": "Model family adapter (model.family); required."})
@@ -75,6 +79,12 @@ class VideoGRPOConfig(GRPOConfig):
     )
     task_mixing: str = field(
         default="shuffled", metadata={"help": "shuffled, or per_batch: one task kind per generation batch (data.task_mixing)."}
+    )
+    dynamic_sampling: bool = field(
+        default=False, metadata={"help": "Refill groups with one clean reward with fresh prompts (objective.dynamic_sampling)."}
+    )
+    max_sampling_rounds: int = field(
+        default=10, metadata={"help": "Most generation rounds per rollout, the first included (objective.max_sampling_rounds)."}
     )
 
     def __post_init__(self) -> None:

@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from rova.config.compose import MOVED_KEYS, load, validate
-from rova.config.objective import LOSS_TYPES, ObjectiveConfig
+from rova.config.objective import DYNAMIC_SAMPLING_KEYS, LOSS_TYPES, ObjectiveConfig
 from rova.errors import ConfigError
 
 OBJECTIVES = ("grpo", "dapo", "dr_grpo", "gspo", "cispo")
@@ -16,12 +16,14 @@ RL_STAGES = ("grpo", "tgrpo", "memory")
 # Each preset's values (../shared/docs/methods.md, "GRPO variants already in TRL 1.16's GRPOConfig").
 EXPECTED = {
     "grpo": {"loss_type": "dapo", "epsilon": 0.2, "epsilon_high": None, "scale_rewards": "group",
-             "mask_truncated_completions": False, "importance_sampling_level": "token", "beta": 0.0},
-    "dapo": {"loss_type": "dapo", "epsilon": 0.2, "epsilon_high": 0.28, "mask_truncated_completions": True},
-    "dr_grpo": {"loss_type": "dr_grpo", "scale_rewards": "none"},
+             "mask_truncated_completions": False, "importance_sampling_level": "token", "beta": 0.0,
+             "dynamic_sampling": False},
+    "dapo": {"loss_type": "dapo", "epsilon": 0.2, "epsilon_high": 0.28, "mask_truncated_completions": True,
+             "dynamic_sampling": True, "max_sampling_rounds": 10},
+    "dr_grpo": {"loss_type": "dr_grpo", "scale_rewards": "none", "dynamic_sampling": False},
     "gspo": {"loss_type": "grpo", "importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4,
-             "beta": 0.0},
-    "cispo": {"loss_type": "cispo", "epsilon_high": 5.0},
+             "beta": 0.0, "dynamic_sampling": False},
+    "cispo": {"loss_type": "cispo", "epsilon_high": 5.0, "dynamic_sampling": False},
 }
 
 
@@ -35,15 +37,18 @@ def test_every_objective_composes_with_every_rl_stage(objective, stage):
 
 
 def test_the_default_objective_is_trl_grpo_config_defaults_so_existing_runs_do_not_change():
-    """objective=grpo is what runs did before the group: every key at TRL 1.16's GRPOConfig default."""
+    """objective=grpo is what runs did before the group: every key at TRL 1.16's GRPOConfig default (rova's own
+    keys, not GRPOConfig's: dynamic sampling off)."""
     from trl import GRPOConfig
 
     _, cfg = load([])
     assert cfg.objective.name == "grpo"
     theirs = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
     for field in dataclasses.fields(ObjectiveConfig):
-        if field.name != "name":
+        if field.name not in ("name", *DYNAMIC_SAMPLING_KEYS):
             assert getattr(cfg.objective, field.name) == theirs[field.name], field.name
+    assert cfg.objective.dynamic_sampling is False
+    assert not set(DYNAMIC_SAMPLING_KEYS) & set(theirs)  # not TRL's: the trainer reads them, GRPOConfig never does
 
 
 def test_loss_types_are_the_installed_trl_ones():
@@ -76,6 +81,13 @@ BAD = [
     (["objective.scale_rewards=true"], "objective.scale_rewards"),
     (["objective.mask_truncated_completions=maybe"], "objective.mask_truncated_completions"),
     (["objective.epsilom=0.1"], "objective.epsilom"),
+    (["objective.dynamic_sampling=maybe"], "objective.dynamic_sampling"),
+    (["objective=dapo", "objective.max_sampling_rounds=0"], "objective.max_sampling_rounds"),
+    (["objective=dapo", "objective.max_sampling_rounds=-1"], "objective.max_sampling_rounds"),
+    (["objective=dapo", "objective.max_sampling_rounds=2.5"], "objective.max_sampling_rounds"),
+    (["objective=dapo", "reward.shuffle=true"], "objective.dynamic_sampling"),
+    (["objective=dapo", "stage=tgrpo", "reward.shuffle=true"], "objective.dynamic_sampling"),
+    (["objective=dapo", "data.task_mixing=per_batch"], "objective.dynamic_sampling"),
     (["objective=ppo"], "objective"),
 ]
 
@@ -85,6 +97,19 @@ def test_bad_objective_values_are_refused_naming_the_key(overrides, key):
     with pytest.raises(ConfigError) as info:
         load(overrides)
     assert info.value.key == key, str(info.value)
+
+
+def test_dynamic_sampling_composes_with_every_objective_and_its_edge_values():
+    """Any objective can switch it on; one round (drop and mask, no refill) is allowed; reward.shuffle is fine
+    without it (the refusal above is about the pair)."""
+    for objective in OBJECTIVES:
+        _, cfg = load([f"objective={objective}", "objective.dynamic_sampling=true", "objective.max_sampling_rounds=1"])
+        assert cfg.objective.dynamic_sampling and cfg.objective.max_sampling_rounds == 1
+    _, cfg = load(["objective=dapo", "objective.dynamic_sampling=false", "reward.shuffle=true"])
+    assert not cfg.objective.dynamic_sampling and cfg.reward.shuffle
+    with pytest.raises(ConfigError) as info:
+        ObjectiveConfig(max_sampling_rounds=0)
+    assert info.value.key == "objective.max_sampling_rounds" and ">= 1" in info.value.problem
 
 
 def test_good_edge_values_are_accepted():

@@ -54,6 +54,31 @@ def test_two_cpu_processes_through_launch(tmp_path, cache_dir, strategy, model):
         assert sum(p.numel() for p in loaded.parameters()) > 0
 
 
+def test_dynamic_sampling_rounds_agree_across_zero3_processes(tmp_path, cache_dir):
+    """objective=dapo under ZeRO-3 (generation and the KL passes are collective): both processes run the same
+    refill rounds, whatever each one needs, so the run neither hangs nor desynchronises (rova.training.dynamic_sampling).
+    stage=tgrpo: the shuffled and corrupted branches and the KL reward's model passes run in every round."""
+    proc = launch(
+        tmp_path, cache_dir, "distributed=zero3", "distributed.nproc_per_node=2", "data.demo_num_clips=8",
+        "logger=none", "stage=tgrpo", "stage.max_steps=2", "stage.save_steps=100", "stage.num_generations=2",
+        "stage.per_device_train_batch_size=4", "stage.max_completion_length=12", "objective=dapo",
+        "objective.max_sampling_rounds=3", timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    steps = [m for m in metrics(run_dir) if "loss" in m and "train_loss" not in m]
+    assert len(steps) == 2 and all(math.isfinite(m["loss"]) for m in steps)
+    rollouts = [json.loads(line) for line in (run_dir / "rollouts.jsonl").read_text().splitlines()]
+    for step, m in enumerate(steps):
+        assert 1 <= m["dynamic_sampling/rounds"] <= 3 and m["branch/clean_completions"] == 8  # 2 x 2 groups of 2
+        groups = [r for r in rollouts if r["step"] == step]
+        assert sum(r["in_batch"] for r in groups) == 4
+        assert m["dynamic_sampling/drawn_groups"] == sum(r["round"] > 0 for r in groups)
+        # Both processes ran every round and drew the same number of prompts in it.
+        per_round = [sum(r["round"] == k for r in groups) for k in range(int(m["dynamic_sampling/rounds"]))]
+        assert per_round[0] == 4 and all(n > 0 and n % 2 == 0 for n in per_round), per_round
+
+
 def test_ddp_on_cpu_relaunch_resumes(tmp_path, cache_dir):
     """transformers loads a multi-process run's optimizer to `cpu:<rank>`, which torch.load refuses: a DDP run
     on CPU could not resume (rova/training/loop_fixes.py)."""

@@ -18,9 +18,11 @@ TINY = ("stage=grpo", "stage.max_steps=2", "stage.num_generations=2", "stage.per
 
 
 # 80/20 (methods.md: top entropy quantile 0.2) with an entropy bonus: both read the entropies of rova's video-aware
-# log-prob pass.
-RUNS = [(name, ()) for name in OBJECTIVES] + [("grpo", ("objective.top_entropy_quantile=0.2",
-                                                        "objective.entropy_coef=0.001"))]
+# log-prob pass. dapo's dynamic sampling with 2 generation rounds at most (one refill round; the preset's 10 would
+# cost the tiny run up to 10 generations per step, its random groups being mostly all-wrong).
+ENTROPY = ("objective.top_entropy_quantile=0.2", "objective.entropy_coef=0.001")
+RUNS = [(name, ("objective.max_sampling_rounds=2",) if name == "dapo" else ()) for name in OBJECTIVES] + [
+    ("grpo", ENTROPY)]
 
 
 @pytest.mark.parametrize("objective,extra", RUNS, ids=[" ".join((n, *e)) for n, e in RUNS])
@@ -38,8 +40,31 @@ def test_two_steps_train_with_each_objective(objective, extra, tmp_path, cache_d
         assert all("clip_ratio/low_mean" in row and "cispo_clip_ratio" not in row for row in steps), steps[0]
     resolved = (run_dir / "resolved.yaml").read_text()
     assert f"name: {objective}" in resolved
-    if extra:  # TRL logs the coefficient of an active entropy bonus
+    if extra == ENTROPY:  # TRL logs the coefficient of an active entropy bonus
         assert all(row.get("entropy_coef") == 0.001 for row in steps), steps[0]
+    if objective == "dapo":
+        check_dynamic_sampling(steps, run_dir, max_rounds=2)
+    else:
+        assert not any(key.startswith("dynamic_sampling/") for row in steps for key in row), steps[0]
+
+
+def check_dynamic_sampling(steps: list[dict], run_dir, max_rounds: int) -> None:
+    """The counts of each step are plausible and agree with rollouts.jsonl, and the refill really ran (the tiny
+    random model's groups are mostly all-wrong: all-equal rewards)."""
+    log = [json.loads(line) for line in (run_dir / "rollouts.jsonl").read_text().splitlines()]
+    for step, row in enumerate(steps):
+        counts = {name: row[f"dynamic_sampling/{name}"] for name in
+                  ("rounds", "dropped_groups", "short_groups", "drawn_groups", "unused_groups")}
+        groups = [r for r in log if r["step"] == step]
+        assert 1 <= counts["rounds"] <= max_rounds, counts
+        assert counts["short_groups"] <= 1 and counts["unused_groups"] == 0, counts  # one prompt group per step
+        assert counts["short_groups"] == 0 or counts["rounds"] == max_rounds, counts
+        equal = [len(set(r["reward"])) == 1 for r in groups]
+        assert counts["drawn_groups"] == sum(r["round"] > 0 for r in groups) == counts["rounds"] - 1, (counts, groups)
+        assert counts["dropped_groups"] == sum(e and not r["in_batch"] for e, r in zip(equal, groups)), (counts, groups)
+        assert counts["short_groups"] == sum(e and r["in_batch"] for e, r in zip(equal, groups)), (counts, groups)
+        assert sum(r["in_batch"] for r in groups) == 1, groups
+    assert sum(row["dynamic_sampling/drawn_groups"] for row in steps) >= 1, steps
 
 
 REWARDS = np.array([1.0, 0.0, 0.0, 2.0])
