@@ -61,3 +61,24 @@ def test_smoothing_stays_within_the_values_and_keeps_a_constant(values, weight):
     assert all(min(values) - 1e-9 <= v <= max(values) + 1e-9 for v in out)
     assert smooth([values[0]] * 5, weight) == pytest.approx([values[0]] * 5)
     assert smooth(values, 0.0) == pytest.approx(values)
+
+
+def test_runs_compare_on_one_plot_and_a_run_without_the_metric_is_named(tmp_path, capsys):
+    from rova.training.curves import COMPARE_METRIC, main
+
+    runs = []
+    for name, level in (("grpo", 0.5), ("dapo", 0.7)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, COMPARE_METRIC: level + s / 100}) + "\n"
+                                                   for s in range(1, 11)))
+        runs.append(run)
+    assert main([*map(str, runs), "--out", str(tmp_path / "runs.png")]) == 0
+    with Image.open(tmp_path / "runs.png") as image:
+        assert image.size[0] > 300
+    sft = tmp_path / "sft"
+    sft.mkdir()
+    (sft / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 2.0}) + "\n")
+    assert main([str(runs[0]), str(sft), "--out", str(tmp_path / "bad.png")]) == 2
+    assert f"{sft / 'metrics.jsonl'}: no step logged {COMPARE_METRIC!r}" in capsys.readouterr().err
+    assert not (tmp_path / "bad.png").exists()
