@@ -52,7 +52,7 @@ def _suggest(key: str) -> str:
 def _unknown_key(key: str) -> ConfigError:
     if key in MOVED_KEYS:
         return ConfigError(key, f"moved to {MOVED_KEYS[key]} (the policy loss is the `objective` group: "
-                                f"objective=grpo|dapo|dr_grpo|gspo|cispo); set {MOVED_KEYS[key]}=... instead")
+                                f"objective=grpo|dapo|dr_grpo|gspo|cispo|tw_grpo|reg_grpo); set {MOVED_KEYS[key]}=... instead")
     return ConfigError(key, f"unknown key{_suggest(key)}")
 
 

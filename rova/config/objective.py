@@ -9,8 +9,16 @@ These keys lived under `stage.*` before; an old `stage.<key>` is refused with th
 (rova.config.compose.MOVED_KEYS). The presets (conf/objective/*.yaml) cite where each value comes from
 (../shared/docs/methods.md). The defaults are TRL 1.16's GRPOConfig defaults: objective=grpo is what every run
 did before the group existed (its loss_type is TRL's default "dapo": token-level normalisation over the batch).
-DYNAMIC_SAMPLING_KEYS are rova's own, not GRPOConfig's: DAPO's dynamic sampling, read by rova's trainer
-(rova.training.dynamic_sampling); off by default, on in objective=dapo.
+
+rova's own keys (not TRL's, so not handed to GRPOConfig under their name; rova.training.args):
+- `token_weight_alpha` (TW-GRPO, objective=tw_grpo): None = no token weights; a number = each completion token's
+  advantage is scaled by its group's weight w_t in [1, alpha] (rova.training.token_weights).
+- `advantage_regression` (Reg-GRPO, objective=reg_grpo): TRL's policy loss is replaced by the regression of the
+  implicit advantage beta * (rho_i - mean_j rho_j) onto A_i (rova.training.reg_grpo); `beta` is that beta,
+  `regression_reference` the pi_ref of rho (`ref` model or `old` policy), `regression_log_ratio` sums or averages
+  rho over the tokens.
+- DYNAMIC_SAMPLING_KEYS are rova's own, not GRPOConfig's: DAPO's dynamic sampling, read by rova's trainer
+  (rova.training.dynamic_sampling); off by default, on in objective=dapo.
 """
 
 from __future__ import annotations
@@ -29,6 +37,11 @@ IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
 SCALE_REWARDS = ("group", "batch", "none")
 # rova's own objective keys (the trainer reads them from VideoGRPOConfig; they are not GRPOConfig's).
 DYNAMIC_SAMPLING_KEYS = ("dynamic_sampling", "max_sampling_rounds")
+REGRESSION_REFERENCES = ("ref", "old")  # rova.training.reg_grpo.REFERENCES
+REGRESSION_LOG_RATIOS = ("sum", "mean")  # rova.training.reg_grpo.LOG_RATIOS
+# TRL policy-loss keys the regression loss has no term for, with the value that means "off": another is refused.
+REGRESSION_UNUSED = {"epsilon_high": None, "delta": None, "importance_sampling_level": "token",
+                     "top_entropy_quantile": 1.0, "entropy_coef": 0.0}
 
 
 @dataclass
@@ -51,6 +64,10 @@ class ObjectiveConfig:
     # rounds per rollout, the first included (verl's algorithm.filter_groups.max_num_gen_batches; its DAPO recipe: 10).
     dynamic_sampling: bool = False
     max_sampling_rounds: int = 10
+    token_weight_alpha: Optional[float] = None  # TW-GRPO token weights (None = off); rova's key
+    advantage_regression: bool = False  # Reg-GRPO: the regression loss replaces TRL's; rova's key
+    regression_reference: str = "ref"  # pi_ref of Reg-GRPO's log-ratio: "ref" model or "old" policy
+    regression_log_ratio: str = "sum"  # Reg-GRPO's rho over the tokens: "sum" (the paper) or "mean"
 
     def __post_init__(self) -> None:
         _choice("objective.loss_type", self.loss_type, LOSS_TYPES)
@@ -81,6 +98,8 @@ class ObjectiveConfig:
         _positive("objective.entropy_coef", self.entropy_coef, allow_zero=True)
         _choice("objective.scale_rewards", self.scale_rewards, SCALE_REWARDS)
         self._check_dynamic_sampling()
+        self._check_token_weights()
+        self._check_advantage_regression()
 
     def _check_dynamic_sampling(self) -> None:
         if not isinstance(self.dynamic_sampling, bool):
@@ -93,3 +112,29 @@ class ObjectiveConfig:
                 "1 = drop without refilling). There is no 'unlimited' (verl's 0): a policy that solves or fails every "
                 "prompt would generate forever",
             )
+
+    def _check_token_weights(self) -> None:
+        if self.token_weight_alpha is None:
+            return
+        if self.token_weight_alpha <= 0:
+            raise ConfigError("objective.token_weight_alpha",
+                              f"got {self.token_weight_alpha!r}; the token weights lie between 1 and alpha and must stay "
+                              "> 0 (a positive weight on the advantage is a weight on the loss): use alpha > 0 "
+                              "(TW-GRPO: 1.7), or null for no token weights")
+
+    def _check_advantage_regression(self) -> None:
+        _choice("objective.regression_reference", self.regression_reference, REGRESSION_REFERENCES)
+        _choice("objective.regression_log_ratio", self.regression_log_ratio, REGRESSION_LOG_RATIOS)
+        if not self.advantage_regression:
+            return
+        if self.beta <= 0:
+            raise ConfigError("objective.beta", f"got {self.beta!r}; with advantage_regression it is Reg-GRPO's beta "
+                              "(A_hat = beta * (rho - mean rho)) and must be > 0 (DeepVideo-R1: 1.0)")
+        if self.token_weight_alpha is not None:
+            raise ConfigError("objective.token_weight_alpha", "token weights scale a token-level policy loss; "
+                              "advantage_regression's loss is per completion: set it to null")
+        for key, off in REGRESSION_UNUSED.items():
+            if getattr(self, key) != off:
+                raise ConfigError(f"objective.{key}", f"got {getattr(self, key)!r}; advantage_regression replaces "
+                                  f"TRL's policy loss, which is what reads it (no clip, ratio or entropy term): "
+                                  f"set it to {off!r}")

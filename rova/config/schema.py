@@ -82,6 +82,8 @@ class RootConfig:
                 f"per_device_train_batch_size x steps_per_generation ({local_rows}) must be a multiple of "
                 f"stage.num_generations ({stage.num_generations}) so each process holds whole prompt groups",
             )
+        if rl and self.objective.advantage_regression:
+            self._check_whole_groups_per_micro_batch()
         if self.tgrpo.shuffled_generations is None:
             self.tgrpo.shuffled_generations = max(1, stage.num_generations // 2)
         if self.tgrpo.corrupted_generations is None:
@@ -150,3 +152,25 @@ class RootConfig:
                               "with distributed.nproc_per_node to shard over local processes")
         if self.cluster.name == "slurm" and self.cluster.gpus_per_node == 0 and self.distributed.backend == "nccl":
             raise ConfigError("distributed.backend", "nccl needs GPUs: set cluster.gpus_per_node or backend=gloo")
+
+    def _check_whole_groups_per_micro_batch(self) -> None:
+        """objective.advantage_regression (Reg-GRPO) regresses on each group's mean log-ratio, so every group must be
+        whole in one micro-batch. TRL shuffles a process's rollout rows and cuts them into steps_per_generation
+        micro-batches, which splits groups unless there is one micro-batch per rollout; each process already holds
+        whole groups (per_device_train_batch_size x steps_per_generation % num_generations == 0, checked above), and
+        the corrupted branch's groups ride in the same rollout. The rows carry their group id through the shuffle."""
+        stage = self.stage
+        if stage.generation_steps != 1:
+            raise ConfigError(
+                "stage.steps_per_generation",
+                f"objective.advantage_regression (Reg-GRPO) needs each prompt group whole in one micro-batch, i.e. one "
+                f"micro-batch per rollout: set stage.steps_per_generation=1 (now {stage.generation_steps}, from "
+                f"{'steps_per_generation' if stage.steps_per_generation else 'gradient_accumulation_steps'}) with "
+                "stage.per_device_train_batch_size a multiple of stage.num_generations",
+            )
+        if self.rollout.name == "vllm" and self.rollout.vllm_importance_sampling_correction:
+            raise ConfigError(
+                "rollout.vllm_importance_sampling_correction",
+                "objective.advantage_regression's loss has no importance ratio to correct (the vLLM / trainer "
+                "mismatch correction multiplies TRL's per-token policy loss): set it to false",
+            )

@@ -62,12 +62,30 @@ def video_grpo_config(cfg: RootConfig, run_dir: Path, *, report_to: list[str], e
     return VideoGRPOConfig(
         **common_trainer_args(cfg, run_dir, report_to=report_to),
         **{key: getattr(cfg.stage, key) for key in GRPO_KEYS},
-        **{key: getattr(cfg.objective, key) for key in OBJECTIVE_KEYS},
+        **objective_arguments(cfg),
         log_completions=False,
         **vllm_arguments(cfg),
         **rova_trainer_arguments(cfg),
         **(extra or {}),
     )
+
+
+def objective_arguments(cfg: RootConfig) -> dict:
+    """objective.* for GRPOConfig under the same names, and rova's own objective keys for VideoGRPOConfig."""
+    objective = cfg.objective
+    trl = {key: getattr(objective, key) for key in OBJECTIVE_KEYS}
+    if objective.advantage_regression and objective.regression_reference == "old":
+        # Reg-GRPO against the old policy reads no reference model: TRL builds one only for beta != 0, so it gets
+        # 0 and the regression its beta as regression_beta.
+        trl["beta"] = 0.0
+    return {
+        **trl,
+        "token_weight_alpha": objective.token_weight_alpha,
+        "advantage_regression": objective.advantage_regression,
+        "regression_reference": objective.regression_reference,
+        "regression_log_ratio": objective.regression_log_ratio,
+        "regression_beta": objective.beta,
+    }
 
 
 def rova_trainer_arguments(cfg: RootConfig) -> dict:

@@ -232,15 +232,49 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
     def _completion_logits(self, model, ids, mask, rows, completion_length: int) -> torch.Tensor:
         return completion_span_logits(model, self._model_inputs(ids, mask, rows), completion_length)
 
-    # Override: hand the per-row video tensors of this micro-batch to the policy forward, and add the optional
-    # auxiliary KL-consistency loss.
+    # Override: hand the per-row video tensors of this micro-batch to the policy forward, run Reg-GRPO's loss instead
+    # of TRL's when objective.advantage_regression is on, and add the optional auxiliary KL-consistency loss.
     def _compute_loss(self, model, inputs):
         with self._visual_rows(inputs["visual_rows"]):
-            loss = super()._compute_loss(model, inputs)
+            if self.args.advantage_regression:
+                loss = self._advantage_regression_loss(model, inputs)
+            else:
+                loss = super()._compute_loss(model, inputs)
         coef = self.args.reward.kl_loss_coef
         if coef > 0 and "corrupted_visual_rows" in inputs:
             loss = loss + self._kl_aux_loss(model, inputs, coef)
         return loss
+
+    def _advantage_regression_loss(self, model, inputs: dict) -> torch.Tensor:
+        """Reg-GRPO (rova/training/reg_grpo.py) on this micro-batch, which holds whole groups (checked at compose time:
+        rova.config.schema); pi_ref is the reference model's log-probs or the old policy's."""
+        from rova.training.reg_grpo import reg_grpo_loss
+
+        completion_mask = inputs["completion_mask"]
+        ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+        mask = torch.cat([inputs["prompt_mask"], completion_mask], dim=1)
+        logps, entropies, _ = self._get_per_token_logps_and_entropies(
+            model, ids, mask, inputs["completion_ids"].size(1), compute_entropy=True
+        )
+        if self.args.regression_reference == "ref":
+            reference = inputs["ref_per_token_logps"]
+        else:  # on-policy (one step per rollout) the old policy is this very forward, detached (as TRL does)
+            reference = inputs.get("old_per_token_logps")
+            reference = logps.detach() if reference is None else reference
+        loss, terms = reg_grpo_loss(
+            logps, reference, completion_mask, inputs["advantages"], inputs["group_ids"],
+            beta=self.args.regression_beta, log_ratio=self.args.regression_log_ratio,
+        )
+        mode = "train" if self.model.training else "eval"
+        metrics = self._metrics[mode]
+        metrics["reg_grpo/loss"].append(self.accelerator.gather(loss.detach()).mean().item())
+        active = terms.active.cpu().numpy()
+        metrics["reg_grpo/log_ratio"].append(self._gathered_stats(terms.log_ratio.cpu().numpy()[active])[0])
+        metrics["reg_grpo/implicit_advantage_abs"].append(
+            self._gathered_stats(terms.implicit_advantage.abs().cpu().numpy()[active])[0])
+        token_mask = completion_mask.bool()
+        metrics["entropy"].append(self._gathered_stats(entropies.detach()[token_mask].float().cpu().numpy())[0])
+        return loss / self.current_gradient_accumulation_steps if mode == "train" else loss
 
     @contextmanager
     def _visual_rows(self, rows: list[dict]):
@@ -498,6 +532,7 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
             "num_items_in_batch": self.accelerator.gather(comp_mask.sum()).sum(),
             "visual_rows": visual_rows,
         }
+        self._objective_inputs(output, [plan.rows[i] for i in rows.indices], [len(c) for c in completions], mode)
         correct_sampling = self.use_vllm and self.vllm_importance_sampling_correction
         with torch.no_grad():
             generate_every = self.args.steps_per_generation * self.num_iterations
@@ -530,6 +565,74 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
             output["is_clean_row"] = torch.tensor([r < rows.num_clean for r in range(len(rows.indices))], device=device)
             output["corrupted_visual_rows"] = corrupted_of
         return output
+
+    def _objective_inputs(self, batch: dict, groups: list[tuple[str, int]], lengths: list[int], mode: str) -> None:
+        """What objective=tw_grpo / reg_grpo add to the loss batch. `groups` is the (branch, prompt group) of each loss
+        row, `lengths` its completion's length (EOS included, before any loss mask).
+
+        Reg-GRPO: each row's group id (TRL shuffles the rows; the loss needs each group's rows). TW-GRPO: the
+        advantages become [rows, T], A_i * w_t * mask: since w_t > 0 this equals weighting each token's loss by w_t
+        for TRL's losses (each is A times a factor that reads A's sign only; tests/training/test_token_weights.py).
+        """
+        device = batch["completion_ids"].device
+        if self.args.advantage_regression:
+            number = {key: n for n, key in enumerate(dict.fromkeys(groups))}
+            batch["group_ids"] = torch.tensor([number[key] for key in groups], dtype=torch.long, device=device)
+        if self.args.token_weight_alpha is not None:
+            batch_size = self.args.per_device_train_batch_size if mode == "train" else self.args.per_device_eval_batch_size
+            weights = self._token_weights(batch, groups, lengths, batch_size) * batch["completion_mask"]
+            batch["advantages"] = batch["advantages"].unsqueeze(1) * weights
+            kept = batch["completion_mask"].bool()
+            self._metrics[mode]["token_weights/mean"].append(self._gathered_stats(weights[kept].cpu().numpy())[0])
+
+    @torch.no_grad()
+    def _token_weights(self, batch: dict, groups: list[tuple[str, int]], lengths: list[int], batch_size: int
+                       ) -> torch.Tensor:
+        """TW-GRPO's weights w_t of every loss row [rows, T] (rova/training/token_weights.py): a no-grad policy pass
+        over each group's rows (`batch_size` rows per forward, as the other passes), keeping only the final hidden
+        states of the completion span; the vocabulary projection then runs `chunk` positions at a time, so no
+        [rows, T, V] tensor exists."""
+        from rova.training.token_weights import chunk_positions, group_token_weights, lm_head_log_probs
+
+        comp_ids = batch["completion_ids"]
+        device, width = comp_ids.device, comp_ids.size(1)
+        lengths_t = torch.tensor(lengths, dtype=torch.long, device=device)
+        # The attention sees every completion token, also of rows the loss masks (their distributions still count).
+        completion_attention = (torch.arange(width, device=device).unsqueeze(0) < lengths_t.unsqueeze(1)).long()
+        weights = torch.zeros(comp_ids.shape, dtype=torch.float32, device=device)
+        backbone, lm_head = self._backbone_and_head()
+        vocab = getattr(lm_head, "out_features", None) or self.model.config.get_text_config().vocab_size
+        members: dict[tuple[str, int], list[int]] = {}
+        for row, key in enumerate(groups):
+            members.setdefault(key, []).append(row)
+        for rows in members.values():
+            idx = torch.tensor(rows, dtype=torch.long, device=device)
+            longest = int(lengths_t[idx].max().item())
+            if longest == 0:
+                continue
+            ids = torch.cat([batch["prompt_ids"][idx], comp_ids[idx]], dim=1)
+            mask = torch.cat([batch["prompt_mask"][idx], completion_attention[idx]], dim=1)
+            visual = [batch["visual_rows"][r] for r in rows]
+            with self.accelerator.autocast():
+                # Hidden state t predicts token t + 1: these predict the completion's first `longest` tokens.
+                hidden = torch.cat([
+                    backbone(**self._model_inputs(ids[s : s + batch_size], mask[s : s + batch_size],
+                                                  visual[s : s + batch_size]), use_cache=False)
+                    .last_hidden_state[:, -width - 1 : -width - 1 + longest]
+                    for s in range(0, len(rows), batch_size)
+                ])
+                w = group_token_weights(lm_head_log_probs(hidden, lm_head, self.temperature), lengths_t[idx],
+                                        self.args.token_weight_alpha, chunk_positions(len(rows), vocab))
+            weights[idx, :longest] = w.float().unsqueeze(0)
+        return weights
+
+    def _backbone_and_head(self):
+        """The policy's language backbone (final hidden states, adapters active) and its vocabulary projection, as
+        TRL's fused LM head calls them."""
+        model = self.accelerator.unwrap_model(self.model)
+        if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
+            model = model.get_base_model()
+        return model.base_model, model.get_output_embeddings()
 
     @contextmanager
     def _reference_model(self):

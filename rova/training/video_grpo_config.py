@@ -51,6 +51,11 @@ class VideoGRPOConfig(GRPOConfig):
             (`objective.dynamic_sampling`; rova.training.dynamic_sampling).
         max_sampling_rounds (`int`): most generation rounds per rollout with dynamic sampling, the first included
             (`objective.max_sampling_rounds`).
+        token_weight_alpha (`float` or `None`): TW-GRPO token weights in [1, alpha] (`objective.token_weight_alpha`;
+            None = off; rova.training.token_weights).
+        advantage_regression (`bool`): Reg-GRPO's regression loss instead of TRL's (`objective.advantage_regression`;
+            rova.training.reg_grpo), with `regression_beta` (`objective.beta`), `regression_reference` ("ref" or
+            "old") and `regression_log_ratio` ("sum" or "mean") from the objective keys of the same names.
     """
 
     model_family: Optional[str] = field(default=None, metadata={"help": "Model family adapter (model.family); required."})
@@ -87,6 +92,20 @@ class VideoGRPOConfig(GRPOConfig):
         default=10, metadata={"help": "Most generation rounds per rollout, the first included (objective.max_sampling_rounds)."}
     )
 
+    token_weight_alpha: Optional[float] = field(
+        default=None, metadata={"help": "TW-GRPO token weights in [1, alpha]; None = off (objective.token_weight_alpha)."}
+    )
+    advantage_regression: bool = field(
+        default=False, metadata={"help": "Reg-GRPO's regression loss instead of TRL's (objective.advantage_regression)."}
+    )
+    regression_beta: float = field(default=1.0, metadata={"help": "Reg-GRPO's beta (objective.beta)."})
+    regression_reference: str = field(
+        default="ref", metadata={"help": "Reg-GRPO's pi_ref: 'ref' model or 'old' policy (objective.regression_reference)."}
+    )
+    regression_log_ratio: str = field(
+        default="sum", metadata={"help": "Reg-GRPO's rho over the tokens: 'sum' or 'mean' (objective.regression_log_ratio)."}
+    )
+
     def __post_init__(self) -> None:
         if not self.model_family:
             raise ValueError("VideoGRPOConfig.model_family: set it to the model's family (model.family)")
@@ -104,6 +123,9 @@ class VideoGRPOConfig(GRPOConfig):
         for branch, size in ((SHUFFLED, self.shuffled_generations), (CORRUPTED, self.corrupted_generations)):
             if branch in self.branches and (size is None or size < 1):
                 raise ValueError(f"branch {branch!r} is on: {branch}_generations must be >= 1, got {size}")
+        if self.advantage_regression and self.regression_reference == "ref" and self.beta == 0.0:
+            raise ValueError("advantage_regression against the reference model needs beta != 0 (TRL builds the "
+                             "reference model only then; rova.training.args.objective_arguments)")
         super().__post_init__()
 
     def branch_sizes(self) -> dict[str, int]:

@@ -11,7 +11,10 @@ from rova.config.compose import MOVED_KEYS, load, validate
 from rova.config.objective import DYNAMIC_SAMPLING_KEYS, LOSS_TYPES, ObjectiveConfig
 from rova.errors import ConfigError
 
-OBJECTIVES = ("grpo", "dapo", "dr_grpo", "gspo", "cispo")
+OBJECTIVES = ("grpo", "dapo", "dr_grpo", "gspo", "cispo", "tw_grpo", "reg_grpo")
+# rova's own objective keys (not GRPOConfig fields), each off by default.
+ROVA_KEYS = {"token_weight_alpha": None, "advantage_regression": False, "regression_reference": "ref",
+             "regression_log_ratio": "sum"}
 RL_STAGES = ("grpo", "tgrpo", "memory")
 # Each preset's values (../shared/docs/methods.md, "GRPO variants already in TRL 1.16's GRPOConfig").
 EXPECTED = {
@@ -24,6 +27,12 @@ EXPECTED = {
     "gspo": {"loss_type": "grpo", "importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4,
              "beta": 0.0, "dynamic_sampling": False},
     "cispo": {"loss_type": "cispo", "epsilon_high": 5.0, "dynamic_sampling": False},
+    # methods.md "TW-GRPO" and the release (scripts/tw-grpo.sh, grpo_config.py, grpo_trainer.py's normalisation).
+    "tw_grpo": {"token_weight_alpha": 1.7, "loss_type": "bnpo", "epsilon": 0.2, "epsilon_high": 0.28, "beta": 0.0,
+                "advantage_regression": False},
+    # methods.md "DeepVideo-R1".
+    "reg_grpo": {"advantage_regression": True, "beta": 1.0, "regression_reference": "ref",
+                 "regression_log_ratio": "sum", "token_weight_alpha": None, "epsilon_high": None},
 }
 
 
@@ -45,7 +54,9 @@ def test_the_default_objective_is_trl_grpo_config_defaults_so_existing_runs_do_n
     assert cfg.objective.name == "grpo"
     theirs = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
     for field in dataclasses.fields(ObjectiveConfig):
-        if field.name not in ("name", *DYNAMIC_SAMPLING_KEYS):
+        if field.name in ROVA_KEYS:
+            assert getattr(cfg.objective, field.name) == ROVA_KEYS[field.name], field.name
+        elif field.name not in ("name", *DYNAMIC_SAMPLING_KEYS):
             assert getattr(cfg.objective, field.name) == theirs[field.name], field.name
     assert cfg.objective.dynamic_sampling is False
     assert not set(DYNAMIC_SAMPLING_KEYS) & set(theirs)  # not TRL's: the trainer reads them, GRPOConfig never does
@@ -89,6 +100,23 @@ BAD = [
     (["objective=dapo", "stage=tgrpo", "reward.shuffle=true"], "objective.dynamic_sampling"),
     (["objective=dapo", "data.task_mixing=per_batch"], "objective.dynamic_sampling"),
     (["objective=ppo"], "objective"),
+    (["objective=tw_grpo", "objective.token_weight_alpha=0"], "objective.token_weight_alpha"),
+    (["objective.token_weight_alpha=-1.7"], "objective.token_weight_alpha"),
+    (["objective.regression_reference=policy"], "objective.regression_reference"),
+    (["objective.regression_log_ratio=max"], "objective.regression_log_ratio"),
+    (["objective=reg_grpo", "objective.beta=0"], "objective.beta"),
+    (["objective=reg_grpo", "objective.token_weight_alpha=1.7"], "objective.token_weight_alpha"),
+    (["objective=reg_grpo", "objective.epsilon_high=0.28"], "objective.epsilon_high"),
+    (["objective=reg_grpo", "objective.delta=1.5"], "objective.delta"),
+    (["objective=reg_grpo", "objective.importance_sampling_level=sequence"], "objective.importance_sampling_level"),
+    (["objective=reg_grpo", "objective.top_entropy_quantile=0.2"], "objective.top_entropy_quantile"),
+    (["objective=reg_grpo", "objective.entropy_coef=0.001"], "objective.entropy_coef"),
+    # Reg-GRPO needs whole groups in a micro-batch: one micro-batch per rollout (rova.config.schema).
+    (["objective=reg_grpo", "stage.gradient_accumulation_steps=2"], "stage.steps_per_generation"),
+    (["objective=reg_grpo", "stage=tgrpo", "stage.steps_per_generation=2"], "stage.steps_per_generation"),
+    (["objective=reg_grpo", "stage=memory", "stage.per_device_train_batch_size=3", "stage.num_generations=2",
+      "stage.steps_per_generation=1"], "stage.per_device_train_batch_size"),
+    (["objective=reg_grpo", "rollout=vllm"], "rollout.vllm_importance_sampling_correction"),
 ]
 
 
@@ -117,6 +145,23 @@ def test_good_edge_values_are_accepted():
                    "objective.scale_rewards=batch", "objective.loss_type=luspo",
                    "objective.importance_sampling_level=sequence"])
     assert (cfg.objective.delta, cfg.objective.top_entropy_quantile, cfg.objective.loss_type) == (1.5, 0.2, "luspo")
+
+
+@pytest.mark.parametrize("stage", RL_STAGES)
+def test_reg_grpo_composes_with_accumulation_when_each_rollout_is_one_micro_batch(stage):
+    _, cfg = load(["objective=reg_grpo", f"stage={stage}", "stage.gradient_accumulation_steps=4",
+                   "stage.steps_per_generation=1", "stage.per_device_train_batch_size=4", "stage.num_generations=2"])
+    assert cfg.stage.generation_steps == 1 and cfg.objective.advantage_regression
+    _, cfg = load(["objective=reg_grpo", f"stage={stage}", "objective.regression_reference=old",
+                   "objective.regression_log_ratio=mean", "rollout=vllm",
+                   "rollout.vllm_importance_sampling_correction=false"])
+    assert (cfg.objective.regression_reference, cfg.objective.regression_log_ratio) == ("old", "mean")
+
+
+def test_token_weights_compose_with_any_objective_and_alpha_below_one():
+    """The weights scale A by w > 0, which weights each token's loss for every TRL loss (each reads A's sign only)."""
+    _, cfg = load(["objective=dapo", "objective.token_weight_alpha=0.5"])
+    assert cfg.objective.token_weight_alpha == 0.5 and cfg.objective.epsilon_high == 0.28
 
 
 @pytest.mark.parametrize("old", sorted(MOVED_KEYS))

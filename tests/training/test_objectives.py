@@ -19,9 +19,11 @@ TINY = ("stage=grpo", "stage.max_steps=2", "stage.num_generations=2", "stage.per
 
 # 80/20 (methods.md: top entropy quantile 0.2) with an entropy bonus: both read the entropies of rova's video-aware
 # log-prob pass. dapo's dynamic sampling with 2 generation rounds at most (one refill round; the preset's 10 would
-# cost the tiny run up to 10 generations per step, its random groups being mostly all-wrong).
+# cost the tiny run up to 10 generations per step, its random groups being mostly all-wrong). TW-GRPO (token
+# weights from a no-grad pass in the rollout) and Reg-GRPO (rova's own loss, against TRL's reference model) add
+# ~4 s each on this machine.
 ENTROPY = ("objective.top_entropy_quantile=0.2", "objective.entropy_coef=0.001")
-RUNS = [(name, ("objective.max_sampling_rounds=2",) if name == "dapo" else ()) for name in OBJECTIVES] + [
+RUNS = [(name, ("objective.max_sampling_rounds=2",) if name == "dapo" else ()) for name in (*OBJECTIVES, "tw_grpo", "reg_grpo")] + [
     ("grpo", ENTROPY)]
 
 
@@ -33,11 +35,17 @@ def test_two_steps_train_with_each_objective(objective, extra, tmp_path, cache_d
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     steps = [row for row in rows if "loss" in row and "train_runtime" not in row]
     assert len(steps) == 2 and all(math.isfinite(row["loss"]) for row in steps), steps
-    # The loss that ran is the objective's: CISPO logs its own clip ratio, the clipped losses theirs (TRL).
+    # The loss that ran is the objective's: CISPO logs its own clip ratio, the clipped losses theirs (TRL), Reg-GRPO
+    # rova's regression terms and no clip ratio; TW-GRPO its token weights (in [1, 1.7]) beside the clip ratios.
     if objective == "cispo":
         assert all("cispo_clip_ratio" in row and "clip_ratio/low_mean" not in row for row in steps), steps[0]
+    elif objective == "reg_grpo":
+        assert all("reg_grpo/loss" in row and "clip_ratio/low_mean" not in row for row in steps), steps[0]
+        assert all(math.isfinite(row["reg_grpo/implicit_advantage_abs"]) for row in steps), steps[0]
     else:
         assert all("clip_ratio/low_mean" in row and "cispo_clip_ratio" not in row for row in steps), steps[0]
+    if objective == "tw_grpo":
+        assert all(1.0 <= row["token_weights/mean"] <= 1.7 for row in steps), steps[0]
     resolved = (run_dir / "resolved.yaml").read_text()
     assert f"name: {objective}" in resolved
     if extra == ENTROPY:  # TRL logs the coefficient of an active entropy bonus

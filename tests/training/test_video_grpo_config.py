@@ -157,3 +157,29 @@ def test_delta_reaches_the_trainer_args(tmp_path):
     args = video_grpo_config(compose(tmp_path, "stage=grpo", "model=tiny", "objective.delta=1.5"), tmp_path / "r",
                              report_to=[])
     assert args.delta == 1.5
+
+
+def test_tw_grpo_reaches_the_trainer_args(tmp_path):
+    args = video_grpo_config(compose(tmp_path, "stage=grpo", "model=tiny", "objective=tw_grpo"), tmp_path / "r",
+                             report_to=[])
+    assert (args.token_weight_alpha, args.loss_type, args.epsilon_high, args.beta) == (1.7, "bnpo", 0.28, 0.0)
+    assert args.advantage_regression is False
+
+
+@pytest.mark.parametrize("reference,trl_beta", [("ref", 1.0), ("old", 0.0)])
+def test_reg_grpo_reaches_the_trainer_args_and_trl_builds_a_reference_model_only_for_it(tmp_path, reference, trl_beta):
+    """objective.beta is Reg-GRPO's beta; TRL gets it (and so builds the reference model) only when rho is taken
+    against the reference model, not against the old policy."""
+    cfg = compose(tmp_path, "stage=grpo", "model=tiny", "objective=reg_grpo",
+                  f"objective.regression_reference={reference}", "objective.regression_log_ratio=mean")
+    args = video_grpo_config(cfg, tmp_path / "r", report_to=[])
+    assert args.advantage_regression is True and args.regression_beta == 1.0 == cfg.objective.beta
+    assert (args.beta, args.regression_reference, args.regression_log_ratio) == (trl_beta, reference, "mean")
+    assert args.token_weight_alpha is None
+
+
+def test_reg_grpo_against_the_reference_model_needs_trls_beta(tmp_path):
+    cfg = compose(tmp_path, "stage=grpo", "model=tiny", "objective=reg_grpo")
+    args = video_grpo_config(cfg, tmp_path / "r", report_to=[])
+    with pytest.raises(ValueError, match="beta != 0"):
+        dataclasses.replace(args, beta=0.0)
