@@ -27,6 +27,8 @@ COMPANIONS = {
     ("experiment", "videochat_r1_7b"): ["data.train_file=/data/videochat_r1.json"],
     ("experiment", "temporal_r1_3b"): ["data.train_file=/data/temporal_r1.json"],
     ("experiment", "dapo_7b"): ["data.train_file=/data/Video-R1-260k.json"],
+    ("experiment", "tw_grpo_7b"): ["data.train_file=/data/Video-R1-260k.json"],
+    ("experiment", "deepvideo_r1_7b"): ["data.train_file=/data/Video-R1-260k.json"],
 }
 
 
