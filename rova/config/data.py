@@ -107,7 +107,8 @@ VIDEO_R1_TYPE_TEMPLATES = {
         "<answer> </answer> tags."
     ),
 }
-# The task kinds of VideoChat-R1 (rova/rewards: grounded QA's <glue> intervals, tracking's per-frame boxes); kept
+# The task kinds of VideoChat-R1 (rova/rewards: grounded QA's <glue> intervals, tracking's per-frame boxes, caption
+# recall's events); kept
 # apart from Video-R1's wording above, which the tiny test model's vocabulary is built from.
 VIDEOCHAT_R1_TYPE_TEMPLATES = {
     "grounded_qa": (
@@ -118,6 +119,7 @@ VIDEOCHAT_R1_TYPE_TEMPLATES = {
         " Please provide the object's bounding box in every frame, as [[x0, y0, x1, y1], ...] normalised to [0, 1], "
         "within the <answer> </answer> tags."
     ),
+    "caption": " Please describe what happens in the video, event by event, within the <answer> </answer> tags.",
 }
 
 # The answer instruction for multiple choice when some answers hold several letters (TW-GRPO's "mixed" question

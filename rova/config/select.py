@@ -3,7 +3,7 @@
 The model (model.*) answers every record of data.train_file `num_samples` times; a record is kept when its reward
 varies across the samples (../shared/docs/methods.md, Temporal-R1). The rule (rova.select.rule):
   - right/wrong rewards (multiple choice, numerical): kept iff min_mean < mean accuracy < max_mean;
-  - graded rewards (the IoU of grounding, tracking and grounded_qa's evidence; regression, OCR, free-form):
+  - graded rewards (the IoU of grounding, tracking and grounded_qa's evidence; regression, OCR, free-form, caption):
     kept iff std(reward) > min_std.
 Temporal-R1 does not release N or the thresholds; rova's defaults: N = 8, 0 < mean < 1, std(IoU) > 0.1.
 """

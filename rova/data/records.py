@@ -23,9 +23,9 @@ from rova.errors import DataError
 
 log = logging.getLogger(__name__)
 
-# Video-R1's six problem types (the demo dataset makes one of each), then VideoChat-R1's two.
+# Video-R1's six problem types (the demo dataset makes one of each), then VideoChat-R1's three.
 VIDEO_R1_PROBLEM_TYPES = ("multiple choice", "numerical", "OCR", "free-form", "regression", "grounding")
-PROBLEM_TYPES = (*VIDEO_R1_PROBLEM_TYPES, "grounded_qa", "tracking")
+PROBLEM_TYPES = (*VIDEO_R1_PROBLEM_TYPES, "grounded_qa", "tracking", "caption")
 CHOICE_TYPES = ("multiple choice", "grounded_qa")  # problem types whose question lists options
 DATA_TYPES = ("video", "image")
 MEDIA_KEYS = ("path", "video")

@@ -236,6 +236,13 @@ def _config_lines(config: Mapping[str, Any]) -> list[str]:
             lines.append(f"- regression: {scoring['mra']}")
         if "fallback_whole_output" in scoring:
             lines.append(f"- fallback_whole_output: `{scoring['fallback_whole_output']}`")
+        caption = scoring.get("caption")
+        if isinstance(caption, Mapping):
+            line = f"- caption recall: {caption.get('scorer')}"
+            if isinstance(caption.get("judge"), Mapping):
+                line += (f" `{caption['judge'].get('model')}`: {caption.get('items_judged')} judged, "
+                         f"{caption.get('judge_fallbacks')} scored by the rule instead (judge failed)")
+            lines.append(line + f"; rule: covered when LCS recall >= {caption.get('threshold')}")
     return lines
 
 

@@ -55,7 +55,7 @@ def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard:
     chunk's items, in order), so its predictions are the same; a grid of C cells decodes each clip once instead
     of C times and holds one chunk of clean clips at a time.
     """
-    from rova.eval.scoring import score_prediction
+    from rova.eval.scoring import caption_fields, score_predictions
 
     mine = items[shard::num_shards]
     cells = [(cell_name(variant, severity), variant, severity) for variant, severity in grid_cells(cfg.eval)]
@@ -82,10 +82,12 @@ def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard:
                 digests.append(clip_digest(frames))
                 prompts.append(generator.encode(text, frames, timing, is_image))
             records = []
-            for item, completion, digest in zip(batch, generator.generate(prompts), digests):
+            completions = list(generator.generate(prompts))
+            scores = score_predictions(completions, [item.record.solution for item in batch],
+                                       [item.record.problem_type for item in batch],
+                                       fallback_whole_output=cfg.eval.fallback_whole_output, reward_config=cfg.reward)
+            for item, completion, digest, scored in zip(batch, completions, digests, scores):
                 record = item.record
-                scored = score_prediction(completion, record.solution, record.problem_type,
-                                          fallback_whole_output=cfg.eval.fallback_whole_output)
                 records.append({
                     "cell": cell, "item_id": item.item_id, "benchmark": item.benchmark,
                     "problem_type": record.problem_type, "score": scored.score, "lenient": scored.lenient,
@@ -93,6 +95,7 @@ def score_cells(cfg, items, read_clip, generator, store: PredictionStore, shard:
                     "answer": scored.answer, "solution": record.solution, "completion": completion[:4000],
                     "clip_sha1": digest, **{k: item.subtasks.get(k) for k in cfg.benchmark.subtask_keys},
                     **({"subtask_matched": item.subtask_matched} if item.subtask_matched else {}),
+                    **caption_fields(record.problem_type, scored, cfg.reward),
                 })
             store.extend(records)  # the batch's lines, one fsync
             progress.advance(len(batch), cell)
@@ -107,7 +110,7 @@ def write_results(cfg, run_dir: Path, records: list[dict], skipped: list, resolv
     under "media_kind_overrides" when there are any."""
     from rova.eval.report import write_report
     from rova.eval.robustness import summarize
-    from rova.eval.scoring import aggregate, scoring_conventions
+    from rova.eval.scoring import aggregate, caption_conventions, scoring_conventions
     from rova.utils.io import atomic_write_json
 
     keys = list(cfg.benchmark.subtask_keys)
@@ -131,7 +134,8 @@ def write_results(cfg, run_dir: Path, records: list[dict], skipped: list, resolv
         reference_name = reference_label(cfg.eval.reference, reference)
     results = {
         "config": {"model": cfg.model.path, "benchmark": resolved.get("benchmark"), "eval": resolved.get("eval"),
-                   "scoring": scoring_conventions(fallback_whole_output=cfg.eval.fallback_whole_output)},
+                   "scoring": scoring_conventions(fallback_whole_output=cfg.eval.fallback_whole_output,
+                                                  caption=caption_conventions(cfg.reward, records))},
         "clean": clean,
         "grid": grid,
         "robustness": summarize(

@@ -39,12 +39,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from rova.rewards import (
     MRA_THRESHOLDS,
-    accuracy_score,
     canonical_problem_type,
     extract_answer,
 )
+from rova.rewards.caption import CAPTION, DEFAULT_THRESHOLD
+from rova.rewards.correctness import JUDGE, RULE, caption_scorer, score_correctness
 
 # Which MRA convention regression items are scored with (rova.rewards.accuracy, eval mode). VSI-Bench
 # defines MRA with a strict "<"; lmms-eval uses "<="; Video-R1 adds 1e-8 to the denominator. Ours is
@@ -64,20 +67,24 @@ class ItemScore:
     """The score of one completion: `score` in [0, 1]; `extracted` False when the completion had no
     <answer> span (an extraction failure, scored 0 unless fallback_whole_output); `answer` the text that
     was scored (the extracted span, the whole stripped output under the fallback, else None); `lenient` the
-    score with the whole output scored when there is no <answer> span (equal to `score` when there is one)."""
+    score with the whole output scored when there is no <answer> span (equal to `score` when there is one);
+    `judge_fallback` (caption items under reward.caption_scorer=judge) True when the judge failed on a text of the
+    item and the rule scored it, False when the judge scored it, None when nothing was sent to the judge."""
 
     score: float
     extracted: bool
     answer: str | None
     lenient: float
+    judge_fallback: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def scoring_conventions(*, fallback_whole_output: bool = False) -> dict[str, Any]:
-    """The scoring conventions to record under `results["config"]["scoring"]`."""
-    return {
+def scoring_conventions(*, fallback_whole_output: bool = False, caption: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The scoring conventions to record under `results["config"]["scoring"]`; `caption` (caption_conventions) under
+    "caption" when given."""
+    conventions = {
         "mode": "eval",
         "mra": MRA_CONVENTION,
         "mra_thresholds": list(MRA_THRESHOLDS),
@@ -88,27 +95,93 @@ def scoring_conventions(*, fallback_whole_output: bool = False) -> dict[str, Any
                                   if fallback_whole_output else "no <answer> span scores 0"),
         "accuracy_lenient": "lenient: an output without an <answer> span is scored as a whole",
     }
+    if caption is not None:
+        conventions["caption"] = caption
+    return conventions
+
+
+def caption_conventions(reward_config: Any, items: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """How caption items were scored, for results["config"]["scoring"]["caption"]: the scorer (reward.caption_scorer),
+    the rule and its threshold, and under the judge its endpoint and model, the items sent to it and how many of them
+    the rule scored instead (judge_fallbacks), counted over the predictions of every cell. None when no item is a
+    caption and the scorer is the default rule (nothing to say; results stay as they were)."""
+    scorer = caption_scorer(reward_config)
+    captions = [item for item in items if canonical_problem_type(item["problem_type"]) == CAPTION]
+    if not captions and scorer == RULE:
+        return None
+    threshold = getattr(reward_config, "caption_threshold", DEFAULT_THRESHOLD)
+    out: dict[str, Any] = {
+        "scorer": scorer,
+        "items": len(captions),
+        "events": "the non-blank lines of the solution's <answer>",
+        "rule": f"recall = covered events / events; an event is covered when the LCS of its tokens with the caption's "
+                f"holds >= {threshold} of its tokens",
+        "threshold": threshold,
+    }
+    if scorer == JUDGE:
+        judge = reward_config.caption_judge
+        out["judge"] = {"base_url": judge.base_url, "model": judge.model}
+        out["items_judged"] = sum(1 for item in captions if item.get("judge_fallback") is not None)
+        out["judge_fallbacks"] = sum(1 for item in captions if item.get("judge_fallback") is True)
+    return out
+
+
+def caption_fields(problem_type: str, scored: ItemScore, reward_config: Any) -> dict[str, Any]:
+    """The prediction line's caption fields: `caption_scorer` (reward.caption_scorer) on caption items, and under the
+    judge `judge_fallback` (ItemScore.judge_fallback); {} for the other problem types."""
+    if canonical_problem_type(problem_type) != CAPTION:
+        return {}
+    scorer = caption_scorer(reward_config)
+    return {"caption_scorer": scorer, **({"judge_fallback": scored.judge_fallback} if scorer == JUDGE else {})}
 
 
 def score_prediction(
-    completion: Any, solution: str, problem_type: str, *, fallback_whole_output: bool = False
+    completion: Any, solution: str, problem_type: str, *, fallback_whole_output: bool = False,
+    reward_config: Any = None,
 ) -> ItemScore:
     """Score one completion against its solution ("<answer>X</answer>") with the eval-mode accuracy.
 
     A malformed solution or unknown problem_type raises rova.rewards.RewardDataError (a data error); any
-    completion (None, garbage, huge) scores a finite value in [0, 1].
+    completion (None, garbage, huge) scores a finite value in [0, 1]. `reward_config` (reward.*) gives the caption
+    scorer and threshold (score_predictions).
     """
-    problem_type = canonical_problem_type(problem_type)
-    text = completion if isinstance(completion, str) else ""
-    answer = extract_answer(text)
-    extracted = answer is not None
-    if answer is None and fallback_whole_output:
-        answer = text.strip()
-    strict = accuracy_score(text, solution, problem_type, mode="eval")
-    lenient = strict if extracted else accuracy_score(text, solution, problem_type, mode="eval",
-                                                      fallback_whole_output=True)
-    score = lenient if fallback_whole_output else strict
-    return ItemScore(score=float(score), extracted=extracted, answer=answer, lenient=float(lenient))
+    return score_predictions([completion], [solution], [problem_type], fallback_whole_output=fallback_whole_output,
+                             reward_config=reward_config)[0]
+
+
+def score_predictions(
+    completions: Sequence[Any], solutions: Sequence[str], problem_types: Sequence[str], *,
+    fallback_whole_output: bool = False, reward_config: Any = None,
+) -> list[ItemScore]:
+    """score_prediction for a batch (a caption judge's requests go out together).
+
+    As training scores them (rova.rewards.correctness) with reward.caption_scorer and reward.caption_threshold from
+    `reward_config`; several correct letters are scored exactly whatever reward.multi_answer says (eval's rule).
+    """
+    kinds = [canonical_problem_type(kind) for kind in problem_types]
+    texts = [completion if isinstance(completion, str) else "" for completion in completions]
+    answers = [extract_answer(text) for text in texts]
+    strict = score_correctness(texts, solutions, kinds, reward_config, mode="eval", multi_answer="exact")
+    untagged = [i for i, answer in enumerate(answers) if answer is None]
+    lenient_scored = score_correctness([texts[i] for i in untagged], [solutions[i] for i in untagged],
+                                       [kinds[i] for i in untagged], reward_config, mode="eval",
+                                       fallback_whole_output=True, multi_answer="exact")
+    lenient = strict.scores.copy()
+    lenient[untagged] = lenient_scored.scores
+    fallbacks = None
+    if strict.judge_fallbacks is not None:
+        fallbacks = strict.judge_fallbacks.copy()
+        fallbacks[untagged] = lenient_scored.judge_fallbacks  # an untagged item's strict score was not judged
+    items = []
+    for i, (text, answer) in enumerate(zip(texts, answers)):
+        extracted = answer is not None
+        if answer is None and fallback_whole_output:
+            answer = text.strip()
+        flag = None if fallbacks is None or not np.isfinite(fallbacks[i]) else bool(fallbacks[i])
+        score = lenient[i] if fallback_whole_output else strict.scores[i]
+        items.append(ItemScore(score=float(score), extracted=extracted, answer=answer, lenient=float(lenient[i]),
+                               judge_fallback=flag))
+    return items
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,12 +19,14 @@ import numpy as np
 from rova.errors import DataError
 from rova.rewards.answers import completion_to_text, extract_answer
 from rova.rewards.boxes import parse_boxes, tracking_iou
+from rova.rewards.caption import CAPTION, DEFAULT_THRESHOLD, caption_recall, events_problem, parse_events
 from rova.rewards.choices import MULTI_ANSWER_MODES, is_multi_answer, multi_answer_score, parse_grounded_choice
 from rova.rewards.glue import ground_truth_glue
 from rova.rewards.iou import parse_segments, segments_iou
+from rova.rewards.lcs import lcs_length
 
 PROBLEM_TYPES = (
-    "multiple choice", "numerical", "OCR", "free-form", "regression", "grounding", "grounded_qa", "tracking",
+    "multiple choice", "numerical", "OCR", "free-form", "regression", "grounding", "grounded_qa", "tracking", CAPTION,
 )
 MODES = ("train", "eval")
 # MRA confidence thresholds theta in {0.50, 0.55, ..., 0.95}, the VSI-Bench grid.
@@ -69,7 +71,8 @@ def parse_number(text: str) -> float | None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Per-type scores: (pred, gt) -> float in [0, 1]; gt has already been validated.
+# Per-type scores: (pred, gt) -> float in [0, 1]; gt has already been validated. (Caption recall, with its
+# threshold, and several correct letters, with their mode, are scored by accuracy_score itself.)
 
 
 def _score_multiple_choice(pred: str, gt: str, mode: str) -> float:
@@ -188,23 +191,6 @@ def _ngram_f(reference: list[str], prediction: list[str], n: int) -> float:
     return _fmeasure(precision, recall)
 
 
-def lcs_length(a: list[str], b: list[str]) -> int:
-    """Length of the longest common subsequence, O(len(a) * len(b) / word size) with Python big ints."""
-    if len(a) > len(b):
-        a, b = b, a
-    if not a:
-        return 0
-    match_masks: dict[str, int] = {}
-    for i, token in enumerate(a):
-        match_masks[token] = match_masks.get(token, 0) | (1 << i)
-    full = (1 << len(a)) - 1
-    row = full
-    for token in b:
-        matches = row & match_masks.get(token, 0)
-        row = ((row + matches) | (row - matches)) & full
-    return len(a) - row.bit_count()
-
-
 def _lcs_f(reference: list[str], prediction: list[str]) -> float:
     if not reference or not prediction:
         return 0.0
@@ -258,12 +244,14 @@ def ground_truth(solution: str, problem_type: str, options: Any = None) -> str:
         "grounding": lambda: parse_segments(gt) is None,
         "grounded_qa": lambda: parse_grounded_choice(gt) is None or ground_truth_glue(solution) is None,
         "tracking": lambda: not parse_boxes(gt),
+        CAPTION: lambda: events_problem(gt) is not None,
     }.get(problem_type, lambda: False)()
     if invalid:
         raise RewardDataError(
             f"{problem_type} solution {_preview(solution)} cannot be parsed (expected an option letter or letters "
-            "'A,C', a finite number, [start, end] seconds, a letter A-G plus <glue>[(s, e), ...]</glue>, or boxes "
-            "[[x0, y0, x1, y1], ...] in [0, 1])"
+            "'A,C', a finite number, [start, end] seconds, a letter A-G plus <glue>[(s, e), ...]</glue>, boxes "
+            "[[x0, y0, x1, y1], ...] in [0, 1], or caption events, one per line"
+            + (f": {events_problem(gt)})" if problem_type == CAPTION else ")")
         )
     letters = option_letters(options) if problem_type in ("multiple choice", "grounded_qa") else None
     if letters is not None:
@@ -293,6 +281,7 @@ def accuracy_score(
     mode: str = "train",
     fallback_whole_output: bool = False,
     multi_answer: str = "exact",
+    caption_threshold: float = DEFAULT_THRESHOLD,
 ) -> float:
     """Accuracy in [0, 1] of one completion against its solution (stored as "<answer>X</answer>").
 
@@ -300,6 +289,8 @@ def accuracy_score(
     score is 0, unless `fallback_whole_output` (eval.fallback_whole_output) scores the whole output.
     multi_answer (reward.multi_answer): how a multiple-choice record with several correct letters ("A,C") is
     scored: "exact" (every letter, no other) or "soft" (TW-GRPO's partial credit, rova.rewards.choices).
+    caption_threshold (reward.caption_threshold): caption recall's rule (rova.rewards.caption); the judge backend
+    (reward.caption_scorer=judge) scores through rova.rewards.correctness instead.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -316,13 +307,16 @@ def accuracy_score(
         pred = completion.strip()
     if problem_type == "multiple choice" and is_multi_answer(gt):
         score = multi_answer_score(pred, gt, multi_answer)
+    elif problem_type == CAPTION:
+        score = caption_recall(pred, parse_events(gt), caption_threshold)
     else:
         score = _SCORERS[problem_type](pred, gt, mode)
     return float(score) if math.isfinite(score) else 0.0
 
 
 def make_accuracy_reward(
-    *, mode: str = "train", fallback_whole_output: bool = False, multi_answer: str = "exact"
+    *, mode: str = "train", fallback_whole_output: bool = False, multi_answer: str = "exact",
+    caption_threshold: float = DEFAULT_THRESHOLD,
 ) -> Callable[..., list[float]]:
     """A TRL reward callable `(prompts, completions, solution, problem_type, **kwargs) -> list[float]`."""
     if mode not in MODES:
@@ -335,7 +329,7 @@ def make_accuracy_reward(
         return [
             accuracy_score(
                 completion_to_text(c), s, t, mode=mode, fallback_whole_output=fallback_whole_output,
-                multi_answer=multi_answer,
+                multi_answer=multi_answer, caption_threshold=caption_threshold,
             )
             for c, s, t in zip(completions, solutions, types)
         ]

@@ -13,7 +13,8 @@ scorer (rova.training.scoring.score_rollout, via `score_components`) adds the ke
     branch                 "clean" or "corrupted" (rova.config.branches)
     lengths                [groups, group_size] completion tokens, EOS included
     correctness            [groups, group_size] accuracy_score(completion, solution, problem_type) of every
-                           completion (a temporal IoU on grounding rows), computed once by the scorer
+                           completion (a temporal IoU on grounding rows, the caption recall of the configured
+                           reward.caption_scorer on caption rows: rova.rewards.correctness), computed once by the scorer
     shuffled_correctness   [groups, Gs] the same on the shuffled branch (NaN rows = no shuffled view), or None
     kl                     [groups, group_size] KL(P_clean || P_corr) of each completion, or None (not measured)
 
@@ -37,8 +38,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rova.config.branches import CLEAN, TRAINED_BRANCHES
-from rova.rewards.accuracy import canonical_problem_type, make_accuracy_reward
+from rova.rewards.accuracy import canonical_problem_type
 from rova.rewards.answers import completion_to_text
+from rova.rewards.correctness import score_correctness
 from rova.rewards.format import format_score
 from rova.rewards.format_rules import strict_format_score
 from rova.rewards.glue import glue_score
@@ -102,16 +104,17 @@ def is_iou_type(problem_type: Sequence[str]) -> np.ndarray:
 
 
 def _correctness(prompts, completions, solution, problem_type, correctness=None, reward_config=None) -> np.ndarray:
-    """Flat accuracy of every completion: the scorer's `correctness`, or scored here from the ground truth."""
+    """Flat accuracy of every completion: the scorer's `correctness`, or scored here from the ground truth as the
+    scorer does (rova.rewards.correctness: reward.multi_answer, the caption scorer)."""
     if correctness is not None:
         return np.asarray(correctness, dtype=np.float64).reshape(-1)
-    reward = make_accuracy_reward(multi_answer=getattr(reward_config, "multi_answer", "exact"))
-    return np.asarray(reward(prompts, completions, solution, problem_type), dtype=np.float64)
+    return score_correctness(completions, solution, problem_type, reward_config).scores
 
 
 def accuracy(prompts, completions, *, solution, problem_type, correctness=None, reward_config=None,
              **kwargs) -> np.ndarray:
-    """Answer accuracy (docs/rewards.md "Accuracy reward"); grounding and tracking rows are scored by `iou`."""
+    """Answer accuracy (docs/rewards.md "Accuracy reward"), caption recall on caption rows; grounding and tracking
+    rows are scored by `iou`."""
     score = _correctness(prompts, completions, solution, problem_type, correctness, reward_config)
     return np.where(is_iou_type(problem_type), np.nan, score)
 
@@ -120,8 +123,14 @@ def iou(prompts, completions, *, solution, problem_type, correctness=None, rewar
         **kwargs) -> np.ndarray:
     """The IoU of the row's kind, weighted by w_iou: temporal segments (grounding), mean box IoU (tracking), glue
     intervals (grounded QA, rova.rewards.glue); NaN for the other problem types."""
-    score = _correctness(prompts, completions, solution, problem_type, correctness, reward_config)
     kinds = [canonical_problem_type(p) for p in problem_type]
+    score = np.full(len(kinds), np.nan)
+    rows = [i for i, kind in enumerate(kinds) if kind in IOU_TYPES]
+    if correctness is not None:
+        score = np.asarray(correctness, dtype=np.float64).reshape(-1)
+    elif rows:  # only the IoU rows: a caption row's judge is asked once, by `accuracy`
+        score[rows] = _correctness(None, [completions[i] for i in rows], [solution[i] for i in rows],
+                                   [problem_type[i] for i in rows], None, reward_config)
     return np.array([
         score[i] if kind in IOU_TYPES
         else glue_score(completion_to_text(completions[i]), solution[i]) if kind == GROUNDED_QA

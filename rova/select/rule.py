@@ -4,8 +4,8 @@ Temporal-R1 (../shared/docs/methods.md) runs the base model N times per record a
 varies; it releases neither N nor the thresholds. rova's rule, by the kind of reward the record's problem type has:
   - ACCURACY (right/wrong: multiple choice, numerical): kept iff min_mean < mean < max_mean (defaults 0 and 1:
     not always right, not always wrong); mean >= max_mean is "too easy", mean <= min_mean "too hard".
-  - SPREAD (graded: the IoU of grounding and tracking, grounded_qa's evidence IoU, and regression, OCR and
-    free-form, whose scores are continuous too, so their mean is nearly never exactly 0 or 1): kept iff
+  - SPREAD (graded: the IoU of grounding and tracking, grounded_qa's evidence IoU, and regression, OCR,
+    free-form and caption recall, whose scores are graded too, so their mean is rarely exactly 0 or 1): kept iff
     std > min_std (default 0.1); otherwise "no variance".
 The statistics are over the N samples: mean, the population variance (divided by N, not N - 1) and its square
 root. N samples that are all equal have variance exactly 0 (not a rounding residue).
@@ -27,8 +27,8 @@ DROPPED = (TOO_EASY, TOO_HARD, NO_VARIANCE)
 # Problem types whose selection reward is an IoU (the reward registry's `iou` component), not the accuracy:
 # temporal grounding and tracking (their accuracy IS an IoU) and grounded QA (its evidence intervals' glue IoU).
 IOU_SELECTED_TYPES = (*IOU_TYPES, GROUNDED_QA)
-# Problem types whose accuracy is a continuous score in [0, 1], not right/wrong.
-GRADED_TYPES = ("regression", "OCR", "free-form")
+# Problem types whose accuracy is a graded score in [0, 1], not right/wrong (caption: the share of events covered).
+GRADED_TYPES = ("regression", "OCR", "free-form", "caption")
 
 
 def selects_by_iou(problem_type: str) -> bool:

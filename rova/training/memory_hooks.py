@@ -13,7 +13,7 @@ from rova.config.branches import CLEAN, CORRUPTED
 from rova.memory import GroupOutcome, MemoryView
 from rova.memory.replay import RECHECK_OUTCOMES, REPLAY_VIEW
 from rova.inference.prompts import render_prompt
-from rova.rewards import accuracy_score
+from rova.rewards.correctness import score_correctness
 
 
 def group_outcomes(heads: list[dict], views: dict, scores: dict, seeds: list[int]) -> list[GroupOutcome]:
@@ -80,6 +80,9 @@ def recheck_due(trainer, step: int) -> dict[str, int]:
     completions = trainer.generate_rows(prompts, greedy=True).ids
     texts = trainer.processing_class.batch_decode(completions, skip_special_tokens=True) if completions else []
     keys = [MemoryView.from_dict(row[REPLAY_VIEW]).key(row["sample_id"]) for row in rows]
-    results = [(key, accuracy_score(text, row["solution"], row["problem_type"])) for key, row, text in zip(keys, rows, texts)]
+    # Scored as the rollouts are (reward.multi_answer, reward.caption_scorer), so "solved" means what entering meant.
+    scored = score_correctness(texts, [row["solution"] for row in rows], [row["problem_type"] for row in rows],
+                               trainer.args.reward).scores
+    results = [(key, float(score)) for key, score in zip(keys, scored)]
     gathered = sorted(gather_object(results), key=lambda r: repr(r[0]))
     return memory.record_rechecks(step, gathered)

@@ -70,6 +70,13 @@ def rollout_metrics(
         m.add("temporal/p_shuffled", list(shuffled.group_accuracy().values()) if shuffled is not None else [])
     if kl is not None:
         m.add("kl_consistency/mean", kl)
+    # reward.caption_scorer=judge sets judge_fallbacks on every branch it scores, the clean one included, which every
+    # process scores: so these names exist on every process alike. Counts over all processes and branches.
+    judged = [s.judge_fallbacks.reshape(-1) for s in scores.values() if s.judge_fallbacks is not None]
+    if judged:
+        flags = np.concatenate(judged)
+        m.add("caption/judge_fallbacks", flags, SUM)                                  # scored by the rule instead
+        m.add("caption/judged", np.where(np.isfinite(flags), 1.0, np.nan), SUM)       # captions sent to the judge
     if corrupted_families is not None:
         m.add("corruption/frac_corrupted", [family != "clean" for family in corrupted_families])
     if variance_filter:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rova.rewards import accuracy_score
 from rova.config.branches import BRANCHES, CLEAN, SHUFFLED, TRAINED_BRANCHES
+from rova.rewards.correctness import score_correctness
 from rova.rewards.registry import BranchInputs, score_components, total_reward
 
 
@@ -54,6 +54,7 @@ class BranchScores:
     lengths: np.ndarray
     components: dict[str, np.ndarray] = field(default_factory=dict)
     total: np.ndarray | None = None
+    judge_fallbacks: np.ndarray | None = None  # reward.caption_scorer=judge: rova.rewards.correctness.Correctness
 
     def group_accuracy(self) -> dict[int, float]:
         """Mean correctness of each prompt group's completions on this branch."""
@@ -84,11 +85,12 @@ def score_rollout(
             continue
         shape = (len(groups), size)
         row_group = [plan.rows[i][1] for i in idx]
-        correctness = np.array(
-            [accuracy_score(texts[i], solutions[g], problem_types[g], multi_answer=cfg.multi_answer)
-             for i, g in zip(idx, row_group)], dtype=np.float64
-        ).reshape(shape)
-        scores[branch] = BranchScores(branch, groups, correctness, np.asarray([lengths[i] for i in idx]).reshape(shape))
+        scored = score_correctness([texts[i] for i in idx], [solutions[g] for g in row_group],
+                                   [problem_types[g] for g in row_group], cfg)
+        scores[branch] = BranchScores(branch, groups, scored.scores.reshape(shape),
+                                      np.asarray([lengths[i] for i in idx]).reshape(shape),
+                                      judge_fallbacks=None if scored.judge_fallbacks is None
+                                      else scored.judge_fallbacks.reshape(shape))
 
     shuffled_by_group = np.full((num_groups, max(plan.sizes.get(SHUFFLED, 0), 1)), np.nan)
     if SHUFFLED in scores:

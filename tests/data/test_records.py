@@ -181,12 +181,13 @@ def test_jsonl_error_names_record_and_line(tmp_path):
         load_records(path)
 
 
-def test_grounded_qa_and_tracking_records_load(tmp_path):
+def test_grounded_qa_tracking_and_caption_records_load(tmp_path):
     records = load_records(write_json(tmp_path, [
         good_record(problem_id=0, problem_type="grounded_qa", solution="<answer>A</answer><glue>[(1, 2)]</glue>"),
         good_record(problem_id=1, problem_type="tracking", options=[], solution="<answer>[[0, 0, 1, 1]]</answer>"),
+        good_record(problem_id=2, problem_type="caption", options=[], solution="<answer>a man runs\nhe falls</answer>"),
     ]))
-    assert [r.problem_type for r in records] == ["grounded_qa", "tracking"]
+    assert [r.problem_type for r in records] == ["grounded_qa", "tracking", "caption"]
 
 
 def test_missing_file(tmp_path):

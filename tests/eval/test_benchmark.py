@@ -375,11 +375,12 @@ def test_frame_record_whose_path_is_a_video_file_is_decoded_as_a_video(tmp_path)
     from types import SimpleNamespace
 
     from rova.config.eval import EvalConfig
+    from rova.config.reward import RewardConfig
     from rova.eval.runner import write_results
 
     run = tmp_path / "run"
     run.mkdir()
-    stub = SimpleNamespace(benchmark=cfg, eval=EvalConfig(), model=SimpleNamespace(path="m"))
+    stub = SimpleNamespace(benchmark=cfg, eval=EvalConfig(), model=SimpleNamespace(path="m"), reward=RewardConfig())
     write_results(stub, run, [], data.skipped, {}, data.bad_records, data.kind_overrides())
     assert json.loads((run / "results.json").read_text())["media_kind_overrides"] == overrides
     assert ("1 item(s) declared as frame folders were video files and were decoded as videos."

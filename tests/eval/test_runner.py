@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from rova.config.eval import EvalConfig
+from rova.config.reward import RewardConfig
 from rova.eval.cells import cell_name
 from rova.eval.runner import clip_digest, corrupted_clip, grid_cells, score_cells
 from rova.inference.predictions import PredictionStore
@@ -40,7 +41,7 @@ class FakeGenerator:
 
 
 def _run(tmp_path, items, eval_cfg, store=None, name="p.jsonl"):
-    cfg = SimpleNamespace(eval=eval_cfg, benchmark=SimpleNamespace(subtask_keys=["kind"]))
+    cfg = SimpleNamespace(eval=eval_cfg, benchmark=SimpleNamespace(subtask_keys=["kind"]), reward=RewardConfig())
     calls = {"read": [], "render": []}
 
     def read_clip(item):
@@ -141,7 +142,7 @@ def _progress_lines(out: str) -> list[str]:
 
 
 def _score(items, eval_cfg, store, generator, progress, shard=0, num_shards=1):
-    cfg = SimpleNamespace(eval=eval_cfg, benchmark=SimpleNamespace(subtask_keys=["kind"]))
+    cfg = SimpleNamespace(eval=eval_cfg, benchmark=SimpleNamespace(subtask_keys=["kind"]), reward=RewardConfig())
     score_cells(cfg, items, lambda item: (_clip(item), 2.0, False), generator, store, shard, num_shards,
                 lambda item: f"question of {item.item_id}", progress)
 
@@ -215,3 +216,41 @@ def test_rank_0s_progress_counts_every_shards_lines(tmp_path, capsys):
     # 9 batches (1 s each) of shard 0 (30 lines) while shard 1 wrote 24: 54 generated, 6 a second.
     assert lines[-1] == "[rova] eval 60/60 (100%) in 9s: 6.00 items/s over 54 generated"
     assert len(lines) < 25
+
+
+def test_caption_items_through_the_loop_name_their_scorer_and_count_the_judges_fallbacks(tmp_path, monkeypatch):
+    """A real local judge endpoint: it answers the first caption, then replies nonsense (the rule scores the rest);
+    the prediction lines carry the flags and results.json / report.md the scorer and the count."""
+    from rova.config.reward import CaptionJudgeConfig
+    from rova.eval.runner import write_results
+    from tests.support.judge_server import JudgeServer, Reply
+
+    for var in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    record = SimpleNamespace(solution="<answer>a man opens the fridge\nhe pours milk</answer>", problem_type="caption")
+    items = [SimpleNamespace(item_id=f"c/{i}", benchmark="c", record=record, subtasks={}, subtask_matched={})
+             for i in range(3)]
+
+    class Captioner(FakeGenerator):
+        def generate(self, prompts):
+            return ["<answer>A man opens the fridge.</answer>"] * len(prompts)
+
+    eval_cfg = EvalConfig(batch_size=3)
+    with JudgeServer([Reply("[1, 2]"), Reply("nonsense")]) as server:
+        reward = RewardConfig(caption_scorer="judge", caption_judge=CaptionJudgeConfig(
+            base_url=server.base_url, model="judge-m", retries=0, timeout_s=2.0, max_concurrency=1))
+        cfg = SimpleNamespace(eval=eval_cfg, benchmark=SimpleNamespace(subtask_keys=[]), reward=reward,
+                              model=SimpleNamespace(path="m"))
+        store = PredictionStore(tmp_path / "p.jsonl")
+        score_cells(cfg, items, lambda item: (_clip(SimpleNamespace(item_id="b/0")), 2.0, False), Captioner(), store,
+                    0, 1, lambda item: "describe", Progress(3, enabled=False))
+    rows = sorted(store.records.values(), key=lambda r: r["item_id"])
+    assert [r["score"] for r in rows] == [1.0, 0.5, 0.5]  # the judge's both events, then the rule's one of two
+    assert [r["judge_fallback"] for r in rows] == [False, True, True]
+    assert {r["caption_scorer"] for r in rows} == {"judge"}
+    run = tmp_path / "run"
+    run.mkdir()
+    results = write_results(cfg, run, rows, [], {})
+    caption = results["config"]["scoring"]["caption"]
+    assert (caption["scorer"], caption["items_judged"], caption["judge_fallbacks"]) == ("judge", 3, 2)
+    assert "caption recall: judge `judge-m`: 3 judged, 2 scored by the rule instead" in (run / "report.md").read_text()

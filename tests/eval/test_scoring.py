@@ -284,3 +284,54 @@ def test_aggregate_means_are_bounded_and_counts_add_up(rows):
     assert sum(g["n"] for g in result["by_subtask"]["task"].values()) == len(rows)
     assert 0.0 <= result["extraction_failure_rate"] <= 1.0
     assert result["extraction_failures"] == sum(1 for r in rows if not r[1])
+
+
+# --------------------------------------------------------------------------------------------------
+# Caption recall (rova.rewards.caption): scored in eval as in training, the scorer named in the results
+
+CAPTION_SOLUTION = "<answer>a man opens the fridge\nhe pours milk into a glass</answer>"
+
+
+def test_caption_recall_is_scored_in_eval_as_in_training():
+    from rova.config.reward import RewardConfig
+    from rova.rewards.correctness import score_correctness
+
+    completion = ans("A man opens the fridge.")
+    item = score_prediction(completion, CAPTION_SOLUTION, "caption")
+    trained = score_correctness([completion], [CAPTION_SOLUTION], ["caption"], RewardConfig()).scores[0]
+    assert item.score == item.lenient == trained == 0.5 and item.judge_fallback is None
+    assert "caption" not in BINARY_TYPES  # graded: a share of the events
+    untagged = score_prediction("A man opens the fridge.", CAPTION_SOLUTION, "caption")
+    assert (untagged.score, untagged.lenient, untagged.extracted) == (0.0, 0.5, False)
+    lenient = score_prediction("a man opens the fridge", CAPTION_SOLUTION, "caption",
+                               reward_config=RewardConfig(caption_threshold=0.1))
+    assert lenient.lenient == 1.0  # reward.caption_threshold reaches eval
+
+
+def test_eval_scores_several_letters_exactly_whatever_the_training_reward():
+    from rova.config.reward import RewardConfig
+
+    soft = RewardConfig(multi_answer="soft")
+    assert score_prediction(ans("A"), "<answer>A,C</answer>", "multiple choice", reward_config=soft).score == 0.0
+
+
+def test_the_caption_scorer_is_named_in_the_scoring_conventions():
+    from rova.config.reward import CaptionJudgeConfig, RewardConfig
+    from rova.eval.scoring import caption_conventions, caption_fields
+
+    assert caption_conventions(RewardConfig(), [{"problem_type": "multiple choice"}]) is None  # results unchanged
+    assert "caption" not in scoring_conventions()
+    rule = caption_conventions(RewardConfig(), [{"problem_type": "caption"}])
+    assert rule["scorer"] == "rule" and rule["threshold"] == 0.5 and rule["items"] == 1 and "judge" not in rule
+    assert scoring_conventions(caption=rule)["caption"] == rule
+    judge = RewardConfig(caption_scorer="judge",
+                         caption_judge=CaptionJudgeConfig(base_url="http://127.0.0.1:9/v1", model="judge-m"))
+    items = [{"problem_type": "caption", "judge_fallback": flag} for flag in (True, False, False, None)]
+    out = caption_conventions(judge, items + [{"problem_type": "numerical"}])
+    assert out["judge"] == {"base_url": "http://127.0.0.1:9/v1", "model": "judge-m"}
+    assert (out["items"], out["items_judged"], out["judge_fallbacks"]) == (4, 3, 1)
+    assert caption_conventions(judge, [])["items_judged"] == 0  # the judge is named even with no caption item
+    flagged = ItemScore(0.5, True, "x", 0.5, judge_fallback=True)
+    assert caption_fields("caption", flagged, judge) == {"caption_scorer": "judge", "judge_fallback": True}
+    assert caption_fields("caption", flagged, RewardConfig()) == {"caption_scorer": "rule"}
+    assert caption_fields("numerical", flagged, judge) == {}

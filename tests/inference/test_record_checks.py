@@ -35,12 +35,14 @@ BAD = [
     ("tracking", "<answer>[[0, 0, 2, 1]]</answer>", "cannot be parsed"),  # a box outside [0, 1]
     ("free-form", "<answer></answer>", "empty answer"),
     ("OCR", "STORM", "no <answer>"),
+    ("caption", "<answer>a man runs\n--</answer>", "has no letter or digit"),  # an event that can never be covered
 ]
 
 
 @pytest.mark.parametrize("problem_type,solution,why", BAD, ids=[f"{t}:{s}" for t, s, _ in BAD])
 def test_a_ground_truth_the_rewards_cannot_score_is_found(problem_type, solution, why):
-    options = [] if problem_type in ("numerical", "regression", "grounding", "tracking", "free-form", "OCR") else None
+    options = [] if problem_type in ("numerical", "regression", "grounding", "tracking", "free-form", "OCR",
+                                     "caption") else None
     found = record_problem(record(problem_type, solution, options))
     assert found is not None and found[0] == "solution" and why in found[1], found
 
@@ -56,6 +58,7 @@ GOOD = [
     ("tracking", "<answer>[[0.1, 0.2, 0.5, 0.6]]</answer>"),
     ("free-form", "<answer>It moves.</answer>"),
     ("OCR", "<answer>STORM</answer>"),
+    ("caption", "<answer>1. a man runs\n2. he falls</answer>"),
 ]
 
 

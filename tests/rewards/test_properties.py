@@ -44,6 +44,7 @@ SOLUTIONS = {
     "grounding": ["<answer>[1.5, 7]</answer>", "<answer>[[0, 2], [5, 9]]</answer>"],
     "grounded_qa": ["<answer>B</answer><glue>[(1.5, 7)]</glue>", "<answer>The best answer is C</answer><glue>[]</glue>"],
     "tracking": ["<answer>[[0.1, 0.1, 0.5, 0.5]]</answer>", "<answer>[[0, 0, 1, 1], [0.2, 0.2, 0.4, 0.9]]</answer>"],
+    "caption": ["<answer>the cats running</answer>", "<answer>1. a man runs\n- the 的 cat sat, 12.5\n\n</answer>"],
 }
 
 

@@ -21,6 +21,7 @@ GQA = ("grounded_qa", "<answer>B</answer><glue>[(1, 3)]</glue>")
 TRACK = ("tracking", "<answer>[[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1]]</answer>")
 GROUND = ("grounding", "<answer>[2, 4]</answer>")
 MULTI = ("multiple choice", "<answer>A,C</answer>")
+CAPTION = ("caption", "<answer>a man opens the fridge\nhe pours milk into a glass</answer>")
 THINK = "<think>x</think>"
 # (record, completion, accuracy, iou, video_r1 format, per_task format)
 ROWS = [
@@ -31,6 +32,8 @@ ROWS = [
     (TRACK, f"{THINK}<answer>[[0, 0, 0.5, 0.5], [0.5, 0.5, 0.75, 1]]</answer>", np.nan, 0.75, 1.0, 1.0),
     (TRACK, f"{THINK}<answer>[[0, 0, 0.5, 0.5]]</answer>", np.nan, 0.0, 1.0, 0.0),
     (GROUND, f"{THINK}<answer>[3, 4]</answer>", np.nan, 0.5, 1.0, 1.0),
+    (CAPTION, f"{THINK}<answer>A man opens the fridge.</answer>", 0.5, np.nan, 1.0, 1.0),  # 1 of 2 events covered
+    (CAPTION, f"{THINK}<answer>x</answer><glue>[]</glue>", 0.0, np.nan, 0.0, 0.0),
     (MULTI, f"{THINK}<answer>A</answer>", 0.0, np.nan, 1.0, 1.0),
 ]
 
@@ -110,7 +113,8 @@ def test_reward_modes_are_validated_with_their_keys_and_match_the_rewards():
 
 
 @pytest.mark.parametrize("preset,values", [
-    ("videochat_r1", {"format_rule": "per_task", "w_temp": 0.0, "w_acc": 1.0, "w_iou": 1.0, "w_fmt": 1.0}),
+    ("videochat_r1", {"format_rule": "per_task", "w_temp": 0.0, "w_acc": 1.0, "w_iou": 1.0, "w_fmt": 1.0,
+                      "caption_scorer": "rule", "caption_threshold": 0.5}),
     ("temporal_r1", {"w_acc": 0.5, "w_iou": 0.5, "w_fmt": 0.5, "w_temp": 0.0, "format_rule": "video_r1"}),
     ("tw_grpo", {"multi_answer": "soft", "w_temp": 0.0}),
 ])

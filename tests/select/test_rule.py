@@ -91,7 +91,8 @@ def test_hand_computed_examples():
 
 def test_which_rule_and_which_reward_each_problem_type_gets():
     assert [rule_for(t) for t in ("multiple choice", "numerical")] == [ACCURACY, ACCURACY]
-    assert {rule_for(t) for t in ("grounding", "tracking", "grounded_qa", "regression", "OCR", "free-form")} == {SPREAD}
+    assert {rule_for(t) for t in ("grounding", "tracking", "grounded_qa", "regression", "OCR", "free-form",
+                                  "caption")} == {SPREAD}
     assert [selects_by_iou(t) for t in ("grounding", "tracking", "grounded_qa", "multiple choice", "regression")] == [
         True, True, True, False, False]
     assert rule_for("Multiple Choice") == ACCURACY  # canonical spelling, case-insensitive as the rewards read it

@@ -189,3 +189,54 @@ def test_shuffled_rewards_break_the_link_between_reward_and_correctness():
     assert np.corrcoef(correct, scores[CLEAN].total.ravel())[0, 1] == pytest.approx(1.0)
     shuffle_rewards(scores, 0)
     assert abs(np.corrcoef(correct, scores[CLEAN].total.ravel())[0, 1]) < 0.5
+
+
+CAPTION_SOLUTION = "<answer>a man opens the fridge\nhe pours milk into a glass</answer>"
+CAPTIONS = ["<think>t</think><answer>A man opens the fridge.</answer>",  # the rule: 1 of 2 events
+            "<think>t</think><answer>...</answer>"]                       # no caption text: 0, never judged
+
+
+def _caption_rollout(cfg: RewardConfig):
+    plan = plan_generation(1, {CLEAN: 2, SHUFFLED: 0, CORRUPTED: 2}, {CLEAN: [True], CORRUPTED: [True]})
+    texts = CAPTIONS + CAPTIONS
+    scores = score_rollout(plan, texts, [5] * 4, dataset_rows(CAPTION_SOLUTION, "caption"), cfg)
+    metrics = rollout_metrics(plan, scores, loss_rows(plan, scores, "group"), [5] * 4, None, ["rain"], False).values
+    return scores, metrics
+
+
+def test_caption_recall_is_the_accuracy_of_caption_rows_and_the_rule_logs_no_judge_metric():
+    scores, metrics = _caption_rollout(RewardConfig())
+    np.testing.assert_allclose(scores[CLEAN].correctness, [[0.5, 0.0]])
+    np.testing.assert_allclose(scores[CLEAN].components["accuracy"], [[0.5, 0.0]])
+    assert np.isnan(scores[CLEAN].components["iou"]).all()
+    assert scores[CLEAN].judge_fallbacks is None
+    assert not any(name.startswith("caption/") for name in metrics)
+
+
+def test_the_judge_scores_every_branch_and_its_fallbacks_are_a_metric(monkeypatch):
+    """A real local endpoint: it answers the first request, then replies nonsense; the rule scores the rest."""
+    from tests.support.judge_server import JudgeServer, Reply
+
+    for var in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    with JudgeServer([Reply("[1, 2]"), Reply("no idea")]) as server:
+        cfg = RewardConfig(caption_scorer="judge", caption_judge={"base_url": server.base_url, "model": "m",
+                                                                  "retries": 0, "timeout_s": 2.0})
+        scores, metrics = _caption_rollout(cfg)
+    assert len(server.requests) == 2  # one caption with text per branch
+    np.testing.assert_allclose(scores[CLEAN].correctness, [[1.0, 0.0]])      # judged: both events
+    np.testing.assert_allclose(scores[CORRUPTED].correctness, [[0.5, 0.0]])  # fell back to the rule
+    np.testing.assert_array_equal(scores[CORRUPTED].judge_fallbacks, [[1.0, np.nan]])
+    fallbacks, kind = metrics["caption/judge_fallbacks"]
+    judged, _ = metrics["caption/judged"]
+    assert kind == SUM and np.nansum(fallbacks) == 1 and np.nansum(judged) == 2  # what the trainer's SUM reduces
+
+
+def test_judge_metric_names_do_not_depend_on_the_data(monkeypatch):
+    """Every process logs the caption/* names under the judge, also one holding no caption row (nothing sent)."""
+    cfg = RewardConfig(caption_scorer="judge", caption_judge={"base_url": "http://127.0.0.1:9/v1", "model": "m"})
+    plan = plan_generation(1, {CLEAN: 2, SHUFFLED: 0, CORRUPTED: 0}, {CLEAN: [True]})
+    scores = score_rollout(plan, [RIGHT, WRONG], [5, 5], dataset_rows(), cfg)
+    metrics = rollout_metrics(plan, scores, loss_rows(plan, scores, "group"), [5, 5], None, None, False).values
+    assert {"caption/judge_fallbacks", "caption/judged"} <= set(metrics)
+    assert np.isnan(metrics["caption/judge_fallbacks"][0]).all()  # SUM of nothing: 0
