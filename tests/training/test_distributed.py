@@ -25,9 +25,10 @@ def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+# ZeRO-3 on the tiny Qwen2.5-VL runs in test_dynamic_sampling_rounds_agree_across_zero3_processes (tgrpo, dapo).
 @pytest.mark.parametrize(("strategy", "model"), [
-    ("ddp", "tiny"), ("zero2", "tiny"), ("zero3", "tiny"), ("zero3", "tiny_qwen3_vl"),
-], ids=["ddp", "zero2", "zero3", "zero3-qwen3_vl"])
+    ("ddp", "tiny"), ("zero2", "tiny"), ("zero3", "tiny_qwen3_vl"),
+], ids=["ddp", "zero2", "zero3-qwen3_vl"])
 def test_two_cpu_processes_through_launch(tmp_path, cache_dir, strategy, model):
     proc = launch(
         tmp_path, cache_dir, f"distributed={strategy}", "distributed.nproc_per_node=2", "data.demo_num_clips=8",
