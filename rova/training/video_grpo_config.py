@@ -51,6 +51,9 @@ class VideoGRPOConfig(GRPOConfig):
             (`objective.dynamic_sampling`; rova.training.dynamic_sampling).
         max_sampling_rounds (`int`): most generation rounds per rollout with dynamic sampling, the first included
             (`objective.max_sampling_rounds`).
+        augment_easy / augment_hard (`bool`): DeepVideo-R1's difficulty-aware augmentation: re-roll an all-right group
+            on a corrupted clip / an all-wrong group with a hint (`memory.augment_*`; rova.training.difficulty_augment).
+        hint_max_chars (`int`), hint_template (`str`): the hint's length and wording (`memory.hint_*`).
     """
 
     model_family: Optional[str] = field(default=None, metadata={"help": "Model family adapter (model.family); required."})
@@ -85,6 +88,16 @@ class VideoGRPOConfig(GRPOConfig):
     )
     max_sampling_rounds: int = field(
         default=10, metadata={"help": "Most generation rounds per rollout, the first included (objective.max_sampling_rounds)."}
+    )
+    augment_easy: bool = field(
+        default=False, metadata={"help": "Re-roll all-right groups on a corrupted clip (memory.augment_easy)."}
+    )
+    augment_hard: bool = field(
+        default=False, metadata={"help": "Re-roll all-wrong groups with a hint in the prompt (memory.augment_hard)."}
+    )
+    hint_max_chars: int = field(default=300, metadata={"help": "Most characters of a hint (memory.hint_max_chars)."})
+    hint_template: str = field(
+        default="\nHint: {hint}", metadata={"help": "What is appended to the question, {hint} replaced (memory.hint_template)."}
     )
 
     def __post_init__(self) -> None:
