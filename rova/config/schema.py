@@ -135,6 +135,16 @@ class RootConfig:
                                   f"{stage.name!r} is not one")
         if self.memory.enabled and not rl:
             raise ConfigError("memory.enabled", f"the difficulty memory needs an RL stage; stage {stage.name!r} is not one")
+        for key in ("augment_easy", "augment_hard"):
+            if getattr(self.memory, key) and not rl:
+                raise ConfigError(f"memory.{key}", f"re-rolls the prompt groups of an RL stage (grpo, tgrpo, memory); "
+                                  f"stage {stage.name!r} is not one: set it to false")
+        if rl and self.memory.augment_easy and corruption_probability(self.corruption) <= 0.0:
+            raise ConfigError(
+                "memory.augment_easy",
+                "re-rolls an all-right group on a clip corrupted by the corruption mix, but the mix never corrupts "
+                "(corruption.p_* sum to 0, e.g. corruption=none): choose a mix (e.g. corruption=rova) or set it to false",
+            )
         # Read when the RL stages build their training rows and sampler; another stage would silently ignore them
         # (and an inverted question would no longer match an SFT rationale).
         if self.data.invert_questions.p > 0 and not rl:

@@ -182,7 +182,7 @@ def parse_record(obj: Any, where: str, media_root: Path, root_given: bool) -> Vi
     if obj["problem_type"] in CHOICE_TYPES and not options:
         raise bad("options", f"a {obj['problem_type']} record needs a non-empty options list")
 
-    for key in ("process", "data_source"):
+    for key in ("process", "data_source", "hint"):  # `hint` stays in `extra` (memory.augment_hard reads it)
         value = obj.get(key)
         if value is not None and not isinstance(value, str):
             raise bad(key, f"must be a string or null, got {type(value).__name__}")

@@ -52,6 +52,8 @@ def _text_fields(record: VideoQARecord) -> Iterable[tuple[str, str]]:
         yield f"options[{i}]", option
     if record.process:
         yield "process", record.process
+    if record.extra.get("hint"):  # a hint in the prompt (memory.augment_hard)
+        yield "hint", record.extra["hint"]
     yield "solution", record.solution
 
 

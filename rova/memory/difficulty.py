@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rova.config.branches import CLEAN, CORRUPTED
-from rova.config.memory import MemoryConfig
+from rova.config.memory import AUGMENT_KEYS, MemoryConfig
 from rova.errors import ConfigError, DataError
 from rova.memory.views import Key, MemoryView, SampleId, check_sample_id
 from rova.utils.io import atomic_write_json
@@ -226,7 +226,7 @@ class DifficultyMemory:
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": FORMAT_VERSION,
-            "config": asdict(self.config),
+            "config": {k: v for k, v in asdict(self.config).items() if k not in AUGMENT_KEYS},
             "counters": asdict(self.counters),
             "entries": [entry.to_dict() for entry in self._entries.values()],
         }

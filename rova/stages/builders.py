@@ -50,7 +50,7 @@ def build_rl_trainer(cfg: RootConfig, run_dir: Path, dist=None, resume_from: str
     data = load_training_data(
         cfg.data, cfg.model.image_factor, cfg.run.cache_dir, min_prompts=prompts_per_generation,
         processor=processor, max_prompt_length=cfg.stage.max_prompt_length, family=get_family(cfg.model.family),
-        seed=cfg.stage.seed,
+        seed=cfg.stage.seed, hints=cfg.memory.augment_hard,
     )
     check_media_mix_for_zero3(cfg, set(data.dataset.unique("data_type")))
     mixing = {"mode": cfg.data.task_mixing}

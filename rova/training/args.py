@@ -104,6 +104,10 @@ def rova_trainer_arguments(cfg: RootConfig) -> dict:
         "task_mixing": cfg.data.task_mixing,
         "dynamic_sampling": cfg.objective.dynamic_sampling,
         "max_sampling_rounds": cfg.objective.max_sampling_rounds,
+        "augment_easy": cfg.memory.augment_easy,
+        "augment_hard": cfg.memory.augment_hard,
+        "hint_max_chars": cfg.memory.hint_max_chars,
+        "hint_template": cfg.memory.hint_template,
     }
 
 

@@ -70,6 +70,17 @@ class ClipSource:
             record = rec.to_dict() if rec is not None else {"family": "clean", "seed": seed}
         return View(frames, clean.timing, clean.is_image, record)
 
+    def perturbed(self, row: dict, step: int) -> View:
+        """memory.augment_easy's clip for an all-right group: a corruption of the mix drawn given that it corrupts
+        (rova.training.difficulty_augment.perturbed_clip), seeded by (run seed, sample, step) apart from the
+        corrupted branch's draw; its record is replayable as the corrupted view's."""
+        from rova.training.difficulty_augment import perturbed_clip
+
+        clean = self.clean(row)
+        frames, record = perturbed_clip(clean.frames, self.corruption,
+                                        stable_seed(self.seed, "augment-easy", row["sample_id"], step))
+        return View(frames, clean.timing, clean.is_image, record)
+
     def shuffled(self, row: dict, step: int) -> View:
         clean = self.clean(row)
         frames, permutation = shuffle_frames(

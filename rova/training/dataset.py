@@ -39,15 +39,18 @@ class LoadedData:
     inversion: InversionReport | None = None  # data.invert_questions (None: off)
 
 
-def to_dataset(records: list[VideoQARecord], templates: PromptTemplates = DEFAULT_TEMPLATES):
+def to_dataset(records: list[VideoQARecord], templates: PromptTemplates = DEFAULT_TEMPLATES, hints: bool = False):
     """A `datasets.Dataset` (what TRL's GRPOTrainer accepts) with one row per record."""
     from datasets import Dataset
 
-    return Dataset.from_list([to_row(r, templates) for r in records])
+    return Dataset.from_list([to_row(r, templates, hints) for r in records])
 
 
-def to_row(record: VideoQARecord, templates: PromptTemplates = DEFAULT_TEMPLATES) -> dict:
-    return {
+def to_row(record: VideoQARecord, templates: PromptTemplates = DEFAULT_TEMPLATES, hints: bool = False) -> dict:
+    """The training row of a record; with `hints` (memory.augment_hard) also the texts a hint is taken from, its
+    `process` rationale and its `hint` field (rova.training.difficulty_augment.hint_for), left out otherwise
+    (a CoT file's rationales would only cost memory)."""
+    row = {
         "prompt": build_messages(record, templates),
         "sample_id": record.sample_id,
         "problem": record.problem,
@@ -56,6 +59,10 @@ def to_row(record: VideoQARecord, templates: PromptTemplates = DEFAULT_TEMPLATES
         "data_type": record.data_type,
         "media_path": record.media_path,
     }
+    if hints:
+        row["process"] = record.process
+        row["hint"] = record.extra.get("hint")
+    return row
 
 
 def prompt_length(
@@ -73,11 +80,12 @@ def prompt_length(
 
 def load_training_data(
     cfg: DataConfig, image_factor: int, cache_dir: str | Path, min_prompts: int = 1,
-    processor=None, max_prompt_length: int | None = None, family=None, seed: int = 0,
+    processor=None, max_prompt_length: int | None = None, family=None, seed: int = 0, hints: bool = False,
 ) -> LoadedData:
     """The records a run can use (rova.inference.record_checks), whose media decode (and, with max_prompt_length,
     whose prompt as `family`'s processor expands it fits), as a dataset; every drop is counted. `seed` (the
-    stage's) seeds the question inversion unless data.invert_questions.seed is set."""
+    stage's) seeds the question inversion unless data.invert_questions.seed is set. `hints`: the rows carry the
+    texts memory.augment_hard takes its hints from (to_row)."""
     records = keep_records(load_records(cfg.train_file, media_root=cfg.media_root), cfg.keep)
     if cfg.max_samples is not None:
         records = records[: cfg.max_samples]
@@ -120,7 +128,7 @@ def load_training_data(
             f"{cfg.train_file}: {len(kept_all)} usable records, but one generation batch needs {min_prompts} "
             "distinct prompts; add data or lower stage.per_device_train_batch_size"
         )
-    return LoadedData(to_dataset(kept_all, templates), skipped_pairs, total, too_long, [b.message() for b in bad],
+    return LoadedData(to_dataset(kept_all, templates, hints), skipped_pairs, total, too_long, [b.message() for b in bad],
                       inversion)
 
 

@@ -119,7 +119,8 @@ def inversion_problem(record: VideoQARecord) -> str | None:
 
 def invert_record(record: VideoQARecord, rng: random.Random) -> VideoQARecord:
     """The inverted record (the module docstring's rule; `record` must pass inversion_problem). The rationale
-    (`process`) answered the original question and is dropped; extra["inverted"] marks the record."""
+    (`process`) and a `hint` field answered the original question and are dropped; extra["inverted"] marks the
+    record."""
     texts = [split_option(option)[1] for option in record.options]
     correct = option_letters(record.options).index(parse_choice(record.answer))
     wrong = [i for i in range(len(texts)) if i != correct]
@@ -132,7 +133,7 @@ def invert_record(record: VideoQARecord, rng: random.Random) -> VideoQARecord:
         options=[f"{LETTERS[position]}. {texts[i]}" for position, i in enumerate(chosen)],
         solution=_ANSWER_SPAN.sub(lambda _: f"<answer>{answer}</answer>", record.solution, count=1),
         process=None,
-        extra={**record.extra, "inverted": True},
+        extra={**{k: v for k, v in record.extra.items() if k != "hint"}, "inverted": True},
     )
 
 

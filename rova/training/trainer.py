@@ -10,6 +10,9 @@ The rollout reads as named phases, each small; the pure ones live in `scoring.py
                   inline, or one generation batch ahead by data.decode_workers threads: prefetch.py)
   2. generate     every row of the generation plan in one batch (HF generate or vLLM)
   3. score        KL consistency (model passes), then the reward registry per branch
+     augment      memory.augment_easy / augment_hard (DeepVideo-R1): groups whose clean completions are all right /
+                  all wrong are re-rolled once on a corrupted clip / with a hint in the prompt, phases 1-3 again, and
+                  replace the originals in the batch (difficulty_augment.py)
      refill       objective.dynamic_sampling (DAPO): groups whose clean rewards are all equal are replaced by
                   groups of freshly drawn prompts, phases 1-3 again, up to max_sampling_rounds (dynamic_sampling.py)
   4. advantages   per branch, each group normalised on its own
@@ -48,6 +51,8 @@ from rova.models.vision_sharing import install_shared_vision_encoding
 from rova.rewards import kl_consistency_loss, sequence_kl
 from rova.training.checkpoints import CompleteCheckpoints
 from rova.training.clips import ClipSource
+from rova.training.difficulty_augment import EASY, HARD, Selection, agreed_rerolls, padding_groups, select_rerolls, with_hint
+from rova.training.difficulty_augment import add_metrics as add_augment_metrics
 from rova.training.dynamic_sampling import (Pick, Refill, add_metrics, all_equal_groups, draw_count, merged_kl,
                                            merged_plan, merged_scores, refill_order, take_fresh, take_rows)
 from rova.training.importance import importance_sampling_ratio
@@ -312,10 +317,24 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
         reward_cfg = self.args.reward
 
         views = self._build_views(heads, step)                                                    # 1. views
-        rollout = self._rollout_round(heads, views, group_size)                                   # 2., 3.
-        generated, refill = rollout, None
+        sampled = self._rollout_round(heads, views, group_size)                                   # 2., 3.
+        # Every generated round, and the (round, group) in each place of the batch.
+        rounds, slots = [sampled], [(0, g) for g in range(len(heads))]
+        selection, reroll_round, refill = None, None, None
+        if mode == "train" and (self.args.augment_easy or self.args.augment_hard):               # augment
+            selection, rerolled = self._augment(sampled, step, group_size)
+            if rerolled is not None:
+                rounds.append(rerolled)
+                reroll_round = len(rounds) - 1
+                slots = selection.slots(reroll_round)
         if self.args.dynamic_sampling and mode == "train":                                        # refill
-            rollout, generated, refill = self._refill(rollout, step, group_size)
+            start = merge_rollouts(rounds, slots) if len(rounds) > 1 else sampled
+            drawn, refill = self._refill(start, step, group_size)
+            base = len(rounds) - 1  # the refill's round r > 0 is rounds[base + r]; its round 0 is `slots`
+            rounds += drawn
+            slots = [slots[g] if r == 0 else (base + r, g) for r, g in refill.slots]
+        merged = refill is not None or len(rounds) > 1
+        rollout = merge_rollouts(rounds, slots) if merged else sampled
         plan, scores = rollout.plan, rollout.scores
         if reward_cfg.shuffle:
             shuffle_rewards(scores, stable_seed(self.args.seed, "shuffle-rewards", step))
@@ -331,17 +350,80 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
             if self.needs_corrupted_view else None,
             variance_filter,
         )
+        if selection is not None:
+            add_augment_metrics(metrics, selection)
         if refill is not None:
             add_metrics(metrics, refill)
         self._log_metrics(mode, metrics)
         self._count_tokens(mode, batch)
-        in_batch = set(refill.slots) if refill is not None else None
+        # rollouts.jsonl gets every group generated (a re-roll round's padding aside); the memory all but the re-rolls,
+        # whose clip or prompt is not a view it can replay.
+        logged = [(r, g) for r, round_ in enumerate(rounds) for g in range(len(round_.heads))
+                  if r != reroll_round or g < len(selection.rerolls)]
+        generated = merge_rollouts(rounds, logged) if merged else sampled
+        extra = None
+        if merged or selection is not None:
+            extra = [self._rollout_extra(rounds, r, g, slots, selection, reroll_round) for r, g in logged]
         self._log_rollouts(step, generated.heads, generated.views, generated.plan, generated.texts, generated.scores,
-                           [{"round": r, "in_batch": (r, g) in in_batch} for r, g in refill.everything]
-                           if refill is not None else None)
+                           extra)
         if self.memory is not None and mode == "train":
-            self._memory_phase(step, generated.heads, generated.views, generated.scores)
+            remembered = generated
+            if reroll_round is not None:
+                remembered = merge_rollouts(rounds, [(r, g) for r, g in logged if r != reroll_round])
+            self._memory_phase(step, remembered.heads, remembered.views, remembered.scores)
         return batch
+
+    @staticmethod
+    def _rollout_extra(rounds: list[Rollout], r: int, g: int, slots: list, selection: Selection | None,
+                       reroll_round: int | None) -> dict:
+        """What rollouts.jsonl adds to group g of round r with augmentation or dynamic sampling: the generation round,
+        whether it is in the batch, and with augmentation the sampled group's difficulty and a re-roll's kind with its
+        perturbation record (easy) or hint (hard)."""
+        extra: dict[str, Any] = {"round": r, "in_batch": (r, g) in slots}
+        if selection is None:
+            return extra
+        extra["difficulty"] = selection.labels[g] if r == 0 else None
+        extra["augment"] = None
+        if r == reroll_round:
+            reroll = selection.rerolls[g]
+            extra["augment"] = reroll.kind
+            if reroll.kind == EASY:
+                extra["perturbation"] = rounds[r].views[CLEAN][g].record
+            else:
+                extra["hint"] = reroll.hint
+        return extra
+
+    # augment: DeepVideo-R1's difficulty-aware augmentation (rova.training.difficulty_augment has the rules) ----------
+    def _augment(self, sampled: Rollout, step: int, group_size: int) -> tuple[Selection, Rollout | None]:
+        """(which sampled groups are all right / all wrong and re-rolled, the re-roll round or None). The round runs on
+        every process when any process re-rolls, each generating the most any re-rolls (one gather); fewer own
+        re-rolls are padded with plain re-generations of this process's groups, generated and discarded."""
+        args = self.args
+        selection = select_rerolls(sampled.scores[CLEAN].correctness, sampled.heads, augment_easy=args.augment_easy,
+                                   augment_hard=args.augment_hard, hint_max_chars=args.hint_max_chars)
+        needs = self.accelerator.gather(torch.tensor([len(selection.rerolls)], device=self.accelerator.device))
+        count = agreed_rerolls(needs.tolist())
+        if count == 0:
+            return selection, None
+        padding = padding_groups(len(selection.rerolls), count, len(sampled.heads))
+        selection.padding = len(padding)
+        heads: list[dict] = []
+        views: dict[str, list[View | None]] = {branch: [] for branch in sampled.views}
+        for g, kind, hint in [*((r.group, r.kind, r.hint) for r in selection.rerolls), *((g, None, None) for g in padding)]:
+            head = dict(sampled.heads[g])
+            for branch in views:  # the prompt's other views stay this step's
+                views[branch].append(sampled.views[branch][g])
+            if kind == EASY:
+                views[CLEAN][-1] = self.clip_source.perturbed(head, step)
+            elif kind == HARD:
+                head["prompt"] = with_hint(head["prompt"], hint, args.hint_template)
+            if kind is not None:
+                head["augment"] = kind
+            heads.append(head)
+        rerolled = self._rollout_round(heads, views, group_size)
+        own = len(selection.rerolls)
+        selection.gained = [not equal for equal in all_equal_groups(rerolled.scores[CLEAN].total[:own]).tolist()]
+        return selection, rerolled
 
     def _rollout_round(self, heads: list[dict], views: dict[str, list[View | None]], group_size: int) -> Rollout:
         """Phases 1-3 for these prompt groups: encode their views, generate every row of the plan, score."""
@@ -357,9 +439,9 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
         return Rollout(heads, views, prompts, plan, generation, texts, lengths, kl, scores)
 
     # refill: DAPO's dynamic sampling (rova.training.dynamic_sampling has the rules) -------------------------
-    def _refill(self, sampled: Rollout, step: int, group_size: int) -> tuple[Rollout, Rollout, Refill]:
-        """(the batch with its all-equal groups replaced by groups of fresh prompts, every group generated for it
-        (rollouts.jsonl and the memory see them all), the counts). Every process runs the same rounds."""
+    def _refill(self, sampled: Rollout, step: int, group_size: int) -> tuple[list[Rollout], Refill]:
+        """(the rounds of freshly drawn prompts, in order, and the refill: the batch `sampled` (its round 0) with its
+        all-equal groups replaced by drawn groups, Refill.slots). Every process runs the same rounds."""
         rounds = [sampled]
         refill = Refill.start(all_equal_groups(sampled.scores[CLEAN].total))
         key = self._rollout_key(step)
@@ -376,7 +458,7 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
             drawn = self._rollout_round(heads, self._decode_views(heads, step), group_size)
             refill.add_round(all_equal_groups(drawn.scores[CLEAN].total))
             rounds.append(drawn)
-        return merge_rollouts(rounds, refill.slots), merge_rollouts(rounds, refill.everything), refill
+        return rounds[1:], refill
 
     def _agreed_draw_count(self, refill: Refill) -> int:
         """Prompts to draw in the next round, from every process's open places (one gather), so that every process

@@ -56,6 +56,9 @@ class VideoGRPOConfig(GRPOConfig):
         advantage_regression (`bool`): Reg-GRPO's regression loss instead of TRL's (`objective.advantage_regression`;
             rova.training.reg_grpo), with `regression_beta` (`objective.beta`), `regression_reference` ("ref" or
             "old") and `regression_log_ratio` ("sum" or "mean") from the objective keys of the same names.
+        augment_easy / augment_hard (`bool`): DeepVideo-R1's difficulty-aware augmentation: re-roll an all-right group
+            on a corrupted clip / an all-wrong group with a hint (`memory.augment_*`; rova.training.difficulty_augment).
+        hint_max_chars (`int`), hint_template (`str`): the hint's length and wording (`memory.hint_*`).
     """
 
     model_family: Optional[str] = field(default=None, metadata={"help": "Model family adapter (model.family); required."})
@@ -90,6 +93,16 @@ class VideoGRPOConfig(GRPOConfig):
     )
     max_sampling_rounds: int = field(
         default=10, metadata={"help": "Most generation rounds per rollout, the first included (objective.max_sampling_rounds)."}
+    )
+    augment_easy: bool = field(
+        default=False, metadata={"help": "Re-roll all-right groups on a corrupted clip (memory.augment_easy)."}
+    )
+    augment_hard: bool = field(
+        default=False, metadata={"help": "Re-roll all-wrong groups with a hint in the prompt (memory.augment_hard)."}
+    )
+    hint_max_chars: int = field(default=300, metadata={"help": "Most characters of a hint (memory.hint_max_chars)."})
+    hint_template: str = field(
+        default="\nHint: {hint}", metadata={"help": "What is appended to the question, {hint} replaced (memory.hint_template)."}
     )
 
     token_weight_alpha: Optional[float] = field(
