@@ -31,7 +31,8 @@ PRESETS = {
                     "data.invert_questions.p": 0.5, "stage.max_grad_norm": 20.0, "stage.max_completion_length": 4096,
                     "model.freeze_vision": True}, ()),
     "deepvideo_r1_7b": ({"objective.name": "reg_grpo", "objective.advantage_regression": True, "objective.beta": 1.0,
-                         "stage.steps_per_generation": 1}, ()),
+                         "stage.steps_per_generation": 1, "memory.augment_easy": True, "memory.augment_hard": True},
+                        ()),
     "dapo_7b": ({"objective.name": "dapo", "objective.dynamic_sampling": True, "objective.epsilon_high": 0.28,
                  "objective.beta": 0.0, "stage.num_generations": 16}, ("objective.max_sampling_rounds=2",)),
 }
