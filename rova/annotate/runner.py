@@ -93,40 +93,11 @@ def annotate(cfg, items: list[CotItem], read_clip, generator, store: PredictionS
 
     `skipped`: item_id -> reason for media that failed the probe; a decode failure here is skipped the same way.
     """
-    import torch
+    from rova.inference.sampling import sample_records
 
-    from rova.errors import VideoDecodeError
-    from rova.inference.seeding import stable_seed
-
-    k = cfg.cot.num_samples
-    per_call = max(1, cfg.cot.batch_size // k)  # cot.batch_size counts prompts, and each record is k prompts
-    mine = items[shard::num_shards]
-    pending = [item for item in mine if not store.done(CELL, item.item_id)]
-    unreadable = [i for i in pending if i.item_id in skipped]
-    for item in unreadable:
-        store.append(_skip_line(item, skipped[item.item_id]))
-    pending = [i for i in pending if i.item_id not in skipped]
-    progress.begin(len(mine) - len(pending))  # in the store (the media that failed the probe too): not in the rate
-    for start in range(0, len(pending), per_call):
-        batch = pending[start : start + per_call]
-        prompts, ready = [], []
-        for item in batch:
-            try:
-                frames, timing, is_image = read_clip(item)
-            except VideoDecodeError as exc:
-                log.warning("skipping undecodable media: %s", exc)
-                store.append(_skip_line(item, str(exc)))
-                continue
-            prompts += [generator.encode(render_text(item), frames, timing, is_image)] * k
-            ready.append(item)
-        if ready:
-            # Seeded per call from its first item: a resumed run that starts at the same call samples the same.
-            torch.manual_seed(stable_seed(cfg.stage.seed, CELL, ready[0].item_id))
-            completions = generator.generate(prompts)
-            for j, item in enumerate(ready):
-                store.append(judge(item, completions[j * k : (j + 1) * k], cfg.cot.min_score))
-        progress.advance(len(batch), CELL)
-    progress.finish()
+    sample_records(items[shard::num_shards], store, read_clip, generator, render_text, progress, skipped, cell=CELL,
+                   num_samples=cfg.cot.num_samples, batch_size=cfg.cot.batch_size, seed=cfg.stage.seed,
+                   skip_line=_skip_line, judge=lambda item, completions: judge(item, completions, cfg.cot.min_score))
 
 
 def _skip_line(item: CotItem, reason: str) -> dict[str, Any]:

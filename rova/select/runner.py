@@ -97,39 +97,11 @@ def sample_records(cfg, items: list[DatasetItem], read_clip, generator, store: P
 
     `skipped`: item_id -> reason for media that failed the probe; a decode failure here is skipped the same way.
     """
-    import torch
+    from rova.inference.sampling import sample_records
 
-    from rova.errors import VideoDecodeError
-    from rova.inference.seeding import stable_seed
-
-    n = cfg.select.num_samples
-    per_call = max(1, cfg.select.batch_size // n)  # select.batch_size counts prompts, and each record is n prompts
-    mine = items[shard::num_shards]
-    pending = [item for item in mine if not store.done(CELL, item.item_id)]
-    unreadable = [i for i in pending if i.item_id in skipped]
-    store.extend([_skip_line(item, skipped[item.item_id]) for item in unreadable])
-    pending = [i for i in pending if i.item_id not in skipped]
-    progress.begin(len(mine) - len(pending))  # in the store (the media that failed the probe too): not in the rate
-    for start in range(0, len(pending), per_call):
-        batch = pending[start : start + per_call]
-        prompts, ready, lines = [], [], []
-        for item in batch:
-            try:
-                frames, timing, is_image = read_clip(item)
-            except VideoDecodeError as exc:
-                log.warning("skipping undecodable media: %s", exc)
-                lines.append(_skip_line(item, str(exc)))
-                continue
-            prompts += [generator.encode(render_text(item), frames, timing, is_image)] * n
-            ready.append(item)
-        if ready:
-            # Seeded per call from its first record: a resumed run that starts at the same call samples the same.
-            torch.manual_seed(stable_seed(cfg.stage.seed, CELL, ready[0].item_id))
-            completions = generator.generate(prompts)
-            lines += [score_samples(item, completions[j * n : (j + 1) * n], cfg.reward) for j, item in enumerate(ready)]
-        store.extend(lines)  # the call's lines, one fsync
-        progress.advance(len(batch), CELL)
-    progress.finish()
+    sample_records(items[shard::num_shards], store, read_clip, generator, render_text, progress, skipped, cell=CELL,
+                   num_samples=cfg.select.num_samples, batch_size=cfg.select.batch_size, seed=cfg.stage.seed,
+                   skip_line=_skip_line, judge=lambda item, completions: score_samples(item, completions, cfg.reward))
 
 
 def decide(cfg, line: dict[str, Any]) -> str:
