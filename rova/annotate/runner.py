@@ -32,7 +32,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rova.inference.items import DatasetItem, load_dataset_items, with_absolute_media
+from rova.inference.items import DatasetItem, lines_by_item, load_dataset_items, with_absolute_media
 from rova.inference.predictions import PredictionStore
 from rova.inference.progress import Progress
 from rova.inference.sharding import complete_shard, shard_file, shard_of
@@ -123,10 +123,7 @@ def write_outputs(cfg, run_dir: Path, items: list[CotItem], lines: list[dict[str
     """cot.json (kept records, input order) and cot_report.json (kept / dropped / skipped per problem type)."""
     from rova.utils.io import atomic_write_json
 
-    by_id = {line["item_id"]: line for line in lines}
-    missing = [item.item_id for item in items if item.item_id not in by_id]
-    if missing:
-        raise RuntimeError(f"{run_dir}: {len(missing)} records have no prediction line (first: {missing[:3]})")
+    by_id = lines_by_item(items, lines, run_dir)
     kept = [cot_record(item, by_id[item.item_id]) for item in items if by_id[item.item_id]["status"] == "kept"]
     per_type: dict[str, Counter] = {}
     reasons: Counter = Counter()

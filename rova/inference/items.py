@@ -45,3 +45,13 @@ def with_absolute_media(item: DatasetItem) -> dict[str, Any]:
         if key in out:
             out[key] = item.record.media_path
     return out
+
+
+def lines_by_item(items: list, lines: list[dict[str, Any]], where: Path) -> dict[str, dict[str, Any]]:
+    """{item_id: its merged prediction line}; every item must have one (a merge that lost a shard's line would
+    otherwise write an output silently missing records)."""
+    by_id = {line["item_id"]: line for line in lines}
+    missing = [item.item_id for item in items if item.item_id not in by_id]
+    if missing:
+        raise RuntimeError(f"{where}: {len(missing)} records have no prediction line (first: {missing[:3]})")
+    return by_id

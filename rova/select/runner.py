@@ -34,7 +34,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rova.inference.items import DatasetItem, load_dataset_items, with_absolute_media
+from rova.inference.items import DatasetItem, lines_by_item, load_dataset_items, with_absolute_media
 from rova.inference.predictions import PredictionStore
 from rova.inference.progress import Progress
 from rova.inference.sharding import complete_shard, shard_file, shard_of
@@ -128,10 +128,7 @@ def write_outputs(cfg, run_dir: Path, items: list[DatasetItem], lines: list[dict
     from rova.select.report import histogram_png, markdown_report
     from rova.utils.io import atomic_write_json, atomic_write_text
 
-    by_id = {line["item_id"]: line for line in lines}
-    missing = [item.item_id for item in items if item.item_id not in by_id]
-    if missing:
-        raise RuntimeError(f"{run_dir}: {len(missing)} records have no prediction line (first: {missing[:3]})")
+    by_id = lines_by_item(items, lines, run_dir)
     statuses = (KEPT, *DROPPED, SKIPPED)
     verdict = {item.item_id: decide(cfg, by_id[item.item_id]) for item in items}
     kept = [with_absolute_media(item) for item in items if verdict[item.item_id] == KEPT]
