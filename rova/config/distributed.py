@@ -24,6 +24,8 @@ class DistributedConfig:
     offload_param: bool = False
     backend: str = "auto"
     master_port: Optional[int] = None
+    # Ranks per sequence-parallel group (DeepSpeed Ulysses; rova.models.sequence_parallel): 1 = off.
+    sequence_parallel: int = 1
 
     def __post_init__(self) -> None:
         _choice("distributed.name", self.name, ("none", "ddp", "zero2", "zero3"))
@@ -34,6 +36,15 @@ class DistributedConfig:
             raise ConfigError("distributed.offload_param", "parameter offload needs distributed=zero3")
         if self.offload_optimizer and self.name not in ("zero2", "zero3"):
             raise ConfigError("distributed.offload_optimizer", "optimizer offload needs distributed=zero2 or zero3")
+        _positive("distributed.sequence_parallel", self.sequence_parallel)
+        if self.sequence_parallel > 1:
+            if self.name == "none":
+                raise ConfigError("distributed.sequence_parallel", f"{self.sequence_parallel} ranks per sequence need "
+                                  "several processes: use distributed=ddp, zero2 or zero3")
+            if self.nproc_per_node is not None and self.nproc_per_node % self.sequence_parallel:
+                raise ConfigError("distributed.sequence_parallel", f"{self.sequence_parallel} must divide "
+                                  f"distributed.nproc_per_node ({self.nproc_per_node}): a sequence-parallel group's "
+                                  "ranks sit on one node")
         if self.master_port is not None and not 1024 <= self.master_port <= 65535:
             raise ConfigError("distributed.master_port", f"got {self.master_port}; must be in [1024, 65535]")
 

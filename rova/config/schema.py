@@ -23,6 +23,7 @@ from rova.config.corruption import CorruptionConfig
 from rova.config.cot import CotConfig
 from rova.config.data import DataConfig
 from rova.config.distributed import DistributedConfig
+from rova.config.sequence_parallel import check_sequence_parallel
 from rova.config.eval import EvalConfig
 from rova.config.logger import LoggerConfig
 from rova.config.memory import MemoryConfig
@@ -162,6 +163,7 @@ class RootConfig:
                               "with distributed.nproc_per_node to shard over local processes")
         if self.cluster.name == "slurm" and self.cluster.gpus_per_node == 0 and self.distributed.backend == "nccl":
             raise ConfigError("distributed.backend", "nccl needs GPUs: set cluster.gpus_per_node or backend=gloo")
+        check_sequence_parallel(self)
 
     def _check_whole_groups_per_micro_batch(self) -> None:
         """objective.advantage_regression (Reg-GRPO) regresses on each group's mean log-ratio, so every group must be

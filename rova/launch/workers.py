@@ -27,7 +27,14 @@ def processes_per_node(cfg: RootConfig) -> int:
         return 1
     if cfg.distributed.nproc_per_node is not None:
         return cfg.distributed.nproc_per_node
-    return visible_gpus() or 2
+    count = visible_gpus() or 2
+    size = cfg.distributed.sequence_parallel
+    if count % size:  # nproc_per_node set is checked at compose time; here the visible GPUs decide
+        from rova.errors import ConfigError
+
+        raise ConfigError("distributed.sequence_parallel", f"{size} must divide the {count} processes of a node (one "
+                          "per visible GPU): set distributed.nproc_per_node or another sequence_parallel")
+    return count
 
 
 def free_port() -> int:

@@ -93,6 +93,7 @@ def rova_trainer_arguments(cfg: RootConfig) -> dict:
     return {
         "model_family": cfg.model.family,
         "share_vision_encoding": cfg.model.share_vision_encoding,
+        "sequence_parallel": cfg.distributed.sequence_parallel,
         "decode_workers": cfg.data.decode_workers,
         "branches": list(cfg.tgrpo.branches),
         "shuffled_generations": cfg.tgrpo.shuffled_generations,

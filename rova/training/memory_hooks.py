@@ -41,7 +41,7 @@ def group_outcomes(heads: list[dict], views: dict, scores: dict, seeds: list[int
 def memory_phase(trainer, step: int, heads: list[dict], views: dict, scores: dict) -> None:
     memory = trainer.memory
     seeds = [trainer.clip_source.corruption_seed(row, step) for row in heads]
-    outcomes = gather_object(group_outcomes(heads, views, scores, seeds))
+    outcomes = gather_object(group_outcomes(heads, views, scores, seeds) if trainer.reports else [])
     added = memory.observe(step, outcomes)
     rechecks = recheck_due(trainer, step)
     metrics = trainer._metrics["train"]
@@ -66,7 +66,7 @@ def recheck_due(trainer, step: int) -> dict[str, int]:
     due = memory.due(step)
     if not due:  # the same on every rank (identical memory), so skipping keeps the collectives in step
         return dict.fromkeys(RECHECK_OUTCOMES, 0)
-    rank, world = trainer.accelerator.process_index, trainer.accelerator.num_processes
+    rank, world = trainer.data_rank, trainer.data_world  # an SP group re-checks one share (its first rank generates)
     dataset = trainer.train_dataset
     index_of = {sample_id: i for i, sample_id in enumerate(dataset.sample_ids)}
     rows = [memory.replay_row(dict(dataset.base[index_of[e.sample_id]]), e.key) for e in due[rank::world]
@@ -84,5 +84,5 @@ def recheck_due(trainer, step: int) -> dict[str, int]:
     scored = score_correctness(texts, [row["solution"] for row in rows], [row["problem_type"] for row in rows],
                                trainer.args.reward).scores
     results = [(key, float(score)) for key, score in zip(keys, scored)]
-    gathered = sorted(gather_object(results), key=lambda r: repr(r[0]))
+    gathered = sorted(gather_object(results if trainer.reports else []), key=lambda r: repr(r[0]))
     return memory.record_rechecks(step, gathered)

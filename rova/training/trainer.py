@@ -59,6 +59,7 @@ from rova.training.importance import importance_sampling_ratio
 from rova.training.loop_fixes import LoopFixes
 from rova.training.rollout_metrics import MEAN_STD, SUM, MetricValues, rollout_metrics
 from rova.inference.seeding import stable_seed
+from rova.training.sequence_parallel import SequenceParallelPasses
 from rova.training.scoring import (BranchScores, GenerationPlan, LossRows, loss_rows, plan_generation, score_rollout,
                                   shuffle_rewards)
 from rova.training.video_grpo_config import VideoGRPOConfig
@@ -130,7 +131,7 @@ def merge_rollouts(rounds: list[Rollout], picks: list[Pick]) -> Rollout:
     )
 
 
-class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
+class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, SequenceParallelPasses, GRPOTrainer):
     """GRPOTrainer on video. Every option comes from `args`, a VideoGRPOConfig (rova.training.args builds it);
     `clip_source` decodes the clips, `memory` is the difficulty memory (or None), `run_dir` gets rollouts.jsonl."""
 
@@ -163,6 +164,7 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
         if self.share_vision_encoding:
             install_shared_vision_encoding(self.family)
         self.clip_prefetcher = self._make_clip_prefetcher(self.args.decode_workers)
+        self._setup_sequence_parallel(self.args.sequence_parallel)  # sequence_parallel.py (N = 1: nothing)
         self._last_rollout_key: tuple[int, int] | None = None  # dynamic sampling's draws are keyed by rollout
         self._dataset_sample_ids: list | None = None
 
@@ -210,6 +212,8 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
         compute_aux_loss=False, visual_rows: list[dict] | None = None, **kwargs: Any,
     ):
         rows = visual_rows if visual_rows is not None else self._active_visual_rows
+        if rows is not None and self.sp is not None:  # one row at a time, its sequence split over the SP group
+            return (*self._sharded_logps(model, input_ids, attention_mask, logits_to_keep, rows, compute_entropy), None)
         if rows is None:
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss, **kwargs
@@ -235,6 +239,8 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
                             share_vision_encoding=self.share_vision_encoding, device=ids.device)
 
     def _completion_logits(self, model, ids, mask, rows, completion_length: int) -> torch.Tensor:
+        if self.sp is not None:
+            return self._sharded_logits(model, ids, mask, rows, completion_length)
         return completion_span_logits(model, self._model_inputs(ids, mask, rows), completion_length)
 
     # Override: hand the per-row video tensors of this micro-batch to the policy forward, run Reg-GRPO's loss instead
@@ -315,6 +321,7 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
         heads = [group[0] for group in split_groups(inputs, group_size)]
         step = self.state.global_step
         reward_cfg = self.args.reward
+        self._sp_cache.clear()  # the clips of the last rollout are gone (rova.models.sequence_parallel.vision)
 
         views = self._build_views(heads, step)                                                    # 1. views
         sampled = self._rollout_round(heads, views, group_size)                                   # 2., 3.
@@ -449,8 +456,8 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
         while (count := self._agreed_draw_count(refill)) > 0:
             dataset = self.train_dataset
             if order is None:
-                order = refill_order(len(dataset), self.args.seed, key, self.accelerator.process_index,
-                                     self.accelerator.num_processes)
+                order = refill_order(len(dataset), self.args.seed, key, self.data_rank,
+                                     self.data_world)
             sample_ids = self._sample_ids()
             held = {row["sample_id"] for r in rounds for row in r.heads}
             indices = take_fresh(order, count, lambda i: sample_ids[i] in held, patience=len(dataset))
@@ -538,11 +545,13 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
             ) as unwrapped_model,
             torch.no_grad(),
         ):
-            # Every rank enters the unwrap (ZeRO-3 gathers there), even with nothing to generate.
-            if not prompts:
-                return Generation([])
-            # The one HF generate call (rova.inference.hf_generation), with TRL's generation config.
-            return Generation(generate_ids(unwrapped_model, inputs, generation_config, self.eos_token_ids))
+            # Every rank enters the unwrap (ZeRO-3 gathers there), even with nothing to generate; in an SP group only
+            # the first rank generates (sequence_parallel.py) and the others receive its completions.
+            generation = Generation([])
+            if prompts and self._generates_here():
+                # The one HF generate call (rova.inference.hf_generation), with TRL's generation config.
+                generation = Generation(generate_ids(unwrapped_model, inputs, generation_config, self.eos_token_ids))
+        return self.share_generation(generation)
 
     # 3. score: KL consistency ---------------------------------------------------------------------------
     def _measure_kl(self, plan: GenerationPlan, prompts: dict, completions: list[list[int]]) -> np.ndarray:
@@ -736,7 +745,7 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
         Ranks may hold different numbers of values (an image group has no shuffled completions), so a
         fixed-size [sum, count, sum of squares] is reduced: every rank makes the same collective call.
         """
-        local = np.asarray(values, dtype=np.float64).reshape(-1)
+        local = np.asarray(values if self.reports else [], dtype=np.float64).reshape(-1)
         local = local[np.isfinite(local)]
         stats = torch.tensor([local.sum(), local.size, np.square(local).sum()], dtype=torch.float64,
                              device=self.accelerator.device)
@@ -761,13 +770,13 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
                 metrics[name].append(mean)
 
     def _gathered_count(self, values: np.ndarray) -> int:
-        local = np.asarray(values, dtype=np.float64)
+        local = np.asarray(values if self.reports else [], dtype=np.float64)
         count = torch.tensor([float(np.isfinite(local).sum())], dtype=torch.float64, device=self.accelerator.device)
         return int(self.accelerator.reduce(count, reduction="sum").item())
 
     def _count_tokens(self, mode: str, batch: dict) -> None:
         """Tokens that entered the loss passes (prompt with its vision placeholders + completion), all processes."""
-        tokens = batch["prompt_mask"].sum() + batch["completion_mask"].sum()
+        tokens = (batch["prompt_mask"].sum() + batch["completion_mask"].sum()) * int(self.reports)
         total = int(self.accelerator.gather(tokens.reshape(1)).sum().item())
         if mode == "train":
             self.state.num_input_tokens_seen += total
@@ -800,7 +809,7 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
             if extra is not None:
                 record.update(extra[g])
             records.append(record)
-        gathered = gather_object(records)
+        gathered = gather_object(records if self.reports else [])
         if self.accelerator.is_main_process:
             for record in gathered:
                 append_jsonl(self.run_dir / "rollouts.jsonl", record)
@@ -815,12 +824,16 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
     # (both keep RepeatSampler's invariant) feed the batches.
     def _get_train_sampler(self, dataset=None):
         per_batch = self.args.task_mixing == "per_batch"
-        if self.memory is None and not per_batch:
+        if self.memory is None and not per_batch and self.sp is None:
             return super()._get_train_sampler(dataset)
         dataset = dataset if dataset is not None else self.train_dataset
-        prompts = self.args.generation_batch_size // self.num_generations
+        prompts = self._prompts_per_generation()  # over the data-parallel ranks (an SP group counts once)
         repeats = dict(mini_repeat_count=self.num_generations, batch_size=prompts,
                        repeat_count=self.num_iterations * self.args.steps_per_generation, seed=self.args.seed)
+        if self.memory is None and not per_batch:
+            from trl.trainer.grpo_trainer import RepeatSampler
+
+            return self._shared_by_group(RepeatSampler(data_source=dataset, shuffle=self.shuffle_dataset, **repeats))
         kinds = None
         if per_batch:
             from rova.rewards import canonical_problem_type
@@ -830,10 +843,10 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
         if self.memory is not None:
             from rova.memory import ReplayRepeatSampler
 
-            return ReplayRepeatSampler(dataset.sample_ids, self.memory, kinds=kinds, **repeats)
+            return self._shared_by_group(ReplayRepeatSampler(dataset.sample_ids, self.memory, kinds=kinds, **repeats))
         from rova.training.task_mixing import SingleKindRepeatSampler
 
-        return SingleKindRepeatSampler(kinds, group_size=prompts // self.accelerator.num_processes, **repeats)
+        return self._shared_by_group(SingleKindRepeatSampler(kinds, group_size=prompts // self.data_world, **repeats))
 
     # Hook of CompleteCheckpoints: memory.json goes into every checkpoint (and the run dir), before its marker,
     # so a resume restores the same memory.

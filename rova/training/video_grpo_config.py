@@ -37,6 +37,8 @@ class VideoGRPOConfig(GRPOConfig):
 
         model_family (`str`): the model family adapter (`model.family`; rova/models/families).
         share_vision_encoding (`bool`): one vision-tower run per distinct clip per pass (`model.share_vision_encoding`).
+        sequence_parallel (`int`): ranks per sequence-parallel group (`distributed.sequence_parallel`;
+            rova.training.sequence_parallel); 1 = off.
         decode_workers (`int`): threads decoding the next generation batch's clips (`data.decode_workers`; 0 = inline).
         branches (`list[str]`): the T-GRPO branches that run (`tgrpo.branches`); always contains "clean".
         shuffled_generations / corrupted_generations (`int` or `None`): completions per prompt on the shuffled /
@@ -64,6 +66,9 @@ class VideoGRPOConfig(GRPOConfig):
     model_family: Optional[str] = field(default=None, metadata={"help": "Model family adapter (model.family); required."})
     share_vision_encoding: bool = field(
         default=True, metadata={"help": "One vision-tower run per distinct clip per pass (model.share_vision_encoding)."}
+    )
+    sequence_parallel: int = field(
+        default=1, metadata={"help": "Ranks per sequence-parallel group (distributed.sequence_parallel); 1 = off."}
     )
     decode_workers: int = field(
         default=0, metadata={"help": "Threads decoding the next generation batch's clips; 0 = inline (data.decode_workers)."}
