@@ -87,12 +87,18 @@ class HFGenerator:
     def decode(self, completions: list[list[int]]) -> list[str]:
         return self.processor.batch_decode(completions, skip_special_tokens=True)
 
+    def inputs(self, prompts: list[EncodedPrompt]) -> dict:
+        """generate()'s inputs for a non-empty batch of prompts (on the model's device)."""
+        device = next(self.model.parameters()).device
+        return prompt_inputs(prompts, pad_id=self.pad_id, image_token=self.image_token, video_token=self.video_token,
+                             share_vision_encoding=self.share_vision_encoding, device=device)
+
+    @torch.no_grad()
+    def generate_from(self, inputs: dict) -> list[str]:
+        return self.decode(generate_ids(self.model, inputs, self.generation_config, self.eos_ids))
+
     @torch.no_grad()
     def generate(self, prompts: list[EncodedPrompt]) -> list[str]:
         if not prompts:
             return []
-        device = next(self.model.parameters()).device
-        inputs = prompt_inputs(prompts, pad_id=self.pad_id, image_token=self.image_token,
-                               video_token=self.video_token, share_vision_encoding=self.share_vision_encoding,
-                               device=device)
-        return self.decode(generate_ids(self.model, inputs, self.generation_config, self.eos_ids))
+        return self.generate_from(self.inputs(prompts))

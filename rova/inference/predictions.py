@@ -15,8 +15,13 @@ from typing import Any
 
 
 class PredictionStore:
-    def __init__(self, path: str | os.PathLike):
+    """`write=False`: a follower's view of a file another process writes (a sequence-parallel group's other ranks
+    track what their first rank writes): it reads the file once, never cuts or appends, and keeps new records in
+    memory only."""
+
+    def __init__(self, path: str | os.PathLike, write: bool = True):
         self.path = Path(path)
+        self.write = write
         self.records: dict[tuple[str, str], dict[str, Any]] = {}
         self._load()
 
@@ -34,7 +39,7 @@ class PredictionStore:
                 break
             self.records[(record["cell"], record["item_id"])] = record
             good += len(line)
-        if good != len(data):  # a torn tail from a killed run: cut it so appends stay valid JSON Lines
+        if good != len(data) and self.write:  # a torn tail from a killed run: cut it so appends stay valid JSON Lines
             with open(self.path, "r+b") as handle:
                 handle.truncate(good)
                 handle.flush()
@@ -56,6 +61,9 @@ class PredictionStore:
         if len(set(keys)) != len(keys):
             raise ValueError(f"{self.path}: a batch holds one (cell, item) twice; a prediction is never written twice")
         if not records:
+            return
+        if not self.write:
+            self.records.update(zip(keys, records))
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as handle:

@@ -18,6 +18,7 @@ TRL 1.16's GRPOConfig refuses sequence parallelism and DeepSpeed's Ulysses datal
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Iterator
 
 import torch
@@ -123,6 +124,22 @@ class SequenceParallelPasses:
 
     def _generates_here(self) -> bool:
         return self.sp is None or self.sp.is_leader
+
+    def _encode_for_generation(self, model, inputs: dict) -> dict | None:
+        """Every rank of the group encodes its share of the generation batch's frames (MR-SP; None without SP)."""
+        if self.sp is None:
+            return None
+        from rova.models.sequence_parallel.vision import encode_for_replay
+
+        return encode_for_replay(self._inner_model(model), self.sp, inputs, self._sp_cache)
+
+    def _replaying_vision(self, model, encodings: dict | None):
+        """The first rank generates from the group's encodings (its vision tower does not encode again)."""
+        if encodings is None:
+            return nullcontext()
+        from rova.models.sequence_parallel.vision import replay_vision_tower
+
+        return replay_vision_tower(self._inner_model(model).visual, encodings)
 
     # ------------------------------------------------------------------ sharded passes
     def _inner_model(self, model) -> torch.nn.Module:

@@ -548,9 +548,11 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, SequenceParallelPasses, G
             # Every rank enters the unwrap (ZeRO-3 gathers there), even with nothing to generate; in an SP group only
             # the first rank generates (sequence_parallel.py) and the others receive its completions.
             generation = Generation([])
+            encodings = self._encode_for_generation(unwrapped_model, inputs) if prompts else None  # MR-SP (SP only)
             if prompts and self._generates_here():
                 # The one HF generate call (rova.inference.hf_generation), with TRL's generation config.
-                generation = Generation(generate_ids(unwrapped_model, inputs, generation_config, self.eos_token_ids))
+                with self._replaying_vision(unwrapped_model, encodings):
+                    generation = Generation(generate_ids(unwrapped_model, inputs, generation_config, self.eos_token_ids))
         return self.share_generation(generation)
 
     # 3. score: KL consistency ---------------------------------------------------------------------------

@@ -137,3 +137,51 @@ def split_vision_tower(visual: torch.nn.Module, sp: SequenceParallel, cache: Vis
         yield
     finally:
         del visual.forward
+
+
+# (pixels, grid, clip index) keys of a forward's inputs (rova.inference.visual.SHARED_MODALITIES)
+_MODALITIES = (("pixel_values_videos", "video_grid_thw", "video_clip_index"),
+               ("pixel_values", "image_grid_thw", "image_clip_index"))
+
+
+def _tower_key(pixels: torch.Tensor, grid: torch.Tensor) -> tuple:
+    return int(pixels.shape[0]), tuple(grid.flatten().tolist())
+
+
+def encode_for_replay(inner: torch.nn.Module, sp: SequenceParallel, inputs: dict, cache: VisionCache) -> dict:
+    """What the vision tower of `inner` will be asked to encode in a forward over `inputs` (model inputs, with or
+    without shared vision encoding's clip indices), encoded MR-SP by every rank of the group, keyed for
+    `replay_vision_tower`. Runs without gradient (generation)."""
+    from rova.models.vision_sharing import first_uses
+
+    encodings = {}
+    visual = inner.visual
+    with torch.no_grad(), split_vision_tower(visual, sp, cache):
+        for pixel_key, grid_key, index_key in _MODALITIES:
+            if pixel_key not in inputs:
+                continue
+            pixels, grid = inputs[pixel_key].type(visual.dtype), inputs[grid_key]
+            if inputs.get(index_key) is not None:  # shared: the tower sees each distinct clip once
+                grid = grid[torch.as_tensor(first_uses(list(inputs[index_key])), device=grid.device)]
+            encodings[_tower_key(pixels, grid)] = visual(pixels, grid_thw=grid)
+    return encodings
+
+
+@contextmanager
+def replay_vision_tower(visual: torch.nn.Module, encodings: dict):
+    """Inside the block, `visual` hands back the group's encodings (encode_for_replay) instead of encoding: one
+    rank then generates from the clips every rank of its group encoded a share of."""
+    def forward(hidden_states, grid_thw=None, **kwargs):
+        key = _tower_key(hidden_states, grid_thw if grid_thw is not None else kwargs["grid_thw"])
+        if key not in encodings:
+            from rova.errors import RovaError
+
+            raise RovaError(f"sequence parallelism: the vision tower was asked for clips ({key[0]} patches) that the "
+                            "group did not encode; encode_for_replay must see the same inputs as the forward")
+        return copy.copy(encodings[key])
+
+    visual.forward = forward
+    try:
+        yield
+    finally:
+        del visual.forward
