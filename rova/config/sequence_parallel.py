@@ -12,9 +12,9 @@ from pathlib import Path
 
 from rova.errors import ConfigError
 
-# Stages whose passes rova shards (the RL trainer: grpo, tgrpo, memory), and eval, whose groups encode each clip
+# Stages whose passes rova shards (the RL trainer: grpo, tgrpo, memory; sft), and eval, whose groups encode each clip
 # MR-SP and generate on their first rank (decoding goes token by token: Ulysses does not split it).
-TRAINING_STAGES = ("grpo", "tgrpo", "memory")
+TRAINING_STAGES = ("grpo", "tgrpo", "memory", "sft")
 SEQUENCE_PARALLEL_STAGES = TRAINING_STAGES + ("eval",)
 # Ulysses takes no attention mask; eager attention needs one (DeepSpeed refuses it too).
 MASKLESS_ATTENTION = ("sdpa", "flash_attention_2")

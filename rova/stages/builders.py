@@ -122,8 +122,11 @@ def build_sft_trainer(cfg: RootConfig, run_dir: Path, dist=None):
     from rova.training.loop_fixes import LoopFixes
     from rova.training.tracking import ConsoleCallback, MetricsJsonlCallback, PreemptionCallback
 
-    class VideoSFTTrainer(CompleteCheckpoints, LoopFixes, Trainer):
-        """transformers' Trainer with rova's loop fixes (rova/training/loop_fixes.py) and complete checkpoints."""
+    from rova.training.sequence_parallel import SequenceParallelSFT
+
+    class VideoSFTTrainer(CompleteCheckpoints, LoopFixes, SequenceParallelSFT, Trainer):
+        """transformers' Trainer with rova's loop fixes (rova/training/loop_fixes.py), complete checkpoints and
+        sequence parallelism (distributed.sequence_parallel)."""
 
     dist = dist or DistState()
     ensure_demo_data(cfg.data)
@@ -141,4 +144,5 @@ def build_sft_trainer(cfg: RootConfig, run_dir: Path, dist=None):
         callbacks=[MetricsJsonlCallback(run_dir), PreemptionCallback(run_dir), ConsoleCallback()],
     )
     trainer.remove_callback(PrinterCallback)  # raw log dicts; ConsoleCallback prints one line per step
+    trainer.setup_sequence_parallel(cfg.distributed.sequence_parallel, get_family(cfg.model.family))
     return trainer, processor, data

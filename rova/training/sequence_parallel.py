@@ -62,6 +62,10 @@ class SequenceParallelSampler(Sampler):
     def __len__(self) -> int:
         return len(self.inner) * self.copies  # type: ignore[arg-type]
 
+    def set_epoch(self, epoch: int) -> None:  # accelerate re-seeds the sampler every epoch
+        if hasattr(self.inner, "set_epoch"):
+            self.inner.set_epoch(epoch)
+
 
 class SequenceParallelPasses:
     """Mixin of VideoGRPOTrainer: the SP group, its data split and its sharded passes (no-ops when N = 1)."""
@@ -165,3 +169,64 @@ class SequenceParallelPasses:
 
         return sharded_completion_logits(model, self._inner_model(model), self.sp, ids, mask, completion_length,
                                          rows, self._row_inputs, step_cache=self._sp_cache)
+
+
+class SequenceParallelSFT:
+    """Mixin of the SFT trainer (stage=sft) under sequence parallelism: the N ranks of a group take the same rows
+    (the seeded sampler of a W/N-process run, each batch N times), and the completion-only loss is computed one row
+    at a time with its sequence split over the group. The loss is the model's own (the summed cross-entropy of the
+    label tokens over the batch's label count, num_items_in_batch) and is scaled as transformers' Trainer scales it."""
+
+    sp: SequenceParallel | None = None
+
+    def setup_sequence_parallel(self, size: int, family) -> None:
+        self.sp = None
+        if size <= 1:
+            return
+        from trl.trainer.utils import add_fused_lm_head
+
+        self.family = family
+        self.sp = build_groups(size)
+        config = self.model.config
+        install_ulysses(self.sp, config.get_text_config(), config._attn_implementation)
+        add_fused_lm_head(self.model)  # per-token log-probs of pre-shifted labels, chunk by chunk
+        self._sp_inner = next(m for m in self.model.modules() if isinstance(m, family.inner_model_classes()))
+        self.data_collator.per_row_visual = True
+        if self.accelerator.is_main_process:
+            print(f"[rova] sequence parallel: {self.sp.dp_size} group(s) of {size} ranks (Ulysses over "
+                  f"{config._attn_implementation})", flush=True)
+
+    # Override: with SP, the seeded sampler of a W/N-process run (as accelerate seeds it), each batch N times.
+    def _get_train_sampler(self, train_dataset=None):
+        if self.sp is None:
+            return super()._get_train_sampler(train_dataset)
+        from accelerate.data_loader import SeedableRandomSampler
+
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        seed = self.args.data_seed if self.args.data_seed is not None else torch.random.initial_seed()
+        return SequenceParallelSampler(SeedableRandomSampler(dataset, data_seed=seed),
+                                       self.args.per_device_train_batch_size, self.sp.size)
+
+    # Override: with SP, the label tokens' log-probs summed over the group's chunks of each row.
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.sp is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        from rova.models.sequence_parallel.logps import sharded_label_logp_sum
+
+        rows = inputs.pop("visual_rows")
+        ids, mask, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
+        total = sum(sharded_label_logp_sum(model, self._sp_inner, self.sp, ids[i][mask[i].bool()],
+                                           labels[i][mask[i].bool()], rows[i], self._sft_row_inputs)
+                    for i in range(ids.size(0)))
+        count = num_items_in_batch if num_items_in_batch is not None else (labels != -100).sum()
+        loss = -total / count
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes  # as Trainer.compute_loss (DDP averages the gradients)
+        return (loss, None) if return_outputs else loss
+
+    def _sft_row_inputs(self, tokens: torch.Tensor, visual_row: dict) -> dict:
+        from rova.inference.visual import model_inputs
+
+        ids = self.family.token_ids(self.processing_class.tokenizer)
+        return model_inputs(tokens, torch.ones_like(tokens), [visual_row], image_token=ids["image_pad"],
+                            video_token=ids["video_pad"], share_vision_encoding=False)

@@ -136,6 +136,9 @@ class VideoSFTCollator:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         token_ids = family.token_ids(tokenizer)
         self.image_token, self.video_token = token_ids["image_pad"], token_ids["video_pad"]
+        # Sequence parallelism (rova.training.sequence_parallel.SequenceParallelSFT) runs each row on its own:
+        # it needs each row's visual tensors, not only their concatenation.
+        self.per_row_visual = False
 
     def encode_row(self, row: dict):
         """(prompt ids, completion ids, visual tensors) of one row."""
@@ -155,10 +158,13 @@ class VideoSFTCollator:
         encoded = [self.encode_row(row) for row in rows]
         ids, mask = right_pad([p + c for p, c, _ in encoded], self.pad_id)
         labels, _ = right_pad([[IGNORE_INDEX] * len(p) + c for p, c, _ in encoded], IGNORE_INDEX)
-        return {
+        batch = {
             "input_ids": ids,
             "attention_mask": mask,
             "labels": labels,
             "mm_token_type_ids": mm_token_type_ids(ids, self.image_token, self.video_token),
             **stack_visual([v for _, _, v in encoded]),
         }
+        if self.per_row_visual:
+            batch["visual_rows"] = [v for _, _, v in encoded]
+        return batch

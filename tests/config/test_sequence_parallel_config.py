@@ -25,11 +25,11 @@ def test_a_valid_sequence_parallel_run_composes():
      "divide the model's 4 attention heads"),
     (["distributed.nproc_per_node=3"], "distributed.sequence_parallel", "must divide distributed.nproc_per_node"),
     (["distributed=none", "distributed.nproc_per_node=1"], "distributed.sequence_parallel", "several processes"),
-    (["stage=sft"], "distributed.sequence_parallel", "stage 'sft'"),
+    (["stage=select"], "distributed.sequence_parallel", "stage 'select'"),
     (["stage=cot"], "distributed.sequence_parallel", "stage 'cot'"),
     (["objective=tw_grpo"], "objective.token_weight_alpha", "not sharded"),
     (["distributed.sequence_parallel=0"], "distributed.sequence_parallel", ""),
-], ids=["eager", "heads", "nproc", "one-process", "sft", "cot", "tw_grpo", "zero"])
+], ids=["eager", "heads", "nproc", "one-process", "select", "cot", "tw_grpo", "zero"])
 def test_refused_combinations_name_the_key(extra, key, words):
     with pytest.raises(ConfigError, match=key) as info:
         load(SP2 + extra)

@@ -113,3 +113,17 @@ def sharded_completion_logits(
         buffer = local.new_zeros(completion_length, local.shape[-1]).index_add(0, positions - first, local)
         rows.append(all_reduce_sum(buffer, sp))
     return torch.stack(rows)
+
+
+def sharded_label_logp_sum(model, inner: torch.nn.Module, sp: SequenceParallel, tokens: torch.Tensor,
+                           labels: torch.Tensor, visual_row: dict, row_inputs: Callable[[torch.Tensor, dict], dict]
+                           ) -> torch.Tensor:
+    """Sum of log p(label t | tokens < t) over one unpadded row's label positions (labels IGNORE elsewhere), the
+    row's sequence split over the group: the SFT loss's numerator. Same on every rank; gradient exact."""
+    plan = shard_plan(tokens.numel(), sp)
+    shifted = torch.full((plan.padded,), IGNORE, dtype=labels.dtype, device=labels.device)
+    shifted[: tokens.numel() - 1] = labels[1:]
+    with sharded_model(inner, sp):
+        out = model(**row_inputs(tokens[None], visual_row), shift_labels=shifted[None, plan.start: plan.end],
+                    fused_lm_head=True)
+    return all_reduce_sum(out.log_probs.sum(), sp)
