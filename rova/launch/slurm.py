@@ -213,7 +213,7 @@ def wait_for(jobs, run_dirs: list[Path], poll_s: float = 5.0, grace_s: float = 6
         for job_id, (job, run_dir) in list(pending.items()):
             if job.done():
                 try:
-                    job.result()
+                    job.results()  # every task's (one per node); job.result() refuses a multi-node job
                     print(f"[rova] finished {job_id}: {run_dir}", flush=True)
                 except Exception as exc:  # report every job, then fail
                     lines = str(exc).strip().splitlines() or ["(no message)"]
