@@ -85,7 +85,7 @@ def test_two_nodes_train_like_one_node_of_the_same_world_size(tmp_path, cache_di
     two_cfg, two_dir = prepared_run(tmp_path, cache_dir, "two", f"distributed={strategy}",
                                     "distributed.nproc_per_node=1", "cluster=slurm", "cluster.nodes=2")
     run_nodes(one_cfg, one_dir, nnodes=1)
-    first, second = run_nodes(two_cfg, two_dir, nnodes=2)
+    first, _ = run_nodes(two_cfg, two_dir, nnodes=2)
 
     assert "[rova] rank 0: 2 processes, DistributedType." in first, first[-3000:]
     reference, two_nodes = step_metrics(one_dir), step_metrics(two_dir)

@@ -253,11 +253,11 @@ TWO_NODES_DIR = "/tmp/rova-slurm-2nodes"
 TWO_NODES = {"ROVA_SLURM_NODES": "2", "ROVA_SLURM_CTLD_PORT": "6827", "ROVA_SLURM_SLURMD_PORT": "6828"}
 
 __all__ = [
+    "TWO_NODES",
+    "TWO_NODES_DIR",
     "LocalSlurm",
     "LocalSlurmError",
     "LocalSlurmUnavailable",
-    "TWO_NODES",
-    "TWO_NODES_DIR",
     "in_ci",
     "local_slurm",
     "local_slurm_cluster",
