@@ -56,9 +56,10 @@ META = "meta.json"
 LAUNCHES = "launches.jsonl"
 LOCK = "run.lock"
 SLURM_JOB = "slurm_job.json"
+DEEPSPEED_HOSTFILE = "deepspeed_hostfile"  # a multi-node ZeRO run's node list (rova.launch.workers)
 # What a launch writes before the stage has done anything: a run dir it made holding only these is removed.
 PREAMBLE = frozenset({RESOLVED, META, LAUNCHES, LOCK, "train.log", "data_report.json", "wandb", "wandb_id.txt",
-                      "slurm", "PREEMPT"})
+                      "slurm", "PREEMPT", DEEPSPEED_HOSTFILE})
 REQUEUE_WAIT_S = 120.0
 _NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
 

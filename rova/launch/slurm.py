@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -113,9 +114,15 @@ def child_exited(child: subprocess.Popen) -> bool:
 
 
 def first_node() -> str:
+    """The address of the job's first node, where the workers rendezvous: its NodeAddr, the address SLURM itself
+    reaches it at. A NodeName need not resolve (NodeName=gpu1 NodeAddr=10.0.0.5; several slurmd on one host);
+    the name when SLURM does not tell the address."""
     nodelist = os.environ.get("SLURM_JOB_NODELIST", "127.0.0.1")
     out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True)
-    return out.stdout.split()[0] if out.returncode == 0 and out.stdout.strip() else nodelist
+    name = out.stdout.split()[0] if out.returncode == 0 and out.stdout.strip() else nodelist
+    node = subprocess.run(["scontrol", "-o", "show", "node", name], capture_output=True, text=True)
+    addr = re.search(r"(?:^|\s)NodeAddr=(\S+)", node.stdout) if node.returncode == 0 else None
+    return addr.group(1) if addr else name
 
 
 def executor_parameters(cfg: RootConfig) -> dict:
@@ -213,7 +220,7 @@ def wait_for(jobs, run_dirs: list[Path], poll_s: float = 5.0, grace_s: float = 6
         for job_id, (job, run_dir) in list(pending.items()):
             if job.done():
                 try:
-                    job.result()
+                    job.results()  # every task's (one per node); job.result() refuses a multi-node job
                     print(f"[rova] finished {job_id}: {run_dir}", flush=True)
                 except Exception as exc:  # report every job, then fail
                     lines = str(exc).strip().splitlines() or ["(no message)"]

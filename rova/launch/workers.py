@@ -52,7 +52,10 @@ def worker_command(
     master_addr: str = "127.0.0.1",
     master_port: int | None = None,
 ) -> list[str]:
-    """The command a node runs to start its workers (all nodes run the same command with their own rank)."""
+    """The command a node runs to start its workers (all nodes run the same command with their own rank).
+
+    A multi-node ZeRO command also writes the DeepSpeed launcher's hostfile into run_dir (write_deepspeed_hostfile).
+    """
     port = master_port or cfg.distributed.master_port or free_port()
     nproc = processes_per_node(cfg)
     worker = ["-m", "rova.worker", str(run_dir)]
@@ -69,9 +72,26 @@ def worker_command(
     # worker ignores). `--no_local_rank` keeps argv clean; `--module` runs rova.worker as a module.
     launcher = [sys.executable, "-m", "deepspeed.launcher.runner"]
     if nnodes > 1:
-        launcher += [f"--num_nodes={nnodes}", f"--node_rank={node_rank}", "--no_ssh"]
+        # Every node starts its own ranks (--no_ssh), but the launcher still takes the node count and each node's
+        # slots from a hostfile: without one it refuses --num_nodes > 1 and replaces --master_addr with 127.0.0.1.
+        hostfile = write_deepspeed_hostfile(run_dir, nnodes, nproc)
+        launcher += [f"--hostfile={hostfile}", f"--num_nodes={nnodes}", f"--node_rank={node_rank}", "--no_ssh"]
     return [
         *launcher,
         f"--num_gpus={nproc}", f"--master_addr={master_addr}", f"--master_port={port}",
         "--no_local_rank", "--module", "rova.worker", str(run_dir),
     ]
+
+
+def write_deepspeed_hostfile(run_dir: Path, nnodes: int, nproc: int) -> Path:
+    """The hostfile of a multi-node DeepSpeed launch: `nnodes` lines of `nproc` slots, in node-rank order.
+
+    With --no_ssh the launcher never contacts these hosts; it reads only their number and slots (a rank's global
+    number is its node's offset plus its local rank), so the names are placeholders. Every node writes the same
+    text (atomically) into the shared run dir.
+    """
+    from rova.launch.rundir import DEEPSPEED_HOSTFILE
+    from rova.utils.io import atomic_write_text
+
+    lines = [f"node{rank} slots={nproc}" for rank in range(nnodes)]
+    return atomic_write_text(Path(run_dir) / DEEPSPEED_HOSTFILE, "\n".join(lines) + "\n")

@@ -118,3 +118,24 @@ def test_stages_and_training_never_import_the_launcher():
         if re.match(r"\s*(from|import)\s+rova\.launch\b", line)
     ]
     assert not offenders, offenders
+
+
+def test_zero_multi_node_command_starts_this_nodes_ranks(tmp_path):
+    """The DeepSpeed launcher refused `--num_nodes=2 --no_ssh` without a hostfile ("Num nodes is >1 but no extra
+    nodes available via hostfile"), so a multi-node ZeRO run never started; and without a hostfile it replaces
+    --master_addr with 127.0.0.1. Runs the launcher part of the real command (only the module it starts is a
+    probe that prints its rank environment) for the second node of two, one process per node."""
+    import os
+    import subprocess
+
+    cfg = cfg_of("distributed=zero2", "distributed.nproc_per_node=1")
+    cmd = worker_command(cfg, tmp_path, nnodes=2, node_rank=1, master_addr="10.11.12.13", master_port=29533)
+    cmd[cmd.index("rova.worker")] = "tests.support.rank_env"
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("RANK_ENV ")]
+    assert json.loads(line.split(" ", 1)[1]) == {
+        "RANK": "1", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "10.11.12.13", "MASTER_PORT": "29533",
+    }

@@ -1,5 +1,5 @@
 """SlurmRun.checkpoint, the preemption path, without a cluster: submitit calls it from the signal handler while
-the task is blocked in `wait()` on its workers (rova.launch.slurm)."""
+the task is blocked in `wait()` on its workers (rova.launch.slurm); and waiting on a job of several tasks."""
 
 from __future__ import annotations
 
@@ -57,3 +57,18 @@ def test_a_worker_that_ignores_the_flag_is_named_when_the_wait_ends(tmp_path, ca
         run._child.kill()
         run._child.wait()
     assert child_exited(run._child)
+
+
+def test_waiting_on_a_multi_node_job_reads_every_tasks_result(tmp_path):
+    """A job of cluster.nodes=2 has one task per node, and submitit's `job.result()` refuses such a job ("You
+    should use `results()` if your job has subtasks"): `cluster.wait=true` reported every finished multi-node run
+    as FAILED. A real submitit job of two tasks (submitit's local executor: one task per process)."""
+    import submitit
+
+    from rova.launch.slurm import wait_for
+
+    executor = submitit.LocalExecutor(folder=str(tmp_path / "jobs"))
+    executor.update_parameters(tasks_per_node=2, timeout_min=2)
+    job = executor.submit(abs, -3)
+    assert wait_for([job], [tmp_path], poll_s=0.2) == 0
+    assert job.results() == [3, 3]

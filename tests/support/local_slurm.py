@@ -1,4 +1,6 @@
-"""A real single-node SLURM cluster for the slow tests, driven by ``scripts/local_slurm.sh``.
+"""A real SLURM cluster on this machine for the slow tests, driven by ``scripts/local_slurm.sh``: one node
+(``local_slurm``), or two nodes, each its own slurmd (``make_local_slurm_fixture(state_dir=TWO_NODES_DIR,
+knobs=TWO_NODES)``, tests/launch/test_slurm_multinode.py).
 
 Use it in two ways:
 
@@ -116,8 +118,7 @@ class LocalSlurm:
                 parts.append(f"$ {' '.join(argv)}\n{res.stdout}{res.stderr}")
             except (OSError, subprocess.SubprocessError) as exc:  # pragma: no cover - diagnostics only
                 parts.append(f"$ {' '.join(argv)}\n<{exc}>")
-        for name in ("slurmctld.log", "slurmd.log"):
-            path = self.log_dir / name
+        for path in [self.log_dir / "slurmctld.log", *sorted(self.log_dir.glob("slurmd*.log"))]:
             if path.exists():
                 tail = path.read_text(errors="replace").splitlines()[-lines:]
                 parts.append(f"--- tail of {path} ---\n" + "\n".join(tail))
@@ -139,8 +140,9 @@ def _can_sudo() -> bool:
         return False
 
 
-def _script(action: str, state_dir: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ROVA_SLURM_DIR": str(state_dir)}
+def _script(action: str, state_dir: Path, timeout: float, knobs: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(knobs or {}), "ROVA_SLURM_DIR": str(state_dir)}
     argv = ["bash", str(SCRIPT), action]
     if action != "status" and os.geteuid() != 0 and _can_sudo():
         # sudo resets the environment: pass the knobs explicitly.
@@ -173,9 +175,11 @@ def _preflight() -> None:
 
 @contextlib.contextmanager
 def local_slurm_cluster(
-    state_dir: str | os.PathLike[str] | None = None, install: bool = True
+    state_dir: str | os.PathLike[str] | None = None, install: bool = True, knobs: dict[str, str] | None = None
 ) -> Iterator[LocalSlurm]:
     """Install + start the local cluster (if not already up), export SLURM_CONF, yield a LocalSlurm.
+
+    knobs: scripts/local_slurm.sh's ROVA_SLURM_* settings for this cluster (e.g. TWO_NODES), over os.environ's.
 
     Raises LocalSlurmUnavailable when this machine cannot run it, LocalSlurmError when it should but
     does not come up. Stops the daemons at exit only if this call started them.
@@ -184,15 +188,15 @@ def local_slurm_cluster(
     state = Path(state_dir or os.environ.get("ROVA_SLURM_DIR") or DEFAULT_STATE_DIR)
     conf = state / "slurm.conf"
 
-    already_up = _script("status", state, STATUS_TIMEOUT_S).returncode == 0
+    already_up = _script("status", state, STATUS_TIMEOUT_S, knobs).returncode == 0
     started_here = False
     if not already_up:
         if install:
-            res = _script("install", state, INSTALL_TIMEOUT_S)
+            res = _script("install", state, INSTALL_TIMEOUT_S, knobs)
             if res.returncode != 0:
                 # Any install failure (no root, no apt, no package mirror) means "cannot have it here".
                 raise LocalSlurmUnavailable(f"cannot install SLURM: {_reason(res)}")
-        res = _script("start", state, START_TIMEOUT_S)
+        res = _script("start", state, START_TIMEOUT_S, knobs)
         if res.returncode in _UNAVAILABLE_CODES:
             why = _UNAVAILABLE_CODES[res.returncode]
             raise LocalSlurmUnavailable(f"cannot start SLURM ({why}): {_reason(res)}")
@@ -214,7 +218,7 @@ def local_slurm_cluster(
         else:
             os.environ["SLURM_CONF"] = previous
         if started_here:
-            res = _script("stop", state, STOP_TIMEOUT_S)
+            res = _script("stop", state, STOP_TIMEOUT_S, knobs)
             if res.returncode != 0:  # pragma: no cover - best effort, but visible
                 print(f"warning: `{SCRIPT.name} stop` failed: {res.stderr[-2000:]}", file=sys.stderr)
 
@@ -225,14 +229,15 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(f"local SLURM cluster unavailable: {reason}")
 
 
-def make_local_slurm_fixture(name: str = "local_slurm", scope: str = "session"):
+def make_local_slurm_fixture(name: str = "local_slurm", scope: str = "session",
+                             state_dir: str | None = None, knobs: dict[str, str] | None = None):
     """Build a pytest fixture (default: session-scoped ``local_slurm``) yielding a LocalSlurm."""
 
     @pytest.fixture(scope=scope, name=name)
     def _local_slurm_fixture() -> Iterator[LocalSlurm]:
         with contextlib.ExitStack() as stack:
             try:
-                cluster = stack.enter_context(local_slurm_cluster())
+                cluster = stack.enter_context(local_slurm_cluster(state_dir, knobs=knobs))
             except LocalSlurmUnavailable as exc:
                 _unavailable(str(exc))
             yield cluster
@@ -242,7 +247,14 @@ def make_local_slurm_fixture(name: str = "local_slurm", scope: str = "session"):
 
 local_slurm = make_local_slurm_fixture()
 
+# A second cluster of two compute nodes, n1 and n2, each its own slurmd on this machine (SLURM's multiple-slurmd
+# mode), with its own state dir and ports, so that it runs beside the single-node one.
+TWO_NODES_DIR = "/tmp/rova-slurm-2nodes"
+TWO_NODES = {"ROVA_SLURM_NODES": "2", "ROVA_SLURM_CTLD_PORT": "6827", "ROVA_SLURM_SLURMD_PORT": "6828"}
+
 __all__ = [
+    "TWO_NODES",
+    "TWO_NODES_DIR",
     "LocalSlurm",
     "LocalSlurmError",
     "LocalSlurmUnavailable",
