@@ -13,7 +13,10 @@ before the baseline is read).
 1. SP = 1 at --frames F: its peak is the budget B one process has.
 2. SP = 2 at F, F + step, ... up to --max-frames: the largest F' whose per-process peak stays within B.
 Prints the table and `longest clip within B: SP=2 holds F'/F = x the frames of SP=1`.
-The GPU script (benchmarks/gpu_3b_step.py --sequence-parallel) makes the same measurement for the 3B architecture.
+
+On GPUs: `--arch qwen2_5_vl_3b --device cuda` makes the same measurement for a randomly initialised Qwen2.5-VL-3B
+(benchmarks/gpu_3b_step.py's sizes, bf16, sdpa, NCCL, rank r on cuda:r; peak = the growth of
+torch.cuda.max_memory_allocated). It needs 2 GPUs and DeepSpeed (scripts/gpu_check.sh runs it when both are there).
 """
 
 from __future__ import annotations
@@ -56,9 +59,14 @@ def _rank(rank: int, world: int, port: int, args: dict, out: str) -> None:
         import torch.distributed as dist
 
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        dist.init_process_group("gloo", rank=rank, world_size=world)
+        dist.init_process_group("nccl" if args["device"] == "cuda" else "gloo", rank=rank, world_size=world)
     family = get_family(args["family"])
+    cuda = args["device"] == "cuda"
+    if cuda:
+        torch.cuda.set_device(rank)
     model, processor = load_model_and_processor(ModelConfig(name="small", family=args["family"], path=args["model"]))
+    if args["arch"] != "small":
+        model = _random_3b(model, processor, f"cuda:{rank}" if cuda else "cpu")
     add_fused_lm_head(model, outputs=("log_probs",))
     model.train()
     frames = np.random.default_rng(0).integers(0, 256, (args["frames"], args["size"], args["size"], 3), dtype=np.uint8)
@@ -70,6 +78,9 @@ def _rank(rank: int, world: int, port: int, args: dict, out: str) -> None:
     p_ids, p_mask = left_pad([prompt.input_ids], pad)
     c_ids, c_mask = right_pad([completion], pad)
     ids, mask = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1)
+    device = next(model.parameters()).device
+    ids, mask = ids.to(device), mask.to(device)
+    visual = {k: v.to(device) for k, v in prompt.visual.items()}
 
     def inputs(i, m, rows):
         return model_inputs(i, m, rows, image_token=tokens["image_pad"], video_token=tokens["video_pad"],
@@ -84,17 +95,46 @@ def _rank(rank: int, world: int, port: int, args: dict, out: str) -> None:
         import torch.distributed as dist
 
         dist.barrier()
-    before, peak_before = _rss_mib(), _peak_mib()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated() / 2**20
+    else:
+        before, peak_before = _rss_mib(), _peak_mib()
     if world > 1:
-        logps, _ = sharded_completion_logps(model, model.model, sp, ids, mask, COMPLETION, [prompt.visual],
+        logps, _ = sharded_completion_logps(model, model.model, sp, ids, mask, COMPLETION, [visual],
                                             lambda t, v: inputs(t, torch.ones_like(t), [v]))
     else:
         labels = ids.masked_fill(mask == 0, -100)
         labels[:, :-COMPLETION] = -100
-        logps = model(**inputs(ids, mask, [prompt.visual]), labels=labels, fused_lm_head=True).log_probs[:, -COMPLETION:]
-    logps.sum().backward()
-    growth = max(_peak_mib(), peak_before) - before
+        logps = model(**inputs(ids, mask, [visual]), labels=labels, fused_lm_head=True).log_probs[:, -COMPLETION:]
+    logps.float().sum().backward()
+    if cuda:
+        torch.cuda.synchronize()
+        growth = torch.cuda.max_memory_allocated() / 2**20 - before
+    else:
+        growth = max(_peak_mib(), peak_before) - before
     Path(out, f"rank{rank}.json").write_text(json.dumps({"growth_mib": growth, "tokens": int(ids.size(1))}))
+
+
+def _random_3b(small, processor, device):
+    """A randomly initialised Qwen2.5-VL-3B (gpu_3b_step.py's sizes) with the small model's special-token ids."""
+    import importlib.util
+
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    spec = importlib.util.spec_from_file_location("gpu_3b_step", Path(__file__).with_name("gpu_3b_step.py"))
+    gpu = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu)
+    tok, cfg = processor.tokenizer, small.config
+    token_ids = {"image_token_id": cfg.image_token_id, "video_token_id": cfg.video_token_id,
+                 "vision_start_token_id": cfg.vision_start_token_id, "vision_end_token_id": cfg.vision_end_token_id,
+                 "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id,
+                 "bos_token_id": tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id}
+    with torch.device(device):
+        return Qwen2_5_VLForConditionalGeneration._from_config(
+            gpu.build_config(gpu.QWEN2_5_VL_3B, token_ids), dtype=torch.bfloat16, attn_implementation="sdpa")
 
 
 def _measure(args, frames: int, world: int) -> dict:
@@ -131,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=int, default=64, help="frames added per SP = 2 measurement")
     parser.add_argument("--max-frames", type=int, default=1024)
     parser.add_argument("--family", default="qwen2_5_vl")
+    parser.add_argument("--arch", default="small", choices=("small", "qwen2_5_vl_3b"))
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "rova-bench"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -139,9 +181,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from rova.models.tiny import SPECS, ensure_tiny_model
 
+    if args.device == "cuda":
+        import torch
+
+        if torch.cuda.device_count() < 2:
+            print(f"skipped: SP = 2 needs 2 GPUs, this machine has {torch.cuda.device_count()}")
+            return 0
     args.model = str(ensure_tiny_model(Path(args.cache) / f"small-{args.family}", args.family, SPECS["small"]))
-    print(f"small {args.family} model, frames {args.size}x{args.size}, {COMPLETION}-token completion, forward + "
-          "backward, peak resident memory growth per process", flush=True)
+    print(f"{args.arch} {args.family} model on {args.device}, frames {args.size}x{args.size}, {COMPLETION}-token completion, forward + "
+          "backward, peak memory growth per process", flush=True)
     budget = _measure(args, args.frames, 1)
     rows = [budget]
     print(f"SP=1  {args.frames:5d} frames  {budget['tokens']:6d} tokens  {budget['peak_mib']:8.1f} MiB  (budget B)",

@@ -107,5 +107,21 @@ rc_step=${PIPESTATUS[0]}
 [ "$rc_step" -eq 0 ] || status=1
 echo "(b) exit $rc_step after $((SECONDS - start)) s"
 
-echo "gpu_check: tests exit $rc_tests, 3B step exit $rc_step; figures in $OUT_DIR"
+
+# (c) issue 23: the longest clip one process holds with the 3B's sequence split over 2 GPUs (Ulysses) vs 1.
+# Needs 2 GPUs and DeepSpeed; the lent machine has one GPU and no DeepSpeed wheel is carried, so it says why not.
+echo "== (c) sequence parallelism, random Qwen2.5-VL-3B: longest clip per GPU, SP=1 vs SP=2 =="
+start=$SECONDS
+if [ "$($PY -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ] && $PY -c 'import deepspeed' 2>/dev/null; then
+    timeout 240 $PY benchmarks/sequence_parallel_bench.py --arch qwen2_5_vl_3b --device cuda --frames 256 --step 128 \
+        --max-frames 2048 --size 224 --cache "$CACHE" 2>&1 | tee "$OUT_DIR/sequence_parallel.log"
+    rc_sp=${PIPESTATUS[0]}
+else
+    echo "skipped: needs 2 GPUs and deepspeed (this machine: $($PY -c 'import torch; print(torch.cuda.device_count())') GPU(s))" \
+        | tee "$OUT_DIR/sequence_parallel.log"
+    rc_sp=0
+fi
+[ "$rc_sp" -eq 0 ] || status=1
+echo "(c) exit $rc_sp after $((SECONDS - start)) s"
+echo "gpu_check: tests exit $rc_tests, 3B step exit $rc_step, SP exit $rc_sp; figures in $OUT_DIR"
 exit $status
