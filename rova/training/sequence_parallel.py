@@ -148,10 +148,11 @@ class SequenceParallelPasses:
     # ------------------------------------------------------------------ sharded passes
     def _inner_model(self, model) -> torch.nn.Module:
         """The VL model inside `model` (through DDP / DeepSpeed / PEFT wrappers): the module holding `visual`."""
+        from rova.inference.sequence_parallel import inner_model
+
         key = id(model)
         if key not in self._sp_inner:
-            classes = self.family.inner_model_classes()
-            self._sp_inner[key] = next(m for m in model.modules() if isinstance(m, classes))
+            self._sp_inner[key] = inner_model(model, self.family)
         return self._sp_inner[key]
 
     def _row_inputs(self, tokens: torch.Tensor, visual_row: dict) -> dict:
@@ -190,7 +191,9 @@ class SequenceParallelSFT:
         config = self.model.config
         install_ulysses(self.sp, config.get_text_config(), config._attn_implementation)
         add_fused_lm_head(self.model)  # per-token log-probs of pre-shifted labels, chunk by chunk
-        self._sp_inner = next(m for m in self.model.modules() if isinstance(m, family.inner_model_classes()))
+        from rova.inference.sequence_parallel import inner_model
+
+        self._sp_inner = inner_model(self.model, family)
         self.data_collator.per_row_visual = True
         if self.accelerator.is_main_process:
             print(f"[rova] sequence parallel: {self.sp.dp_size} group(s) of {size} ranks (Ulysses over "
