@@ -91,6 +91,9 @@ class ModelFamily(ABC):
     image_keys: ClassVar[tuple[str, ...]] = ("pixel_values", "image_grid_thw")
     # Fields of the vision tower's output that hold one row per visual token (indexed per clip when shared).
     per_token_feature_fields: ClassVar[tuple[str, ...]] = ()
+    # Keyword arguments of the text decoder that carry visual features per visual token (a mask of the visual
+    # positions, then the features: Qwen3-VL's DeepStack); a sequence-parallel chunk takes its tokens' share.
+    decoder_visual_kwargs: ClassVar[tuple[str, str] | None] = None
     tiny_dir_name: ClassVar[str]
 
     # ------------------------------------------------------------------ sizes

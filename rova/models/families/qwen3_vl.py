@@ -22,6 +22,7 @@ class Qwen3VL(ModelFamily):
     model_types = ("qwen3_vl", "qwen3_vl_moe")
     patch_size = 16
     per_token_feature_fields: ClassVar[tuple[str, ...]] = ("deepstack_features",)
+    decoder_visual_kwargs: ClassVar[tuple[str, str] | None] = ("visual_pos_masks", "deepstack_visual_embeds")
     tiny_dir_name = "tiny-qwen3_vl"
     chat_template_name = "qwen3_vl"
 

@@ -16,7 +16,7 @@ import torch
 
 from rova.models.sequence_parallel.groups import SequenceParallel
 from rova.models.sequence_parallel.sharding import gather_sequence, shard_plan, sharded_language_model
-from rova.models.sequence_parallel.vision import VisionCache, split_vision_tower
+from rova.models.sequence_parallel.vision import VisionCache, family_of_inner, split_vision_tower
 
 IGNORE = -100
 
@@ -49,8 +49,10 @@ def sharded_model(inner: torch.nn.Module, sp: SequenceParallel, cache: VisionCac
                   step_cache: VisionCache | None = None):
     """Inside the block a forward of the VL model whose inner model is `inner` (the module holding `visual` and
     `language_model`) runs sequence-parallel: its clips encoded MR-SP, its decoder on this rank's chunk."""
-    with sharded_language_model(inner.language_model, sp), \
-            split_vision_tower(inner.visual, sp, cache if cache is not None else VisionCache(), step_cache):
+    family = family_of_inner(inner)
+    with sharded_language_model(inner.language_model, sp, family.decoder_visual_kwargs), \
+            split_vision_tower(inner.visual, sp, cache if cache is not None else VisionCache(), step_cache,
+                               family.per_token_feature_fields):
         yield
 
 

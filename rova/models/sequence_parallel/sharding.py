@@ -6,7 +6,7 @@ clip's features into the embeddings and computes the M-RoPE positions of the who
 sequence parallelism. Only then, at the language model's entrance, `sharded_language_model` keeps this rank's
 chunk of the sequence: the embeddings, the position ids (kept global: 4 rows, the text positions first, which
 Ulysses gathers to order causal attention) and, for Qwen3-VL, the DeepStack mask and features of the visual
-tokens inside the chunk. The decoder layers then run on the chunk with Ulysses attention, and the chunk's hidden
+tokens inside the chunk (the family's `decoder_visual_kwargs`). The decoder layers then run on the chunk with Ulysses attention, and the chunk's hidden
 states come back; TRL's fused LM head scores them against pre-shifted labels (`shift_labels`), and
 `gather_sequence` joins the chunks' per-token values across the group, with gradient.
 
@@ -79,10 +79,9 @@ def global_positions(position_ids: torch.Tensor | None, length: int, padded: int
     return torch.cat([text.to(position_ids.dtype), position_ids], dim=0)
 
 
-def _sharded_forward(upstream, sp: SequenceParallel):
+def _sharded_forward(upstream, sp: SequenceParallel, visual_kwargs: tuple[str, str] | None):
     @functools.wraps(upstream)
-    def forward(*args, inputs_embeds=None, position_ids=None, attention_mask=None, visual_pos_masks=None,
-                deepstack_visual_embeds=None, **kwargs):
+    def forward(*args, inputs_embeds=None, position_ids=None, attention_mask=None, **kwargs):
         if args or inputs_embeds is None or inputs_embeds.shape[0] != 1:
             raise RuntimeError("a sequence-parallel forward takes one row of input embeddings (batch 1)")
         length = inputs_embeds.shape[1]
@@ -91,13 +90,14 @@ def _sharded_forward(upstream, sp: SequenceParallel):
         local = slice(plan.start, plan.end)
         embeds = _pad_end(inputs_embeds, 1, extra)[:, local]
         positions = global_positions(position_ids, length, plan.padded, inputs_embeds.device)[:, :, local]
-        if visual_pos_masks is not None:
-            mask = _pad_end(visual_pos_masks, 1, extra, False)
+        mask_key, features_key = visual_kwargs or (None, None)
+        if mask_key is not None and kwargs.get(mask_key) is not None:
+            mask = _pad_end(kwargs[mask_key], 1, extra, False)
             first = int(mask[:, : plan.start].sum())
             last = first + int(mask[:, local].sum())
-            kwargs["visual_pos_masks"] = mask[:, local]
-            kwargs["deepstack_visual_embeds"] = (None if deepstack_visual_embeds is None
-                                                 else [layer[first:last] for layer in deepstack_visual_embeds])
+            kwargs[mask_key] = mask[:, local]
+            features = kwargs.get(features_key)
+            kwargs[features_key] = None if features is None else [layer[first:last] for layer in features]
         kwargs["use_cache"] = False
         with ulysses_active():
             return upstream(inputs_embeds=embeds, position_ids=positions, attention_mask=None, **kwargs)
@@ -106,10 +106,12 @@ def _sharded_forward(upstream, sp: SequenceParallel):
 
 
 @contextmanager
-def sharded_language_model(language_model: torch.nn.Module, sp: SequenceParallel):
+def sharded_language_model(language_model: torch.nn.Module, sp: SequenceParallel,
+                           visual_kwargs: tuple[str, str] | None = None):
     """Inside the block, `language_model` (the text decoder of a VL model) runs on this rank's chunk of its input
-    and returns the chunk's hidden states."""
-    language_model.forward = _sharded_forward(type(language_model).forward.__get__(language_model), sp)
+    and returns the chunk's hidden states. `visual_kwargs`: the family's decoder_visual_kwargs."""
+    language_model.forward = _sharded_forward(type(language_model).forward.__get__(language_model), sp,
+                                              visual_kwargs)
     try:
         yield
     finally:

@@ -80,12 +80,24 @@ class VisionCache:
         self.entries.clear()
 
 
+def family_of_inner(inner: torch.nn.Module):
+    """The model family whose inner VL model class `inner` is (rova.models.families)."""
+    from rova.models.families import family_names, get_family
+
+    for name in family_names():
+        family = get_family(name)
+        if isinstance(inner, family.inner_model_classes()):
+            return family
+    raise TypeError(f"{type(inner).__name__} is the inner model of no known family")
+
+
 def _tower_trains(visual: torch.nn.Module) -> bool:
     return any(p.requires_grad for p in visual.parameters()) or any(
         "lora" in name.lower() for name, _ in visual.named_modules())
 
 
-def _split_forward(visual: torch.nn.Module, upstream, sp: SequenceParallel, cache: VisionCache, step_cache: VisionCache | None):
+def _split_forward(visual: torch.nn.Module, upstream, sp: SequenceParallel, cache: VisionCache,
+                   step_cache: VisionCache | None, fields: tuple[str, ...]):
     merge = int(getattr(visual, "spatial_merge_size", 2)) ** 2
 
     @functools.wraps(upstream)
@@ -93,12 +105,12 @@ def _split_forward(visual: torch.nn.Module, upstream, sp: SequenceParallel, cach
         grid = grid_thw if grid_thw is not None else kwargs.pop("grid_thw")
         reuse = step_cache if (step_cache is not None and not _tower_trains(visual)) else None
         if cache.row_key is None:
-            return _encode_split(visual, upstream, sp, hidden_states, grid, merge, kwargs, cache)
+            return _encode_split(upstream, sp, hidden_states, grid, merge, kwargs, cache, fields)
         key = (cache.row_key, hidden_states.shape[0], tuple(grid.flatten().tolist()), torch.is_grad_enabled())
         for store in (cache, reuse):
             if store is not None and key in store.entries:
                 return copy.copy(store.entries[key])  # the caller rewrites fields of what it gets (a split tuple)
-        out = _encode_split(visual, upstream, sp, hidden_states, grid, merge, kwargs, cache)
+        out = _encode_split(upstream, sp, hidden_states, grid, merge, kwargs, cache, fields)
         for store in (cache, reuse):
             if store is not None:
                 store.entries[key] = copy.copy(out)
@@ -107,7 +119,7 @@ def _split_forward(visual: torch.nn.Module, upstream, sp: SequenceParallel, cach
     return forward
 
 
-def _encode_split(visual, upstream, sp, pixels, grid, merge, kwargs, cache: VisionCache):
+def _encode_split(upstream, sp, pixels, grid, merge, kwargs, cache: VisionCache, fields: tuple[str, ...]):
     parts = slice_parts(grid, sp.size)
     if parts is None:
         cache.encoded_patches += int(pixels.shape[0])
@@ -121,18 +133,20 @@ def _encode_split(visual, upstream, sp, pixels, grid, merge, kwargs, cache: Visi
     out = upstream(local_pixels, grid_thw=local_grid, **kwargs)
     counts = [sum(n * p for _, _, n, p in runs) // merge for runs in parts]
     out.pooler_output = _gather_rows(out.pooler_output, counts, sp)
-    features = getattr(out, "deepstack_features", None)
-    if features:
-        out.deepstack_features = [_gather_rows(f, counts, sp) for f in features]
+    for name in fields:  # the family's per-token features (Qwen3-VL's DeepStack), one tensor per layer
+        features = getattr(out, name, None)
+        if features:
+            setattr(out, name, [_gather_rows(f, counts, sp) for f in features])
     out.last_hidden_state = None  # this rank's slices only: nothing downstream reads it
     return out
 
 
 @contextmanager
 def split_vision_tower(visual: torch.nn.Module, sp: SequenceParallel, cache: VisionCache,
-                       step_cache: VisionCache | None = None):
-    """Inside the block, `visual` encodes its share of the frames and returns the group's gathered encoding."""
-    visual.forward = _split_forward(visual, type(visual).forward.__get__(visual), sp, cache, step_cache)
+                       step_cache: VisionCache | None = None, fields: tuple[str, ...] = ()):
+    """Inside the block, `visual` encodes its share of the frames and returns the group's gathered encoding
+    (`fields`: the family's per_token_feature_fields, gathered like the embeddings)."""
+    visual.forward = _split_forward(visual, type(visual).forward.__get__(visual), sp, cache, step_cache, fields)
     try:
         yield
     finally:
@@ -156,7 +170,8 @@ def encode_for_replay(inner: torch.nn.Module, sp: SequenceParallel, inputs: dict
 
     encodings = {}
     visual = inner.visual
-    with torch.no_grad(), split_vision_tower(visual, sp, cache):
+    fields = family_of_inner(inner).per_token_feature_fields
+    with torch.no_grad(), split_vision_tower(visual, sp, cache, fields=fields):
         for pixel_key, grid_key, index_key in _MODALITIES:
             if pixel_key not in inputs:
                 continue
