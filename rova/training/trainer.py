@@ -45,7 +45,7 @@ from rova.inference.clips import View
 from rova.inference.hf_generation import embedding_rows, generate_ids, prompt_inputs
 from rova.inference.padding import left_pad, right_pad
 from rova.inference.prompts import render_prompt
-from rova.inference.visual import model_inputs
+from rova.inference.visual import model_inputs, same_visual
 from rova.models.families import EncodedPrompt, get_family
 from rova.models.vision_sharing import install_shared_vision_encoding
 from rova.rewards import kl_consistency_loss, sequence_kl
@@ -562,6 +562,11 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, GRPOTrainer):
         values = []
         for start in range(0, len(completions), batch):
             end = min(start + batch, len(completions))
+            if all(same_visual(a, b) for a, b in zip(clean_visual[start:end], corrupt_visual[start:end])):
+                # Every row's corrupted clip is its clean clip (a mix draws no corruption for some clips): both
+                # forwards would see the same inputs and give the same logits, so each KL is exactly 0.
+                values.append(torch.zeros(end - start, dtype=torch.float32))
+                continue
             p_ids, p_mask = left_pad(prompt_ids[start:end], self._tokenizer.pad_token_id, device)
             c_ids, c_mask = right_pad(completions[start:end], self._tokenizer.pad_token_id, device)
             ids, mask = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1)
