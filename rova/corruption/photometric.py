@@ -135,7 +135,7 @@ def night_curves(params: Params) -> tuple[np.ndarray, np.ndarray]:
 
 
 def apply_night(clip: np.ndarray, params: Params) -> np.ndarray:
-    t, h, w, _ = clip.shape
+    _, h, w, _ = clip.shape
     mean_lut, sigma_lut = night_curves(params)
     # Channel planes, frame by frame: cv2.LUT maps one plane through a one-column table twice as fast as it maps
     # RGB through a 3-column one, splitting and merging a frame costs ~1/10 of that, and the working set (a frame's
