@@ -97,6 +97,30 @@ def test_kl_reward_skips_the_forwards_when_the_corrupted_clip_is_the_clean_one(t
     heads.close()
 
 
+def test_kl_reward_skips_a_clean_clip_chunk_only_where_every_process_does(tmp_path, cache_dir, monkeypatch):
+    """Under ZeRO-3 the KL forwards gather parameters: a process whose chunk holds only clean clips still runs its
+    forwards when another process's same chunk does not, or the two would wait on each other forever."""
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage=tgrpo", "corruption=weather", "stage.num_generations=2",
+                                 "stage.per_device_train_batch_size=2")
+    enc_clean, enc_other = _clean_and_other(trainer)
+    clean, other = enc_clean.visual, enc_other.visual
+    peer = torch.tensor([0, 1])  # the second process: its first chunk has a corrupted clip, its second none
+
+    def gather_with_peer(tensor):
+        return torch.cat([tensor, peer.to(tensor.device, tensor.dtype)])
+
+    monkeypatch.setattr(type(trainer.accelerator), "num_processes", property(lambda self: 2))
+    monkeypatch.setattr(trainer.accelerator, "pad_across_processes", lambda tensor, **kwargs: tensor)
+    monkeypatch.setattr(trainer.accelerator, "gather", gather_with_peer)
+    assert trainer._clean_clip_chunks([clean] * 4, [clean] * 4) == [False, True]
+    assert trainer._clean_clip_chunks([clean] * 4, [clean, clean, other, clean]) == [False, False]
+    heads = LmHeadPositions(trainer.model)
+    words = trainer.processing_class.tokenizer("the answer is", add_special_tokens=False)["input_ids"]
+    kl = trainer._consistency_kl([enc_clean.input_ids] * 4, [words[:2]] * 4, [clean] * 4, [clean] * 4)
+    assert len(heads.positions) == 2 and kl.tolist() == [0.0] * 4  # chunk 1 ran both forwards, chunk 2 none
+    heads.close()
+
+
 def test_batch_scaled_advantages_use_the_std_over_all_processes(tmp_path, cache_dir, monkeypatch):
     """Defect 7: scale_rewards=batch divided by this process's std; TRL divides by the std over all processes."""
     trainer, _, run_dir = make_trainer(cache_dir, tmp_path, "objective.scale_rewards=batch", "stage.num_generations=4",
