@@ -14,7 +14,7 @@ clip still feeds the KL reward and loss): every pass encodes G x fewer.
 Prints, per pass and per step: vision-tower calls, clips and patches encoded, vision-tower forward FLOPs
 (torch's FlopCounterMode around the tower's forward; the policy pass's backward scales the same way) and the
 baseline / shared ratio. Then the time: `--repeats` runs of `--timed-steps` steps per config, alternating, without
-the FLOP counter (a dispatch mode on every tower op: it slows the tower 8-10x), after a discarded
+the FLOP counter (a dispatch mode on every tower op: it slows the tower 5-10x), after a discarded
 warm-up run (a process's first training run pays its imports and warm-up, 0.3-0.5 s a step in a 1-step run):
 median wall seconds per step, per pass and inside the vision tower. Extra arguments are
 Hydra overrides (e.g. `data.num_frames=8`). Needs no GPU; runs offline (builds the tiny model and demo data
