@@ -13,6 +13,11 @@ rewards, every log-prob pass, backward and the optimizer step); the first step i
 discarded; the figure is the median of the next `--steps`. Targets (issue 12): tgrpo <= 1.6x grpo;
 tgrpo+kl <= 1.25x tgrpo.
 
+Then a table of median seconds per step by phase, per config, with tgrpo+kl / tgrpo: decode, corruption, shuffle,
+processor, generation (one batched call for every branch's rows), rewards, the KL reward's two forwards, the auxiliary
+KL loss, the log-prob passes (old / reference / the policy's forward in the loss), backward, the optimizer step, the
+rest, and the generated rows per step.
+
 If the trainer logs `perf/data_wait_s` to metrics.jsonl (the time a step waited for its decoded clips),
 the tgrpo+kl run is repeated with data.decode_workers=0 and =2 and the median data wait per step is
 printed; otherwise the bench says the metric is not available. Extra arguments are Hydra overrides.
@@ -32,6 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_WAIT = "perf/data_wait_s"
+ROWS = "generated rows"
 
 CONFIGS = {
     "grpo": ["stage=grpo", "reward.w_kl=0"],
@@ -56,6 +62,14 @@ def step_timer():
             self.stamps = [time.perf_counter()]
             self.cpu = [time.process_time()]
 
+        def on_pre_optimizer_step(self, args, state, control, **kwargs):
+            if self.phases is not None:
+                self.phases.optimizer_begin()
+
+        def on_optimizer_step(self, args, state, control, **kwargs):
+            if self.phases is not None:
+                self.phases.optimizer_end()
+
         def on_step_end(self, args, state, control, **kwargs):
             self.stamps.append(time.perf_counter())
             self.cpu.append(time.process_time())
@@ -73,33 +87,75 @@ def step_timer():
     return StepTimer()
 
 
-# Trainer methods timed per step (wrapped, not replaced): where the extra branches spend their time.
+# Where a step's time goes, per phase (wrapped, not replaced; the phases do not nest, so they add up):
+# trainer methods, the clip source's views and the rollout's module-level scoring, the backward pass.
 PHASES = {
-    "_build_views": "views (decode/corrupt/shuffle)", "_encode_views": "processor", "generate_rows": "generation",
-    "_measure_kl": "KL reward", "_get_per_token_logps_and_entropies": "log-prob passes",
+    "decode": "decode (clean clip)",
+    "corrupt": "corruption (corrupted view)",
+    "shuffle": "shuffle (shuffled view)",
+    "_encode_views": "processor",
+    "generate_rows": "generation (all branches, 1 call)",
+    "score_rollout": "rewards",
+    "_measure_kl": "KL reward (2 forwards)",
+    "_kl_aux_loss": "KL aux loss (forwards)",
+    "_get_per_token_logps_and_entropies": "log-prob passes (forwards)",
+    "backward": "backward",
+    "optimizer": "optimizer step",
 }
 
 
 class PhaseTimer:
     def __init__(self, trainer):
+        import rova.training.trainer as trainer_module
+
         self.total = {name: 0.0 for name in PHASES}
         self.per_step: list[dict[str, float]] = []
-        self._depth = 0
-        for name in PHASES:
+        self.rows = 0  # generated rows, all steps
+        self._open: str | None = None  # the phase being timed: a wrapped call inside it counts in it
+        self._optimizer_start = 0.0
+        for name in ("_encode_views", "generate_rows", "_measure_kl", "_kl_aux_loss",
+                     "_get_per_token_logps_and_entropies"):
             setattr(trainer, name, self._wrap(name, getattr(trainer, name)))
+        source = trainer.clip_source
+        source.clean = self._wrap("decode", source.clean)
+        source.corrupted = self._wrap("corrupt", source.corrupted)
+        source.shuffled = self._wrap("shuffle", source.shuffled)
+        trainer.accelerator.backward = self._wrap("backward", trainer.accelerator.backward)
+        self._module, self._score_rollout = trainer_module, trainer_module.score_rollout
+        trainer_module.score_rollout = self._wrap("score_rollout", self._score_rollout)
+        generate = trainer.generate_rows
+
+        def counted(prompts, *args, **kwargs):
+            self.rows += len(prompts)
+            return generate(prompts, *args, **kwargs)
+
+        trainer.generate_rows = counted
 
     def _wrap(self, name, method):
         def timed(*args, **kwargs):
+            if self._open is not None:
+                return method(*args, **kwargs)
+            self._open = name
             start = time.perf_counter()
             try:
                 return method(*args, **kwargs)
             finally:
                 self.total[name] += time.perf_counter() - start
+                self._open = None
         return timed
+
+    def optimizer_begin(self):
+        self._optimizer_start = time.perf_counter()
+
+    def optimizer_end(self):
+        self.total["optimizer"] += time.perf_counter() - self._optimizer_start
 
     def cut(self):
         self.per_step.append(dict(self.total))
         self.total = {name: 0.0 for name in PHASES}
+
+    def close(self):
+        self._module.score_rollout = self._score_rollout
 
 
 def common(args, out: Path) -> list[str]:
@@ -132,7 +188,10 @@ def measure(args, extra: list[str]) -> tuple[list[float], list[float] | None, di
         timer = step_timer()
         timer.phases = PhaseTimer(trainer)
         trainer.add_callback(timer)
-        trainer.train()
+        try:
+            trainer.train()
+        finally:
+            timer.phases.close()
         waits = None
         metrics = run_dir / "metrics.jsonl"
         if metrics.exists():
@@ -143,6 +202,7 @@ def measure(args, extra: list[str]) -> tuple[list[float], list[float] | None, di
         del trainer
     timed = timer.phases.per_step[1:]
     phases = {name: statistics.median(step[name] for step in timed) for name in PHASES} if timed else {}
+    phases[ROWS] = timer.phases.rows / max(1, len(timer.phases.per_step))  # generated rows per step
     return timer.steps()[1:], waits, phases, timer.cpu_steps()[1:]
 
 
@@ -194,11 +254,20 @@ def main(argv: list[str] | None = None) -> None:
     # CPU seconds this process used per step: far less sensitive than wall time to other jobs on a shared machine.
     print("CPU time per step (this process, all threads): " + ", ".join(f"{n} {cpu[n]:.3f} s" for n in CONFIGS)
           + f"; tgrpo/grpo {cpu['tgrpo'] / cpu['grpo']:.2f}x, tgrpo+kl/tgrpo {cpu['tgrpo+kl'] / cpu['tgrpo']:.2f}x")
-    print("\nmedian seconds per step by phase (the rest: rewards, loss, backward, optimizer, bookkeeping):")
-    print(f"{'phase':<32}" + "".join(f"{name:>10}" for name in CONFIGS))
+    print("\nmedian seconds per step by phase (rest: the policy loss's own arithmetic, metrics, logging, bookkeeping;"
+          " the log-prob passes include the policy's forward in the loss):")
+    ratio_label = "tgrpo+kl/tgrpo"
+    print(f"{'phase':<34}" + "".join(f"{name:>10}" for name in CONFIGS) + f"{ratio_label:>16}")
     for method, label in PHASES.items():
-        print(f"{label:<32}" + "".join(f"{phases[name].get(method, float('nan')):>10.3f}" for name in CONFIGS))
-    print(f"{'rest':<32}" + "".join(f"{medians[name] - sum(phases[name].values()):>10.3f}" for name in CONFIGS))
+        values = [phases[name].get(method, float("nan")) for name in CONFIGS]
+        ratio = f"{values[2] / values[1]:.2f}x" if values[1] > 1e-4 else "-"
+        print(f"{label:<34}" + "".join(f"{v:>10.3f}" for v in values) + f"{ratio:>16}")
+    rest = [medians[name] - sum(v for k, v in phases[name].items() if k in PHASES) for name in CONFIGS]
+    print(f"{'rest':<34}" + "".join(f"{v:>10.3f}" for v in rest) + f"{rest[2] / rest[1] if rest[1] > 1e-4 else 0:>15.2f}x")
+    print(f"{'step (median)':<34}" + "".join(f"{medians[n]:>10.3f}" for n in CONFIGS)
+          + f"{medians['tgrpo+kl'] / medians['tgrpo']:>15.2f}x")
+    print(f"{ROWS + ' per step':<34}" + "".join(f"{phases[n][ROWS]:>10.0f}" for n in CONFIGS)
+          + f"{phases['tgrpo+kl'][ROWS] / phases['tgrpo'][ROWS]:>15.2f}x")
 
     print()
     if args.no_data_wait:

@@ -13,7 +13,10 @@ rows per distinct clip (G/2 on the smaller branches). `--stage grpo` has the cle
 clip still feeds the KL reward and loss): every pass encodes G x fewer.
 Prints, per pass and per step: vision-tower calls, clips and patches encoded, vision-tower forward FLOPs
 (torch's FlopCounterMode around the tower's forward; the policy pass's backward scales the same way) and the
-baseline / shared ratio, plus the step's wall time (informative only on a shared CPU). Extra arguments are
+baseline / shared ratio. Then the time: `--repeats` runs of `--timed-steps` steps per config, alternating, without
+the FLOP counter (a dispatch mode on every tower op: it slows the tower 5-10x), after a discarded
+warm-up run (a process's first training run pays its imports and warm-up, 0.3-0.5 s a step in a 1-step run):
+median wall seconds per step, per pass and inside the vision tower. Extra arguments are
 Hydra overrides (e.g. `data.num_frames=8`). Needs no GPU; runs offline (builds the tiny model and demo data
 into --cache-dir on first use).
 """
@@ -39,30 +42,41 @@ def overrides(args, out: Path) -> list[str]:
     ]
 
 
-def measure(args, share: bool):
+def measure(args, share: bool, flops: bool = True, steps: int | None = None):
+    """One training run of `steps` (default --steps) steps: (the probe, with per-pass counts and seconds, the
+    train() wall seconds per step). FLOP counting (a dispatch mode around every tower op) slows the tower: the
+    timed runs go without it."""
     from rova.config.compose import load
     from rova.config.paths import absolutize
     from rova.stages.builders import build_rl_trainer
     from rova.training.vision_probe import VisionProbe, attribute_passes
 
+    steps = steps or args.steps
     with tempfile.TemporaryDirectory(prefix="vision-bench-") as tmp:
         out = Path(tmp)
-        _, cfg = load(overrides(args, out))
+        _, cfg = load([*overrides(args, out), f"stage.max_steps={steps}"])
         cfg = absolutize(cfg, out)
         run_dir = out / "run"
         run_dir.mkdir()
         trainer, _ = build_rl_trainer(cfg, run_dir)
         trainer.share_vision_encoding = share
-        work = VisionProbe(trainer.model, trainer.ref_model, flops=True)
+        work = VisionProbe(trainer.model, trainer.ref_model, flops=flops)
         attribute_passes(trainer, work)
+        backward = trainer.accelerator.backward
+
+        def timed_backward(*a, **k):
+            with work.during("backward"):
+                return backward(*a, **k)
+
+        trainer.accelerator.backward = timed_backward
         start = time.perf_counter()
         trainer.train()
-        seconds = (time.perf_counter() - start) / args.steps
+        seconds = (time.perf_counter() - start) / steps
         work.close()
     return work, seconds
 
 
-def report(args, shared, baseline, times: dict[str, float]) -> None:
+def report(args, shared, baseline) -> None:
     from rova.training.vision_probe import PASSES
 
     steps = args.steps
@@ -88,8 +102,40 @@ def report(args, shared, baseline, times: dict[str, float]) -> None:
     print(f"patches encoded: {sum(baseline.patches.values()) / max(1, sum(shared.patches.values())):.2f}x fewer; "
           f"vision FLOPs: {sum(baseline.flops.values()) / max(1, sum(shared.flops.values())):.2f}x fewer "
           f"(G = {args.generations})")
-    print(f"step wall time: shared {times['shared']:.2f} s, per-completion {times['baseline']:.2f} s "
-          "(tiny model: the vision tower is a small part of the step)")
+
+
+TIME_PASSES = ("generation", "kl_reward", "old_policy", "reference", "policy", "kl_aux", "backward", "other")
+# other: the step's time outside every pass (views, processor, rewards, optimizer, logging)
+
+
+def report_times(args, timed: dict[str, list]) -> None:
+    """Median wall seconds per step, per pass (exclusive of nested passes; `other`: data, rewards, optimizer,
+    bookkeeping) and inside the vision tower, shared vs per-completion, from the timed runs."""
+    import statistics
+
+    def per_step(label, pick):
+        return statistics.median(pick(probe) for probe, _ in timed[label]) / args.timed_steps
+
+    print(f"\nwall seconds per step: median of {args.repeats} alternating runs of {args.timed_steps} steps per config, "
+          "no FLOP counting, after a discarded warm-up run")
+    header = f"{'pass':<12}{'shared s':>10}{'base s':>10}{'tower shared':>14}{'tower base':>12}"
+    print(header)
+    print("-" * len(header))
+    steps = {label: statistics.median(seconds for _, seconds in timed[label]) for label in timed}
+    for name in TIME_PASSES:
+        if name == "other":  # outside every pass
+            row = [steps[label] - per_step(label, lambda p: sum(p.seconds.values())) for label in ("shared", "baseline")]
+            row += [0.0, 0.0]
+        else:
+            row = [per_step(label, lambda p, c=counter, n=name: getattr(p, c)[n])
+                   for counter in ("seconds", "tower_seconds") for label in ("shared", "baseline")]
+        print(f"{name:<12}{row[0]:>10.3f}{row[1]:>10.3f}{row[2]:>14.3f}{row[3]:>12.3f}")
+    towers = {label: per_step(label, lambda p: sum(p.tower_seconds.values())) for label in timed}
+    print(f"{'step':<12}{steps['shared']:>10.3f}{steps['baseline']:>10.3f}{towers['shared']:>14.3f}"
+          f"{towers['baseline']:>12.3f}")
+    print(f"step: shared / per-completion {steps['shared'] / steps['baseline']:.2f}x; vision-tower time "
+          f"{towers['baseline'] / max(towers['shared'], 1e-9):.2f}x less shared "
+          "(tiny model: the tower is a small part of the step)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,16 +143,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stage", choices=("tgrpo", "grpo"), default="tgrpo")
     parser.add_argument("--generations", type=int, default=4, help="G, completions per prompt on the clean branch")
     parser.add_argument("--prompts", type=int, default=2, help="prompts per process (per-device batch = G x prompts)")
-    parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=1, help="steps of the counting runs (FLOPs counted)")
+    parser.add_argument("--timed-steps", type=int, default=3, help="steps per timed run (no FLOP counting)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per config, alternating")
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "rova-bench-cache"))
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
 
-    results, times = {}, {}
-    for label, share in (("shared", True), ("baseline", False)):
-        results[label], times[label] = measure(args, share)
-    report(args, results["shared"], results["baseline"], times)
+    # The process's first training run pays one-off costs (imports, kernel and allocator warm-up: 0.3-0.5 s a step
+    # in a 1-step run): a discarded warm-up run, so that neither config measured below carries them.
+    measure(args, True, flops=False, steps=1)
+    counted = {label: measure(args, share) for label, share in (("shared", True), ("baseline", False))}
+    report(args, counted["shared"][0], counted["baseline"][0])
+    print("counting runs (FLOP counter on), s/step: " + ", ".join(
+        f"{label} {seconds:.2f} (of which in the counted vision tower {sum(probe.tower_seconds.values()) / args.steps:.2f})"
+        for label, (probe, seconds) in counted.items()) + "; not the step time: the counter slows every tower op")
+    timed: dict[str, list] = {"shared": [], "baseline": []}
+    for _ in range(args.repeats):  # alternating, so that a slow moment of a shared machine hits both
+        for label, share in (("baseline", False), ("shared", True)):
+            timed[label].append(measure(args, share, flops=False, steps=args.timed_steps))
+    report_times(args, timed)
 
 
 if __name__ == "__main__":

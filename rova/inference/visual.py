@@ -66,6 +66,14 @@ def stack_shared_visual(rows: list[dict[str, torch.Tensor]], device: torch.devic
     return batch
 
 
+def same_visual(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    """Whether two rows' visual tensors are equal (same keys, shapes and values): a forward pass then sees the
+    same inputs whichever it is given (a corrupted view that drew no corruption is its clean clip)."""
+    if a is b:
+        return True
+    return a.keys() == b.keys() and all(a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a)
+
+
 def model_inputs(ids: torch.Tensor, mask: torch.Tensor, rows: list[dict], *, image_token: int | None,
                  video_token: int | None, share_vision_encoding: bool, device=None) -> dict:
     """The keyword inputs of a forward or generate pass over padded `ids` whose rows show the clips of `rows`;

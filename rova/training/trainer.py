@@ -45,7 +45,7 @@ from rova.inference.clips import View
 from rova.inference.hf_generation import embedding_rows, generate_ids, prompt_inputs
 from rova.inference.padding import left_pad, right_pad
 from rova.inference.prompts import render_prompt
-from rova.inference.visual import model_inputs
+from rova.inference.visual import model_inputs, same_visual
 from rova.models.families import EncodedPrompt, get_family
 from rova.models.vision_sharing import install_shared_vision_encoding
 from rova.rewards import kl_consistency_loss, sequence_kl
@@ -571,8 +571,13 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, SequenceParallelPasses, G
         device = self.accelerator.device
         batch = self.args.per_device_train_batch_size
         values = []
-        for start in range(0, len(completions), batch):
+        for start, skip in zip(range(0, len(completions), batch), self._clean_clip_chunks(clean_visual, corrupt_visual)):
             end = min(start + batch, len(completions))
+            if skip:
+                # Every row's corrupted clip is its clean clip (a mix draws no corruption for some clips): both
+                # forwards would see the same inputs and give the same logits, so each KL is exactly 0.
+                values.append(torch.zeros(end - start, dtype=torch.float32))
+                continue
             p_ids, p_mask = left_pad(prompt_ids[start:end], self._tokenizer.pad_token_id, device)
             c_ids, c_mask = right_pad(completions[start:end], self._tokenizer.pad_token_id, device)
             ids, mask = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1)
@@ -586,6 +591,24 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, SequenceParallelPasses, G
             )
             values.append(kl.cpu())
         return torch.cat(values).numpy() if values else np.zeros(0)
+
+    def _clean_clip_chunks(self, clean_visual: list[dict], corrupt_visual: list[dict]) -> list[bool]:
+        """Per chunk of per_device_train_batch_size rows: whether every row's corrupted clip equals its clean clip.
+        With several processes a chunk is skipped only where it is on every process (the forwards gather ZeRO-3's
+        parameters: every rank must run the same ones)."""
+        batch = self.args.per_device_train_batch_size
+        same: dict[tuple[int, int], bool] = {}  # the G rows of a group hold the same two clips: compare them once
+        for a, b in zip(clean_visual, corrupt_visual):
+            if (id(a), id(b)) not in same:
+                same[id(a), id(b)] = same_visual(a, b)
+        skips = [all(same[id(a), id(b)] for a, b in zip(clean_visual[s : s + batch], corrupt_visual[s : s + batch]))
+                 for s in range(0, len(clean_visual), batch)]
+        if self.accelerator.num_processes > 1:
+            local = torch.tensor(skips, dtype=torch.long, device=self.accelerator.device)
+            everywhere = self.accelerator.pad_across_processes(local, dim=0, pad_index=0)
+            gathered = self.accelerator.gather(everywhere).reshape(self.accelerator.num_processes, -1)
+            skips = gathered.all(dim=0).tolist()[: len(skips)]
+        return skips
 
     # 4. advantages --------------------------------------------------------------------------------------
     def _batch_reward_std(self, scores: dict[str, BranchScores], plan: GenerationPlan) -> dict[str, float] | None:

@@ -8,6 +8,7 @@ that is running.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from contextlib import contextmanager
 
@@ -23,6 +24,9 @@ class VisionProbe:
         self.clips: Counter = Counter()
         self.patches: Counter = Counter()
         self.flops: Counter = Counter()
+        self.tower_seconds: Counter = Counter()  # wall time inside the vision tower's forward, per pass
+        self.seconds: Counter = Counter()  # wall time per pass, a nested pass's time counted in the nested one only
+        self._nested = 0.0  # seconds spent in passes nested inside the current one
         self._wrapped = []
         for model in models:
             if model is None:
@@ -35,6 +39,7 @@ class VisionProbe:
 
     def _counted(self, forward, with_flops: bool):
         def counted(hidden_states, grid_thw, *args, **kwargs):
+            start = time.perf_counter()
             if with_flops:
                 from torch.utils.flop_counter import FlopCounterMode
 
@@ -43,6 +48,7 @@ class VisionProbe:
                 self.flops[self.phase] += counter.get_total_flops()
             else:
                 out = forward(hidden_states, grid_thw, *args, **kwargs)
+            self.tower_seconds[self.phase] += time.perf_counter() - start  # FLOP counting included when on
             self.calls[self.phase] += 1
             self.clips[self.phase] += int(grid_thw.shape[0])
             self.patches[self.phase] += int(hidden_states.shape[0])
@@ -53,9 +59,14 @@ class VisionProbe:
     @contextmanager
     def during(self, phase: str):
         previous, self.phase = self.phase, phase
+        outer_nested, self._nested = self._nested, 0.0
+        start = time.perf_counter()
         try:
             yield
         finally:
+            elapsed = time.perf_counter() - start
+            self.seconds[phase] += elapsed - self._nested
+            self._nested = outer_nested + elapsed
             self.phase = previous
 
     def close(self) -> None:

@@ -334,6 +334,35 @@ def test_night_follows_the_spec_table_and_keeps_the_picture():
             assert np.allclose(mean, expected, atol=1.0), (severity, mean, expected)
 
 
+def _night_whole_clip(clip, params):
+    """apply_night as it was first written (whole-clip tables, the pool drawn with integers()): the reference bytes."""
+    t, h, w, _ = clip.shape
+    mean_lut, sigma_lut = photometric.night_curves(params)
+    image = clip.reshape(t * h, w, 3)
+    mean = cv2.LUT(image, mean_lut.reshape(256, 1, 3)).reshape(clip.shape)
+    std = cv2.LUT(image, sigma_lut.reshape(256, 1, 3)).reshape(clip.shape)
+    uniform = np.random.default_rng(params["noise_seed"]).integers(0, 256, size=(2 * h, 2 * w, 3), dtype=np.uint8)
+    pool = cv2.LUT(uniform, photometric._NORMAL_Q)
+    out = np.empty_like(clip)
+    for i, (oy, ox) in enumerate(params["noise_offsets"]):
+        noise = cv2.multiply(std[i], pool[oy : oy + h, ox : ox + w], scale=1.0 / 32)
+        cv2.add(mean[i], noise, dst=out[i], dtype=cv2.CV_8U)
+    return out
+
+
+@pytest.mark.parametrize("shape", [(16, 224, 420), (5, 31, 17), (1, 8, 8)])
+def test_night_gives_the_bytes_of_its_first_whole_clip_implementation(shape):
+    """The frame-by-frame apply_night (and its pool drawn with Generator.bytes) is a speed-up only: every severity
+    and seed gives the bytes of the whole-clip version, records without a tint included."""
+    clip = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    for severity in range(1, 6):
+        for seed in range(3):
+            out, record = corrupt(clip, CorruptionSpec("night", severity), seed)
+            assert np.array_equal(out, _night_whole_clip(clip, record.params)), (shape, severity, seed)
+    untinted = {k: v for k, v in record.params.items() if k != "tint"}
+    assert np.array_equal(photometric.apply_night(clip, untinted), _night_whole_clip(clip, untinted))
+
+
 def test_night_records_without_a_tint_replay_untinted():
     """Records logged before the tint existed carry no `tint`: they replay the old (untinted) bytes."""
     clip = panning_clip(4, 32, 48)

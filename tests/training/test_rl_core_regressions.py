@@ -61,6 +61,66 @@ def test_kl_passes_project_only_the_completion_span(tmp_path, cache_dir):
     heads.close()
 
 
+def test_kl_reward_skips_the_forwards_when_the_corrupted_clip_is_the_clean_one(tmp_path, cache_dir):
+    """A corruption mix leaves some clips clean (corruption=rova: 40 %); their corrupted view is the clean clip,
+    encoded again. Its KL is exactly 0 (both passes see the same inputs): no forward is run for it, and the value is
+    the one the two forwards give. A chunk with a corrupted clip still runs both."""
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage=tgrpo", "corruption=weather")
+    enc_clean, enc_other = _clean_and_other(trainer)
+    row = trainer.train_dataset[0]
+    clean = trainer.clip_source.clean(row)
+    text = render_prompt(trainer.processing_class, row["prompt"])
+    enc_again = encode_prompt(trainer.processing_class, text, clean.frames.copy(), clean.sample_fps)
+    assert enc_again.visual is not enc_clean.visual
+    words = trainer.processing_class.tokenizer("the answer is", add_special_tokens=False)["input_ids"]
+    completions = [words[:3], words[:2]]
+    ids = [enc_clean.input_ids] * 2
+
+    heads = LmHeadPositions(trainer.model)
+    kl = trainer._consistency_kl(ids, completions, [enc_clean.visual] * 2, [enc_again.visual] * 2)
+    assert heads.positions == [] and kl.dtype == np.float32 and kl.tolist() == [0.0, 0.0]
+
+    from rova.inference.padding import left_pad, right_pad
+    from rova.rewards import sequence_kl
+
+    p_ids, p_mask = left_pad(ids, 0)
+    c_ids, c_mask = right_pad(completions, 0)
+    full_ids, full_mask = torch.cat([p_ids, c_ids], 1), torch.cat([p_mask, c_mask], 1)
+    with torch.no_grad():
+        logits = [trainer._completion_logits(trainer.model, full_ids, full_mask, [v] * 2, c_ids.size(1))
+                  for v in (enc_clean.visual, enc_again.visual)]
+    assert sequence_kl(*logits, c_mask).tolist() == [0.0, 0.0]
+
+    heads.positions.clear()
+    mixed = trainer._consistency_kl(ids, completions, [enc_clean.visual] * 2, [enc_again.visual, enc_other.visual])
+    assert len(heads.positions) == 2 and mixed[0] == 0.0 and mixed[1] > 0
+    heads.close()
+
+
+def test_kl_reward_skips_a_clean_clip_chunk_only_where_every_process_does(tmp_path, cache_dir, monkeypatch):
+    """Under ZeRO-3 the KL forwards gather parameters: a process whose chunk holds only clean clips still runs its
+    forwards when another process's same chunk does not, or the two would wait on each other forever."""
+    trainer, _, _ = make_trainer(cache_dir, tmp_path, "stage=tgrpo", "corruption=weather", "stage.num_generations=2",
+                                 "stage.per_device_train_batch_size=2")
+    enc_clean, enc_other = _clean_and_other(trainer)
+    clean, other = enc_clean.visual, enc_other.visual
+    peer = torch.tensor([0, 1])  # the second process: its first chunk has a corrupted clip, its second none
+
+    def gather_with_peer(tensor):
+        return torch.cat([tensor, peer.to(tensor.device, tensor.dtype)])
+
+    monkeypatch.setattr(type(trainer.accelerator), "num_processes", property(lambda self: 2))
+    monkeypatch.setattr(trainer.accelerator, "pad_across_processes", lambda tensor, **kwargs: tensor)
+    monkeypatch.setattr(trainer.accelerator, "gather", gather_with_peer)
+    assert trainer._clean_clip_chunks([clean] * 4, [clean] * 4) == [False, True]
+    assert trainer._clean_clip_chunks([clean] * 4, [clean, clean, other, clean]) == [False, False]
+    heads = LmHeadPositions(trainer.model)
+    words = trainer.processing_class.tokenizer("the answer is", add_special_tokens=False)["input_ids"]
+    kl = trainer._consistency_kl([enc_clean.input_ids] * 4, [words[:2]] * 4, [clean] * 4, [clean] * 4)
+    assert len(heads.positions) == 2 and kl.tolist() == [0.0] * 4  # chunk 1 ran both forwards, chunk 2 none
+    heads.close()
+
+
 def test_batch_scaled_advantages_use_the_std_over_all_processes(tmp_path, cache_dir, monkeypatch):
     """Defect 7: scale_rewards=batch divided by this process's std; TRL divides by the std over all processes."""
     trainer, _, run_dir = make_trainer(cache_dir, tmp_path, "objective.scale_rewards=batch", "stage.num_generations=4",
