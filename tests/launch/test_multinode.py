@@ -92,5 +92,14 @@ def test_two_nodes_train_like_one_node_of_the_same_world_size(tmp_path, cache_di
     steps = [m for m in two_nodes if "loss" in m]
     assert [m["step"] for m in steps] == [1, 2]
     assert all(m["branch/clean_completions"] == 8 for m in steps)  # the groups of both nodes' workers
-    assert two_nodes == reference
+    # Float32 reductions may round the last bit differently between the two arrangements (seen once in CI: the
+    # entropy of step 2, 1.05259275 vs 1.05259287); everything else is exact.
+    assert len(two_nodes) == len(reference)
+    for ours, theirs in zip(two_nodes, reference):
+        assert ours.keys() == theirs.keys()
+        for key, value in theirs.items():
+            if isinstance(value, float):
+                assert ours[key] == pytest.approx(value, rel=1e-6, abs=1e-9), (key, ours[key], value)
+            else:
+                assert ours[key] == value, key
     assert json.loads((two_dir / "summary.json").read_text())["global_step"] == 2
