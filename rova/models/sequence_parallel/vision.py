@@ -36,12 +36,12 @@ def slice_parts(grid: torch.Tensor, size: int) -> list[list[tuple[int, int, int,
     bounds, acc, part = [0], 0, 1
     for i, (_, _, patches) in enumerate(slices):
         acc += patches
-        # close part k once it holds k/N of the patches, leaving at least one slice for each later part
-        while part < size and acc * size >= part * total and len(slices) - (i + 1) >= size - part:
+        left = len(slices) - (i + 1)  # slices after this one
+        # Close the open part after slice i once the parts so far hold part/N of the patches, or when each later
+        # part needs one of the slices left; at most one part per slice, so no part is empty.
+        if part < size and left >= size - part and (acc * size >= part * total or left == size - part):
             bounds.append(i + 1)
             part += 1
-    while len(bounds) < size:  # only reachable with very uneven slices: give the tail parts one slice each
-        bounds.append(len(slices) - (size - len(bounds)))
     bounds.append(len(slices))
     parts = []
     for r in range(size):
