@@ -78,6 +78,7 @@ class RewardConfig:
     w_temp: float = 1.0
     w_kl: float = 0.0
     w_iou: float = 1.0
+    w_overlong: float = 0.0
     len_min: int = 320
     len_max: int = 512
     len_bonus: float = 0.2
@@ -88,6 +89,12 @@ class RewardConfig:
     kl_topk: int = 64
     kl_loss_coef: float = 0.0
     acc_threshold: float = 0.1
+    # DAPO's soft overlong punishment (rova.rewards.overlong), weighted by w_overlong (verl's penalty_factor): no
+    # penalty up to overlong_max_length - overlong_buffer tokens, then linearly down to -1 at overlong_max_length
+    # (DAPO: 20480 with a 4096-token buffer). Both are filled in at compose time (resolve_overlong): the length null =
+    # stage.max_completion_length, the buffer null = a fifth of the length (DAPO's ratio).
+    overlong_buffer: Optional[int] = None
+    overlong_max_length: Optional[int] = None
     # video_r1: one <think>/<answer> rule for every task (rova.rewards.format); per_task: VideoChat-R1's strict
     # rules (grounded QA adds <glue>, tracking needs a valid K x 4 box list: rova.rewards.format_rules).
     format_rule: str = "video_r1"
@@ -105,13 +112,30 @@ class RewardConfig:
     # before the advantages, so they no longer say which completion was right; logged rewards stay the true ones.
     shuffle: bool = False
 
+    def resolve_overlong(self, max_completion_length: int) -> None:
+        """Fill the soft overlong punishment's nulls (L_max = the rollout's max_completion_length, L_cache = L_max / 5,
+        DAPO's 4096 of 20480) and, when the punishment is weighted, check that L_cache < L_max."""
+        if self.overlong_max_length is None:
+            self.overlong_max_length = int(max_completion_length)
+        if self.overlong_buffer is None:
+            self.overlong_buffer = max(1, self.overlong_max_length // 5)
+        if self.w_overlong > 0 and self.overlong_buffer >= self.overlong_max_length:
+            raise ConfigError("reward.overlong_buffer", f"got {self.overlong_buffer}; must be < "
+                              f"reward.overlong_max_length ({self.overlong_max_length}) so that completions up to "
+                              "their difference go unpunished (DAPO: 4096 of 20480)")
+
     def __post_init__(self) -> None:
-        for key in ("w_acc", "w_fmt", "w_len", "w_temp", "w_kl", "w_iou", "len_bonus", "temporal_alpha",
-                    "kl_alpha", "kl_loss_coef"):
+        for key in ("w_acc", "w_fmt", "w_len", "w_temp", "w_kl", "w_iou", "w_overlong", "len_bonus",
+                    "temporal_alpha", "kl_alpha", "kl_loss_coef"):
             _positive(f"reward.{key}", getattr(self, key), allow_zero=True)
         _positive("reward.len_min", self.len_min, allow_zero=True)
         if self.len_max < self.len_min:
             raise ConfigError("reward.len_max", f"got {self.len_max}; must be >= reward.len_min ({self.len_min})")
+        for key in ("overlong_buffer", "overlong_max_length"):
+            if getattr(self, key) is not None:
+                _positive(f"reward.{key}", getattr(self, key))
+        if self.overlong_buffer is not None and self.overlong_max_length is not None:
+            self.resolve_overlong(self.overlong_max_length)
         _positive("reward.temporal_mu", self.temporal_mu, allow_zero=True)
         _choice("reward.kl_estimator", self.kl_estimator, ("full", "topk", "sampled"))
         _positive("reward.kl_topk", self.kl_topk)

@@ -85,6 +85,7 @@ class RootConfig:
             )
         if rl and self.objective.advantage_regression:
             self._check_whole_groups_per_micro_batch()
+        self.reward.resolve_overlong(stage.max_completion_length)
         if self.tgrpo.shuffled_generations is None:
             self.tgrpo.shuffled_generations = max(1, stage.num_generations // 2)
         if self.tgrpo.corrupted_generations is None:

@@ -45,6 +45,7 @@ from rova.rewards.format import format_score
 from rova.rewards.format_rules import strict_format_score
 from rova.rewards.glue import glue_score
 from rova.rewards.length import length_bonus
+from rova.rewards.overlong import soft_overlong_punishment
 from rova.rewards.temporal import temporal_bonus
 
 GROUNDING = "grounding"
@@ -159,6 +160,18 @@ def length(prompts, completions, *, lengths, correctness, reward_config, **kwarg
     ])
 
 
+def overlong(prompts, completions, *, lengths, reward_config, **kwargs) -> np.ndarray:
+    """DAPO's soft overlong punishment of each completion's length: 0 up to L_max - L_cache, then down to -1 at L_max
+    (L_max = reward.overlong_max_length, L_cache = reward.overlong_buffer); NaN while they are unresolved (a bare
+    RewardConfig: the run config fills them from stage.max_completion_length) or unusable (L_cache >= L_max, refused
+    at compose time when w_overlong > 0)."""
+    cfg = reward_config
+    max_length, buffer = cfg.overlong_max_length, cfg.overlong_buffer
+    if max_length is None or buffer is None or buffer >= max_length:
+        return np.full(np.shape(lengths), np.nan)
+    return soft_overlong_punishment(lengths, max_length=max_length, buffer=buffer)
+
+
 def temporal(prompts, completions, *, correctness, reward_config, shuffled_correctness=None, **kwargs) -> np.ndarray:
     """Video-R1's temporal bonus from each group's own p (ordered) and p~ (shuffled); NaN without a shuffled group."""
     if shuffled_correctness is None:
@@ -188,6 +201,7 @@ REWARD_COMPONENTS: tuple[RewardComponent, ...] = (
     RewardComponent("iou", "w_iou", TRAINED_BRANCHES, iou),
     RewardComponent("format", "w_fmt", TRAINED_BRANCHES, format_),
     RewardComponent("length", "w_len", TRAINED_BRANCHES, length),
+    RewardComponent("overlong", "w_overlong", TRAINED_BRANCHES, overlong),
     RewardComponent("temporal", "w_temp", (CLEAN,), temporal),
     RewardComponent("kl", "w_kl", (CLEAN,), kl_consistency),
 )

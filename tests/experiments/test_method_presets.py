@@ -34,7 +34,9 @@ PRESETS = {
                          "stage.steps_per_generation": 1, "memory.augment_easy": True, "memory.augment_hard": True},
                         ()),
     "dapo_7b": ({"objective.name": "dapo", "objective.dynamic_sampling": True, "objective.epsilon_high": 0.28,
-                 "objective.beta": 0.0, "stage.num_generations": 16}, ("objective.max_sampling_rounds=2",)),
+                 "objective.beta": 0.0, "stage.num_generations": 16, "reward.w_overlong": 1.0,
+                 "reward.overlong_max_length": 1024, "reward.overlong_buffer": 204},
+                ("objective.max_sampling_rounds=2",)),
 }
 
 
@@ -59,9 +61,12 @@ def test_a_method_preset_holds_its_values_and_trains_two_tiny_steps(preset, tmp_
     proc = launch(tmp_path, cache_dir, f"experiment={preset}", *TINY, *extra)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = only_run_dir(tmp_path / "outputs")
-    _trained_two_steps(run_dir)
+    steps = _trained_two_steps(run_dir)
     resolved = (run_dir / "resolved.yaml").read_text()
     assert f"name: {cfg.objective.name}" in resolved and f"name: {cfg.reward.name}" in resolved
+    if cfg.reward.w_overlong:  # DAPO's soft overlong punishment followed the tiny budget (12 tokens, a fifth = 2)
+        assert "overlong_max_length: 12" in resolved and "overlong_buffer: 2" in resolved
+        assert all(-1.0 <= row["rewards/clean/overlong/mean"] <= 0.0 for row in steps), steps
 
 
 def test_the_temporal_r1_recipe_plans_select_then_grpo_and_each_step_runs_tiny(tmp_path, cache_dir):
