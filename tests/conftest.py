@@ -56,8 +56,8 @@ def _build_shared_tiny_models(shared: Path, worker: str) -> None:
 def cache_dir(tmp_path_factory) -> Path:
     """One cache (tiny model, demo data) per test session; REUSE via ROVA_TEST_CACHE speeds up local reruns.
 
-    Under pytest-xdist each worker has its own cache (the demo builders rewrite demo.json for the clip count a
-    test asks for), and its tiny-model dirs are links to one build shared by all workers.
+    Under pytest-xdist each worker has its own cache (demo clips and media probes: under a second to build), and
+    its tiny-model dirs are links to one build shared by all workers.
     """
     env = os.environ.get("ROVA_TEST_CACHE")
     worker = os.environ.get("PYTEST_XDIST_WORKER")
@@ -88,9 +88,9 @@ def tiny_model_dir(cache_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_file(cache_dir) -> Path:
-    from rova.data.demo import build_demo_dataset
+    from rova.data.procedural import build_procedural
 
-    return build_demo_dataset(cache_dir / "demo", num_clips=8)
+    return build_procedural("demo", cache_dir / "demo" / "train", 8, "train")  # where data=demo's runs read it
 
 
 @pytest.fixture(scope="session")

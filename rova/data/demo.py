@@ -29,8 +29,13 @@ from rova.utils.io import atomic_write_json
 
 # Bump when rendering changes, so stale clips are not reused under the same names.
 GENERATOR_VERSION = 1
-ANNOTATION_FILE = "demo.json"
 DATA_SOURCE = "rova-demo"
+
+
+def annotation_name(num_clips: int) -> str:
+    """The annotation file of `num_clips` clips: its own name, so a build of another size never rewrites it (runs
+    and sweeps of several data.demo_num_clips share one folder and its clips)."""
+    return f"demo-{num_clips}.json"
 
 COLORS: dict[str, tuple[int, int, int]] = {  # RGB, far apart so H.264 chroma loss keeps them apart
     "red": (220, 40, 40),
@@ -401,12 +406,12 @@ def build_demo_dataset(
             "objects": [o.meta(fps) for o in spec["objects"]],
             **spec["meta"],
         }))
-    return atomic_write_json(out / ANNOTATION_FILE, records)
+    return atomic_write_json(out / annotation_name(num_clips), records)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="output folder (demo.json + videos/)")
+    parser.add_argument("--out", required=True, help="output folder (demo-<num clips>.json + videos/)")
     parser.add_argument("--num-clips", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--width", type=int, default=160)

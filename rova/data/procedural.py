@@ -23,9 +23,9 @@ def annotation_file(task: str, num_clips: int) -> str:
 
         return annotation_name(num_clips)
     if task == "demo":
-        from rova.data.demo import ANNOTATION_FILE
+        from rova.data.demo import annotation_name as demo_annotation_name
 
-        return ANNOTATION_FILE
+        return demo_annotation_name(num_clips)
     raise ValueError(f"unknown procedural task {task!r}")
 
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rova.data.demo import ANNOTATION_FILE, build_demo_dataset
+from rova.data.demo import annotation_name, build_demo_dataset
 from rova.data.records import VIDEO_R1_PROBLEM_TYPES, load_records
 from rova.config.data import FrameSamplingConfig
 from rova.data.video import filter_decodable, read_clip
@@ -71,7 +71,7 @@ def _letter_of(record, text: str) -> str:
 def test_schema_types_and_loading(demo, records):
     path, seconds = demo
     raw = json.loads(Path(path).read_text())
-    assert Path(path).name == ANNOTATION_FILE and len(raw) == len(records) == 16
+    assert Path(path).name == annotation_name(16) == "demo-16.json" and len(raw) == len(records) == 16
     assert all(r["path"].startswith("./videos/") and r["path"].endswith(".mp4") for r in raw)
     # one of each of Video-R1's types; grounded_qa and tracking (VideoChat-R1) have no demo clip yet
     assert {r.problem_type for r in records} == set(VIDEO_R1_PROBLEM_TYPES)
@@ -181,10 +181,35 @@ def test_cli(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert Path(result.stdout.strip()) == tmp_path / ANNOTATION_FILE
-    assert len(load_records(tmp_path / ANNOTATION_FILE)) == 2
+    assert Path(result.stdout.strip()) == tmp_path / annotation_name(2)
+    assert len(load_records(tmp_path / annotation_name(2))) == 2
     bad = subprocess.run(
         [sys.executable, "-m", "rova.data.demo", "--out", str(tmp_path), "--width", "161"],
         capture_output=True, text=True, timeout=60,
     )
     assert bad.returncode == 2 and "width" in bad.stderr
+
+
+def test_builds_of_other_sizes_in_one_folder_keep_each_others_annotation_files(tmp_path):
+    """A sweep over data.demo_num_clips shares one folder: a 2-clip build must not rewrite the 4-clip file a run of
+    the other size is reading (demo.json was one name for every size: the fast tier saw 6 records for 8)."""
+    four = build_demo_dataset(tmp_path, num_clips=4, seed=3)
+    text = four.read_text()
+    two = build_demo_dataset(tmp_path, num_clips=2, seed=3)
+    assert two != four and four.read_text() == text and len(json.loads(text)) == 4
+    assert json.loads(two.read_text()) == json.loads(text)[:2]  # the same first clips, rendered once
+    assert len(list((tmp_path / "videos").glob("*.mp4"))) == 4
+
+
+def test_data_and_benchmark_demo_paths_name_their_split_and_size():
+    from rova.config.compose import load
+
+    def files(*overrides):
+        _, cfg = load(["stage=eval", "data=demo", "benchmark=demo", *overrides])
+        return cfg.data.train_file, cfg.benchmark.file
+
+    train, test = files("data.demo_num_clips=8", "benchmark.demo_num_clips=8")
+    assert train.endswith("/demo/train/demo-8.json") and test.endswith("/demo/test/demo-8.json")
+    assert files("data.demo_num_clips=6")[0].endswith("/demo/train/demo-6.json")
+    # the same split and size is the same clips, so one file serves both
+    assert len(set(files("data.demo_split=test", "data.demo_num_clips=5", "benchmark.demo_num_clips=5"))) == 1

@@ -109,7 +109,7 @@ def test_every_preset_composes(name, monkeypatch):
     monkeypatch.delenv("ROVA_EVAL_MEDIA", raising=False)
     cfg, node = _composed_benchmark(name)
     assert isinstance(cfg, BenchmarkConfig) and cfg.name == name
-    assert cfg.file.endswith("demo_benchmark/demo.json" if name == "demo" else f"/data/eval/eval_{name}.json")
+    assert cfg.file.endswith("demo/test/demo-24.json" if name == "demo" else f"/data/eval/eval_{name}.json")
     sampling = cfg.frame_sampling()
     if name == "demo":
         assert cfg.build_demo and cfg.max_frames == 8 and cfg.max_pixels == 6272
@@ -475,7 +475,7 @@ def test_malformed_records_are_rejected(tmp_path, change, match):
 
 
 def test_demo_benchmark_is_built_held_out_and_reads(tmp_path, demo_file):
-    file = tmp_path / "demo_benchmark" / "demo.json"
+    file = tmp_path / "demo" / "test" / "demo-8.json"
     cfg = BenchmarkConfig(name="demo", file=str(file), build_demo=True, demo_num_clips=8, min_pixels=3136,
                           max_frames=8, max_pixels=6272, total_pixels=50176, subtask_keys=["demo.kind"])
     data = load_benchmark(cfg, backend="pyav")

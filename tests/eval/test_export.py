@@ -57,7 +57,7 @@ def test_layout_and_manifest(exported, demo_cfg):
     assert manifest["skipped"] == []
     for severity in SEVERITIES:
         cell = manifest["cells"][f"{VARIANT}@{severity}"]
-        assert cell["file"] == f"{VARIANT}/s{severity}/demo.json" and cell["num_items"] == 3
+        assert cell["file"] == f"{VARIANT}/s{severity}/demo-3.json" and cell["num_items"] == 3
         for entry in cell["items"]:
             assert entry["file"].startswith("videos/") and entry["file"].endswith(".mp4")
             path = out / cell["dir"] / entry["file"]
