@@ -168,18 +168,17 @@ class RootConfig:
 
     def _check_whole_groups_per_micro_batch(self) -> None:
         """objective.advantage_regression (Reg-GRPO) regresses on each group's mean log-ratio, so every group must be
-        whole in one micro-batch. TRL shuffles a process's rollout rows and cuts them into steps_per_generation
-        micro-batches, which splits groups unless there is one micro-batch per rollout; each process already holds
-        whole groups (per_device_train_batch_size x steps_per_generation % num_generations == 0, checked above), and
-        the corrupted branch's groups ride in the same rollout. The rows carry their group id through the shuffle."""
+        whole in one micro-batch. rova then shuffles a rollout's GROUPS, not its rows, and deals them evenly over the
+        steps_per_generation micro-batches (rova.training.group_shuffle): each micro-batch holds
+        per_device_train_batch_size / num_generations clean groups (and as many of the corrupted branch), so that
+        ratio must be whole. The rows carry their group id."""
         stage = self.stage
-        if stage.generation_steps != 1:
+        if stage.per_device_train_batch_size % stage.num_generations:
             raise ConfigError(
-                "stage.steps_per_generation",
-                f"objective.advantage_regression (Reg-GRPO) needs each prompt group whole in one micro-batch, i.e. one "
-                f"micro-batch per rollout: set stage.steps_per_generation=1 (now {stage.generation_steps}, from "
-                f"{'steps_per_generation' if stage.steps_per_generation else 'gradient_accumulation_steps'}) with "
-                "stage.per_device_train_batch_size a multiple of stage.num_generations",
+                "stage.per_device_train_batch_size",
+                f"objective.advantage_regression (Reg-GRPO) needs each prompt group whole in one micro-batch: "
+                f"per_device_train_batch_size ({stage.per_device_train_batch_size}) must be a multiple of "
+                f"stage.num_generations ({stage.num_generations})",
             )
         if self.rollout.name == "vllm" and self.rollout.vllm_importance_sampling_correction:
             raise ConfigError(

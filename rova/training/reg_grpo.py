@@ -11,8 +11,9 @@ A_i is rova's group-normalised advantage (objective.scale_rewards). pi_ref is th
 memory.variance_filter, or truncated under objective.mask_truncated_completions) leaves its group: it is neither a
 term of the sum nor of the group mean; a group left with no completion leaves the mean over groups.
 
-Every group must be whole in the micro-batch (the group mean is over its G completions): rova.config.schema
-checks at compose time that the settings give one micro-batch per rollout, and each row carries its group id.
+Every group must be whole in the micro-batch (the group mean is over its G completions): each row carries its group
+id, and with several micro-batches per rollout the trainer shuffles whole groups (rova.training.group_shuffle);
+rova.config.schema checks at compose time that per_device_train_batch_size is a multiple of num_generations.
 """
 
 from __future__ import annotations

@@ -682,6 +682,22 @@ class VideoGRPOTrainer(CompleteCheckpoints, LoopFixes, SequenceParallelPasses, G
             output["corrupted_visual_rows"] = corrupted_of
         return output
 
+    def _prepare_inputs(self, generation_batch: dict[str, Any]) -> dict[str, Any]:
+        """TRL's buffering of a rollout's micro-batches; under Reg-GRPO with several micro-batches per rollout the
+        rows are shuffled by whole groups (rova.training.group_shuffle), not one by one, so no group is split."""
+        steps = self.args.steps_per_generation
+        if not (self.model.training and self.args.advantage_regression and steps > 1):
+            return super()._prepare_inputs(generation_batch)
+        from trl.trainer.utils import split_pixel_values_by_grid, split_tensor_dict, unsplit_pixel_values_by_grid
+
+        from rova.training.group_shuffle import permute_rows, whole_group_order
+
+        if self._step % (steps * self.num_iterations) == 0 or self._buffered_inputs is None:
+            batch = split_pixel_values_by_grid(self._generate_and_score_completions(generation_batch))
+            batch = permute_rows(batch, whole_group_order(batch["group_ids"], steps))
+            self._buffered_inputs = [unsplit_pixel_values_by_grid(chunk) for chunk in split_tensor_dict(batch, steps)]
+        return self._buffered_inputs[self._step % steps]
+
     def _objective_inputs(self, batch: dict, groups: list[tuple[str, int]], lengths: list[int], mode: str) -> None:
         """What objective=tw_grpo / reg_grpo add to the loss batch. `groups` is the (branch, prompt group) of each loss
         row, `lengths` its completion's length (EOS included, before any loss mask).

@@ -111,9 +111,11 @@ BAD = [
     (["objective=reg_grpo", "objective.importance_sampling_level=sequence"], "objective.importance_sampling_level"),
     (["objective=reg_grpo", "objective.top_entropy_quantile=0.2"], "objective.top_entropy_quantile"),
     (["objective=reg_grpo", "objective.entropy_coef=0.001"], "objective.entropy_coef"),
-    # Reg-GRPO needs whole groups in a micro-batch: one micro-batch per rollout (rova.config.schema).
-    (["objective=reg_grpo", "stage.gradient_accumulation_steps=2"], "stage.steps_per_generation"),
-    (["objective=reg_grpo", "stage=tgrpo", "stage.steps_per_generation=2"], "stage.steps_per_generation"),
+    # Reg-GRPO needs whole groups in a micro-batch: each holds per_device_train_batch_size / num_generations groups.
+    (["objective=reg_grpo", "stage.per_device_train_batch_size=2", "stage.num_generations=4",
+      "stage.steps_per_generation=2"], "stage.per_device_train_batch_size"),
+    (["objective=reg_grpo", "stage=tgrpo", "stage.per_device_train_batch_size=3", "stage.num_generations=2",
+      "stage.gradient_accumulation_steps=2"], "stage.per_device_train_batch_size"),
     (["objective=reg_grpo", "stage=memory", "stage.per_device_train_batch_size=3", "stage.num_generations=2",
       "stage.steps_per_generation=1"], "stage.per_device_train_batch_size"),
     (["objective=reg_grpo", "rollout=vllm"], "rollout.vllm_importance_sampling_correction"),
@@ -148,10 +150,12 @@ def test_good_edge_values_are_accepted():
 
 
 @pytest.mark.parametrize("stage", RL_STAGES)
-def test_reg_grpo_composes_with_accumulation_when_each_rollout_is_one_micro_batch(stage):
-    _, cfg = load(["objective=reg_grpo", f"stage={stage}", "stage.gradient_accumulation_steps=4",
-                   "stage.steps_per_generation=1", "stage.per_device_train_batch_size=4", "stage.num_generations=2"])
-    assert cfg.stage.generation_steps == 1 and cfg.objective.advantage_regression
+def test_reg_grpo_composes_with_several_micro_batches_per_rollout_of_whole_groups(stage):
+    for steps in (1, 2, 4):
+        _, cfg = load(["objective=reg_grpo", f"stage={stage}", "stage.gradient_accumulation_steps=4",
+                       f"stage.steps_per_generation={steps}", "stage.per_device_train_batch_size=4",
+                       "stage.num_generations=2"])
+        assert cfg.stage.generation_steps == steps and cfg.objective.advantage_regression
     _, cfg = load(["objective=reg_grpo", f"stage={stage}", "objective.regression_reference=old",
                    "objective.regression_log_ratio=mean", "rollout=vllm",
                    "rollout.vllm_importance_sampling_correction=false"])

@@ -24,7 +24,7 @@ TINY = ("stage=grpo", "stage.max_steps=2", "stage.num_generations=2", "stage.per
 # ~4 s each on this machine.
 ENTROPY = ("objective.top_entropy_quantile=0.2", "objective.entropy_coef=0.001")
 RUNS = [(name, ("objective.max_sampling_rounds=2",) if name == "dapo" else ()) for name in (*OBJECTIVES, "tw_grpo", "reg_grpo")] + [
-    ("grpo", ENTROPY)]
+    ("grpo", ENTROPY), ("reg_grpo", ("stage.gradient_accumulation_steps=2",))]  # 2 micro-batches of 1 whole group
 
 
 @pytest.mark.parametrize("objective,extra", RUNS, ids=[" ".join((n, *e)) for n, e in RUNS])
