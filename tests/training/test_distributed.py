@@ -20,6 +20,9 @@ from tests.support.runs import REPO, launch, only_run_dir
 pytestmark = pytest.mark.slow
 
 
+AUGMENT_STEPS = 6
+
+
 def metrics(run_dir: Path) -> list[dict]:
     path = run_dir / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -78,6 +81,40 @@ def test_dynamic_sampling_rounds_agree_across_zero3_processes(tmp_path, cache_di
         # Both processes ran every round and drew the same number of prompts in it.
         per_round = [sum(r["round"] == k for r in groups) for k in range(int(m["dynamic_sampling/rounds"]))]
         assert per_round[0] == 4 and all(n > 0 and n % 2 == 0 for n in per_round), per_round
+
+
+def test_difficulty_augmentation_rounds_agree_across_zero3_processes(tmp_path, cache_dir, demo_file):
+    """memory.augment_hard under ZeRO-3 (generation is collective: a process that skipped the re-roll round while
+    the other ran it would hang both). One prompt group per process and step; the tiny model's groups are all wrong,
+    and every other record has no rationale to hint with (left as it was: hard_no_hint). So in a step where one
+    process's record has a hint and the other's has not, the other pads the agreed round with a plain re-generation
+    of its own group (rova.training.difficulty_augment.padding_groups), discarded and counted."""
+    records = json.loads(demo_file.read_text())
+    for i, record in enumerate(records):
+        if i % 2:
+            record.pop("process", None)
+            record.pop("hint", None)
+    train = demo_file.with_name("demo-8-half-hints.json")  # beside demo_file: its ./videos/ paths hold
+    train.write_text(json.dumps(records))
+    proc = launch(
+        tmp_path, cache_dir, "distributed=zero3", "distributed.nproc_per_node=2", f"data.train_file={train}",
+        "data.build_demo=false", "logger=none", "stage=memory", f"stage.max_steps={AUGMENT_STEPS}",
+        "stage.save_steps=100", "stage.num_generations=2", "stage.per_device_train_batch_size=2",
+        "stage.max_completion_length=12", "memory.augment_hard=true", timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    steps = [m for m in metrics(run_dir) if "loss" in m and "train_loss" not in m]
+    assert len(steps) == AUGMENT_STEPS and all(math.isfinite(m["loss"]) for m in steps)
+    counts = [(m["augment/hard_rerolled"], m["augment/hard_no_hint"], m["augment/padding_groups"]) for m in steps]
+    print("per step (re-rolled, no hint, padding):", counts)  # shown by pytest -rP
+    rollouts = [json.loads(line) for line in (run_dir / "rollouts.jsonl").read_text().splitlines()]
+    for step, (rerolled, no_hint, padding) in enumerate(counts):
+        assert padding == (1 if rerolled == 1 else 0), counts  # the most any process re-rolls, minus its own
+        groups = [r for r in rollouts if r["step"] == step]
+        assert sum(r["in_batch"] for r in groups) == 2  # each process keeps one group: its re-roll or its original
+        assert sum(r["augment"] == "hard" for r in groups) == rerolled  # padding is not logged
+    assert any(padding == 1 for _, _, padding in counts), counts  # the padding path really ran
 
 
 def test_ddp_on_cpu_relaunch_resumes(tmp_path, cache_dir):
