@@ -37,6 +37,7 @@ def annotation_name(num_clips: int) -> str:
     and sweeps of several data.demo_num_clips share one folder and its clips)."""
     return f"demo-{num_clips}.json"
 
+
 COLORS: dict[str, tuple[int, int, int]] = {  # RGB, far apart so H.264 chroma loss keeps them apart
     "red": (220, 40, 40),
     "green": (40, 200, 60),
