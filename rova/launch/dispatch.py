@@ -18,6 +18,7 @@ from rova.launch.rundir import claim_run_dir, write_run_dir
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
+LOCAL_MASTER = "127.0.0.1"  # the rendezvous address of a run whose workers all start on this machine
 
 
 def prepare_run_dirs(
@@ -57,13 +58,19 @@ def prepare_run_dirs(
 
 def run_local_workers(cfg: RootConfig, run_dir: Path) -> int:
     """Start the workers of one run on this machine and wait for them."""
-    from rova.launch.workers import worker_command
+    from rova.launch.workers import free_port, worker_command
+    from rova.utils.deepspeed_shm import remove_run_segments
 
-    cmd = worker_command(cfg, run_dir)
+    port = cfg.distributed.master_port or free_port()
+    cmd = worker_command(cfg, run_dir, master_addr=LOCAL_MASTER, master_port=port)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     print(f"[rova] starting workers: {' '.join(cmd)}", flush=True)
-    return subprocess.run(cmd, env=env, cwd=REPO).returncode
+    try:
+        return subprocess.run(cmd, env=env, cwd=REPO).returncode
+    finally:
+        if left := remove_run_segments(LOCAL_MASTER, port):  # a rank died while the process group started
+            print(f"[rova] removed {len(left)} DeepSpeed shared-memory segment(s) the workers left", flush=True)
 
 
 def dispatch(typed_jobs: list[RootConfig], run_dirs: list[Path], release=lambda: None) -> int:

@@ -58,6 +58,7 @@ class SlurmRun:
         from rova.config.compose import from_resolved_file
         from rova.launch.rundir import RESOLVED
         from rova.launch.workers import worker_command
+        from rova.utils.deepspeed_shm import remove_run_segments
 
         (run_dir / PREEMPT_FLAG).unlink(missing_ok=True)
         _, cfg = from_resolved_file(run_dir / RESOLVED)
@@ -74,7 +75,10 @@ class SlurmRun:
         if self.eval_shard is not None:
             env["ROVA_EVAL_SHARD"] = str(self.eval_shard)
         self._child = subprocess.Popen(cmd, env=env, cwd=REPO)
-        code = self._child.wait()
+        try:
+            code = self._child.wait()
+        finally:
+            remove_run_segments(master, port)  # DeepSpeed's /dev/shm segments a rank left (rova.utils.deepspeed_shm)
         if code != 0:
             raise RuntimeError(f"workers exited with {code}; see {run_dir}/train.log and the SLURM log")
         summary = run_dir / "summary.json"

@@ -26,6 +26,7 @@ from rova.config.paths import absolutize
 from rova.launch.dispatch import prepare_run_dirs
 from rova.launch.workers import free_port, worker_command
 from rova.stages.assets import prepare_assets
+from rova.utils.deepspeed_shm import own_segments
 
 from tests.support.runs import REPO
 
@@ -84,7 +85,10 @@ def test_two_nodes_train_like_one_node_of_the_same_world_size(tmp_path, cache_di
                                     "distributed.nproc_per_node=2")
     two_cfg, two_dir = prepared_run(tmp_path, cache_dir, "two", f"distributed={strategy}",
                                     "distributed.nproc_per_node=1", "cluster=slurm", "cluster.nodes=2")
+    segments_before = own_segments()
     run_nodes(one_cfg, one_dir, nnodes=1)
+    # The node's ranks removed DeepSpeed's /dev/shm all-reduce segments themselves (no launcher around them here)
+    assert own_segments() <= segments_before, own_segments() - segments_before
     first, _ = run_nodes(two_cfg, two_dir, nnodes=2)
 
     assert "[rova] rank 0: 2 processes, DistributedType." in first, first[-3000:]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rova.training.checkpoints import COMPLETE_MARKER
+from rova.utils.deepspeed_shm import own_segments
 
 from tests.support.runs import REPO, launch, only_run_dir
 
@@ -33,6 +34,7 @@ def metrics(run_dir: Path) -> list[dict]:
     ("ddp", "tiny"), ("zero2", "tiny"), ("zero3", "tiny_qwen3_vl"),
 ], ids=["ddp", "zero2", "zero3-qwen3_vl"])
 def test_two_cpu_processes_through_launch(tmp_path, cache_dir, strategy, model):
+    segments_before = own_segments()
     proc = launch(
         tmp_path, cache_dir, f"distributed={strategy}", "distributed.nproc_per_node=2", "data.demo_num_clips=8",
         "logger=none", "stage.max_steps=2", "stage.save_steps=2", f"model={model}", timeout=900,
@@ -48,6 +50,10 @@ def test_two_cpu_processes_through_launch(tmp_path, cache_dir, strategy, model):
     if strategy != "ddp":
         assert any(p.name.startswith("global_step") for p in checkpoint.iterdir()), "no DeepSpeed engine state"
     assert "2 processes, DistributedType." in proc.stdout and "DistributedType.NO" not in proc.stdout
+    # DeepSpeed's CPU all-reduce segments (66 MiB per rank in /dev/shm) are gone with the run: each rank unlinks
+    # its own once all are mapped (the launcher found none left to remove).
+    assert own_segments() <= segments_before, own_segments() - segments_before
+    assert "shared-memory segment(s) the workers left" not in proc.stdout
     from rova.models.families import family_of_model_type
 
     for path in (checkpoint, run_dir / "model"):
