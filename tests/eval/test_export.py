@@ -112,23 +112,26 @@ def test_a_second_run_rewrites_nothing(exported, demo_cfg):
     assert again == manifest and _mtimes(out) == before
 
 
-@pytest.mark.xfail(strict=False, reason="flaky in the full xdist fast tier (2 of 3 runs on 2026-12-02), passes alone: "
-                   "the re-encode of a restored clip differs there; cause not found yet (closing note, 2026-12-02)")
 def test_a_lost_clip_is_restored_and_nothing_else_moves(exported, demo_cfg):
     out, manifest = exported
     before = _mtimes(out)
     # A clip removed (or cut short: its size no longer matches) is re-encoded from the same corrupted frames
-    # (same clip_sha1); nothing else moves. libx264 gives the same bytes in practice, but a CI run once saw a
-    # re-encode 105 bytes longer, so the manifest is held to the file on disk, not to byte-identical H.264.
+    # (same clip_sha1); no other clip moves. The H.264 bytes of a re-encode are not guaranteed equal: decord2 and
+    # PyAV each bundle an FFmpeg + libx264, decord loads its libraries RTLD_GLOBAL, and which build PyAV's encoder
+    # ends up calling depends on what the process loaded first (the same frames gave other bytes in a process
+    # that imported decord before its first encode). The manifest follows the file on disk: it is rewritten
+    # exactly when the restored clip came out another size (the full fast tier hit that in some runs).
     cell = manifest["cells"][f"{VARIANT}@5"]
     victim = out / cell["dir"] / cell["items"][1]["file"]
     original = _decode_all(victim)
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 2])
     restored = export_corrupted(demo_cfg.benchmark, [VARIANT], SEVERITIES, SEED, out)
+    assert json.loads((out / MANIFEST).read_text()) == restored
     entry = restored["cells"][f"{VARIANT}@5"]["items"][1]
     assert entry["bytes"] == victim.stat().st_size > len(data) // 2
-    entry["bytes"] = cell["items"][1]["bytes"]
+    same_size = entry["bytes"] == len(data)
+    entry["bytes"] = len(data)
     assert restored == manifest
     again_frames = _decode_all(victim)
     assert again_frames.shape == original.shape
@@ -136,7 +139,7 @@ def test_a_lost_clip_is_restored_and_nothing_else_moves(exported, demo_cfg):
     assert np.abs(again_frames.astype(int) - original.astype(int)).mean() < 4.0
     after = _mtimes(out)
     changed = {k for k in before if before[k] != after[k]}
-    assert changed == {str(victim.relative_to(out))}
+    assert changed == {str(victim.relative_to(out))} | (set() if same_size else {MANIFEST})
 
 
 def test_other_settings_in_the_same_folder_are_refused(exported, demo_cfg):
