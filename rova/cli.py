@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rova.config.compose import compose, validate
+    from rova.config.compose import compose, validate_typed
     from rova.config.paths import absolutize
 
     from rova.recipe.plan import check_step_overrides_without_recipe, split_step_overrides
@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     cwd = Path.cwd()
     typed_jobs = []
     for job in jobs:
-        _, typed = validate(compose(split_step_overrides(job)[0]))
+        typed = validate_typed(compose(split_step_overrides(job)[0]))
         typed_jobs.append(absolutize(typed, cwd))
     if len({t.cluster.name for t in typed_jobs}) > 1:
         raise ConfigError("cluster", "a sweep cannot mix cluster=local and cluster=slurm")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,11 @@ from tests.support.local_slurm import local_slurm  # noqa: F401  (session fixtur
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+# This machine's environment sets PYTHONDONTWRITEBYTECODE=1: each pytest worker then compiled rova and the tests
+# from source and re-rewrote every test module's asserts on every run (7 of a worker's 20 s of collection), and so
+# did every run a test starts. Tests write the caches (gitignored __pycache__); the processes they start read them.
+sys.dont_write_bytecode = False
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")

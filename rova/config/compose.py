@@ -213,11 +213,8 @@ def check_finite(node: DictConfig, prefix: str = "") -> None:
             _finite(f"{prefix}{key}", value)
 
 
-def validate(cfg: DictConfig) -> tuple[DictConfig, RootConfig]:
-    """Merge into the structured schema (types, unknown keys) and instantiate it (ranges, cross-field rules).
-
-    Returns the fully resolved DictConfig (what `resolved.yaml` holds) and the typed RootConfig.
-    """
+def validate_typed(cfg: DictConfig) -> RootConfig:
+    """Merge into the structured schema (types, unknown keys) and instantiate it (ranges, cross-field rules)."""
     try:
         schema = _schema()
         # Resolve interpolations first, then check every value against its declared type.
@@ -232,12 +229,24 @@ def validate(cfg: DictConfig) -> tuple[DictConfig, RootConfig]:
     except OmegaConfBaseException as exc:
         raise _omegaconf_error_to_config_error(exc) from exc
     assert isinstance(typed, RootConfig)
-    resolved = OmegaConf.structured(typed)  # defaults filled in by __post_init__ appear in resolved.yaml
-    return resolved, typed
+    return typed
+
+
+def validate(cfg: DictConfig) -> tuple[DictConfig, RootConfig]:
+    """validate_typed, plus the fully resolved DictConfig (what `resolved.yaml` holds: defaults filled in by
+    __post_init__ included). Building that DictConfig is half of validate's time: callers that need only the
+    typed config use validate_typed / load_typed."""
+    typed = validate_typed(cfg)
+    return OmegaConf.structured(typed), typed
 
 
 def load(overrides: list[str]) -> tuple[DictConfig, RootConfig]:
     return validate(compose(overrides))
+
+
+def load_typed(overrides: list[str]) -> RootConfig:
+    """The typed config of these overrides (compose + validate_typed)."""
+    return validate_typed(compose(overrides))
 
 
 def from_resolved_file(path: str | Path) -> tuple[DictConfig, RootConfig]:

@@ -306,10 +306,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_intermixed_args(argv)
     try:
-        from rova.config.compose import load
+        from rova.config.compose import load_typed
         from rova.config.paths import absolutize
 
-        _, cfg = load(list(args.overrides))
+        cfg = load_typed(list(args.overrides))
         cfg = absolutize(cfg, Path.cwd())
         manifest = export_corrupted(
             cfg.benchmark, cfg.eval.corruptions, cfg.eval.severities, cfg.eval.seed, args.out,

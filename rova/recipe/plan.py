@@ -126,7 +126,7 @@ def new_parent_dir(root: RootConfig, now: dt.datetime) -> Path:
 def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path) -> RecipePlan:
     """Every step (every seed's copy of a per_seed step) composed, validated and linked; finished steps marked
     done. Raises ConfigError, naming `<step>:<key>`, for the first step that does not validate."""
-    from rova.config.compose import compose, validate
+    from rova.config.compose import compose, validate_typed
     from rova.config.paths import absolutize
     from rova.config.recipe import expand_steps
     from rova.config.stage import get_spec
@@ -195,7 +195,7 @@ def plan_recipe(overrides: list[str], root: RootConfig, parent: Path, cwd: Path)
             composed.recipe.compare = []
             composed.recipe.seeds = []
             composed.recipe.differences = []
-            _, cfg = validate(composed)
+            cfg = validate_typed(composed)
         except ConfigError as exc:
             raise ConfigError(f"{name}:{exc.key}", exc.problem) from None
         cfg = absolutize(cfg, cwd)

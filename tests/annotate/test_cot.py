@@ -143,7 +143,7 @@ def test_broken_media_are_skipped_and_shards_merge(tmp_path, cache_dir, demo_fil
     from transformers import AutoProcessor
 
     from rova.annotate.runner import run_cot
-    from rova.config.compose import load
+    from rova.config.compose import load_typed
 
     source = json.loads(Path(demo_file).read_text())[:5]
     for rec in source:
@@ -153,7 +153,7 @@ def test_broken_media_are_skipped_and_shards_merge(tmp_path, cache_dir, demo_fil
     source[3]["path"] = str(tmp_path / "broken.mp4")
     train = tmp_path / "train.json"
     train.write_text(json.dumps(source))
-    _, cfg = load(["stage=cot", f"model.path={tiny_model_dir}", f"data.train_file={train}",
+    cfg = load_typed(["stage=cot", f"model.path={tiny_model_dir}", f"data.train_file={train}",
                    f"run.cache_dir={tmp_path / 'cache'}", "data.probe_workers=1", "cot.num_samples=3",
                    "cot.batch_size=6", "cot.min_score=1.0"])
     from rova.data.records import load_records

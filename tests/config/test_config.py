@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rova.errors import ConfigError
-from rova.config.compose import compose, conf_dir, load, validate
+from rova.config.compose import compose, conf_dir, load, load_typed, validate
 
 REPO = Path(__file__).resolve().parents[2]
 # Options that need a value only the user can give (their own data file); the test supplies one.
@@ -56,13 +56,13 @@ def test_every_option_composes_and_validates(group, option):
 
 
 def test_kl_alpha_reaches_the_reward_config():
-    _, typed = load(["stage=tgrpo", "corruption=weather", "reward.kl_alpha=2"])
+    typed = load_typed(["stage=tgrpo", "corruption=weather", "reward.kl_alpha=2"])
     assert typed.reward.kl_alpha == 2.0
     assert typed.corruption.p_weather > 0
 
 
 def test_tgrpo_branch_sizes_default_to_half_the_group():
-    _, typed = load(["stage=tgrpo", "corruption=rova", "stage.num_generations=6", "stage.per_device_train_batch_size=6"])
+    typed = load_typed(["stage=tgrpo", "corruption=rova", "stage.num_generations=6", "stage.per_device_train_batch_size=6"])
     assert typed.tgrpo.shuffled_generations == 3
     assert typed.tgrpo.corrupted_generations == 3
 
@@ -71,7 +71,7 @@ def test_tgrpo_branch_sizes_default_to_half_the_group():
 def test_corrupted_branch_is_never_a_group_of_one(group, expected):
     # Regression: the default was G // 2, i.e. 1 for G = 2 or 3: a trained group of one completion has a
     # group-normalised advantage of 0 (no gradient) while its tokens still count in the loss normaliser.
-    _, typed = load(["stage=tgrpo", f"stage.num_generations={group}", f"stage.per_device_train_batch_size={group * 2}",
+    typed = load_typed(["stage=tgrpo", f"stage.num_generations={group}", f"stage.per_device_train_batch_size={group * 2}",
                      "stage.steps_per_generation=1"])
     assert typed.tgrpo.corrupted_generations == expected
     with pytest.raises(ConfigError, match="tgrpo.corrupted_generations"):
@@ -79,11 +79,11 @@ def test_corrupted_branch_is_never_a_group_of_one(group, expected):
 
 
 def test_stage_behaviour_follows_config_not_the_stage_name():
-    plain = load([])[1]
+    plain = load_typed([])
     assert plain.stage.name == "grpo" and plain.tgrpo.branches == ["clean"] and plain.memory.enabled is False
-    tgrpo = load(["stage=tgrpo"])[1]
+    tgrpo = load_typed(["stage=tgrpo"])
     assert tgrpo.tgrpo.branches == ["clean", "shuffled", "corrupted"] and tgrpo.memory.enabled is False
-    memory = load(["stage=memory"])[1]
+    memory = load_typed(["stage=memory"])
     assert memory.tgrpo.branches == ["clean", "shuffled", "corrupted"] and memory.memory.enabled is True
     # The corrupted-branch rules follow tgrpo.branches, whatever the stage is called.
     with pytest.raises(ConfigError, match="^corruption"):
@@ -101,14 +101,14 @@ def test_stage_names_and_rules_come_from_the_registry(monkeypatch):
     # A registered stage that trains no policy groups: the RL group-size rule does not apply to it.
     spec = registry.StageSpec("distill", "rova.stages.sft", "test-only", (), {}, (), "summary.json")
     monkeypatch.setitem(registry.STAGES, "distill", spec)
-    assert load(["stage.name=distill", "stage.per_device_train_batch_size=3"])[1].stage.name == "distill"
+    assert load_typed(["stage.name=distill", "stage.per_device_train_batch_size=3"]).stage.name == "distill"
     with pytest.raises(ConfigError, match="memory.enabled"):
         load(["stage.name=distill", "memory.enabled=true"])
 
 
 def test_shuffle_mode_key():
-    assert load([])[1].tgrpo.shuffle == "uniform"  # Video-R1: a uniformly random permutation
-    assert load(["tgrpo.shuffle=derangement"])[1].tgrpo.shuffle == "derangement"
+    assert load_typed([]).tgrpo.shuffle == "uniform"  # Video-R1: a uniformly random permutation
+    assert load_typed(["tgrpo.shuffle=derangement"]).tgrpo.shuffle == "derangement"
 
 
 def test_vllm_importance_sampling_keys_match_trl():
@@ -121,7 +121,7 @@ def test_vllm_importance_sampling_keys_match_trl():
     ours = {f.name: f.default for f in dataclasses.fields(RolloutConfig) if "importance_sampling" in f.name}
     theirs = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
     assert len(ours) == 4 and all(theirs[name] == default for name, default in ours.items()), ours
-    typed = load(["rollout.vllm_importance_sampling_mode=token_truncate", "rollout.vllm_importance_sampling_clip_min=0.5"])[1]
+    typed = load_typed(["rollout.vllm_importance_sampling_mode=token_truncate", "rollout.vllm_importance_sampling_clip_min=0.5"])
     assert typed.rollout.vllm_importance_sampling_clip_min == 0.5
     for bad, key in [
         (["rollout.vllm_importance_sampling_mode=token"], "rollout.vllm_importance_sampling_mode"),
@@ -346,7 +346,7 @@ def test_every_sweep_file_validates():
 
 
 def test_prompt_wording_is_config():
-    _, typed = load(["data.prompt.system=You watch videos carefully."])  # a schema key: no '+' needed
+    typed = load_typed(["data.prompt.system=You watch videos carefully."])  # a schema key: no '+' needed
     assert typed.data.prompt.system == "You watch videos carefully."
     assert "{Question}" in typed.data.prompt.question  # Video-R1's wording by default
     typed = load(["data.prompt.question='Q: {Question}'", "data.prompt.type_templates.numerical=N",
@@ -362,7 +362,7 @@ def test_prompt_wording_is_config():
 def test_prompt_config_reaches_the_training_rows(demo_file, tmp_path):
     from rova.training.dataset import load_training_data
 
-    data_cfg = load([f"data.train_file={demo_file}", "data.build_demo=false", "data.prompt.system=SYS"])[1].data
+    data_cfg = load_typed([f"data.train_file={demo_file}", "data.build_demo=false", "data.prompt.system=SYS"]).data
     row = load_training_data(data_cfg, 28, tmp_path).dataset[0]
     assert row["prompt"][0]["role"] == "system" and row["prompt"][0]["content"][0]["text"] == "SYS"
 

@@ -24,10 +24,10 @@ P_KEYS = [f"p_{f}" for f in FAMILIES]
 
 def compose_corruption(*overrides: str) -> CorruptionConfig:
     """What the launcher does: compose the whole config (schema + presets), validate, take the corruption group."""
-    from rova.config.compose import load
+    from rova.config.compose import load_typed
 
     overrides = [o.lstrip("+") if o.startswith("+corruption=") else o for o in overrides]
-    return load(list(overrides))[1].corruption
+    return load_typed(list(overrides)).corruption
 
 
 @pytest.mark.parametrize("preset", PRESETS)

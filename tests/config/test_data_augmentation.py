@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from rova.config.compose import load
+from rova.config.compose import load, load_typed
 from rova.config.data import VIDEO_R1_TYPE_TEMPLATES, DataConfig, InvertQuestionsConfig, PromptTemplates
 from rova.errors import ConfigError
 
 
 def test_defaults_are_off_and_shuffled():
-    _, typed = load([])
+    typed = load_typed([])
     assert typed.data.invert_questions.p == 0.0 and typed.data.invert_questions.seed is None
     assert typed.data.task_mixing == "shuffled"
 
@@ -46,7 +46,7 @@ def test_the_rl_stages_take_them_and_hand_task_mixing_to_the_trainer():
     from rova.training.args import rova_trainer_arguments
 
     for stage in (["stage=grpo"], ["stage=tgrpo", "corruption=rova"], ["stage=memory", "corruption=rova"]):
-        _, typed = load([*stage, "data.invert_questions.p=0.5", "data.invert_questions.seed=7",
+        typed = load_typed([*stage, "data.invert_questions.p=0.5", "data.invert_questions.seed=7",
                          "data.task_mixing=per_batch"])
         assert typed.data.invert_questions.p == 0.5 and typed.data.invert_questions.seed == 7
         assert rova_trainer_arguments(typed)["task_mixing"] == "per_batch"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from rova.config.compose import compose, validate
+from rova.config.compose import compose, validate_typed
 from rova.config.fingerprint import check_relaunch, fingerprint, result_settings
 from rova.errors import ConfigError
 
 
 def resolved(*overrides: str) -> dict:
-    _, typed = validate(compose(list(overrides)))
+    typed = validate_typed(compose(list(overrides)))
     return OmegaConf.to_container(OmegaConf.structured(typed), resolve=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rova.config.compose import load
+from rova.config.compose import load, load_typed
 from rova.config.memory import MemoryConfig
 from rova.errors import ConfigError
 
@@ -13,7 +13,7 @@ ON = ("memory.augment_easy=true", "memory.augment_hard=true")
 
 
 def test_off_by_default():
-    _, cfg = load([])
+    cfg = load_typed([])
     assert (cfg.memory.augment_easy, cfg.memory.augment_hard) == (False, False)
     assert cfg.memory.hint_max_chars >= 1 and "{hint}" in cfg.memory.hint_template
 
@@ -22,7 +22,7 @@ def test_off_by_default():
 def test_allowed_on_every_rl_stage_and_handed_to_the_trainer(stage, tmp_path):
     from rova.training.args import rova_trainer_arguments
 
-    _, cfg = load([f"stage={stage}", "corruption=rova", *ON, "memory.hint_max_chars=40", "memory.hint_template=' [{hint}]'"])
+    cfg = load_typed([f"stage={stage}", "corruption=rova", *ON, "memory.hint_max_chars=40", "memory.hint_template=' [{hint}]'"])
     args = rova_trainer_arguments(cfg)
     assert (args["augment_easy"], args["augment_hard"], args["hint_max_chars"], args["hint_template"]) == (
         True, True, 40, " [{hint}]")
@@ -47,7 +47,7 @@ def test_refused_where_it_cannot_apply_naming_the_key(overrides, key):
 
 
 def test_hard_alone_needs_no_corruption_mix_and_the_schema_checks_types():
-    _, cfg = load(["memory.augment_hard=true"])
+    cfg = load_typed(["memory.augment_hard=true"])
     assert cfg.memory.augment_hard and not cfg.memory.augment_easy
     with pytest.raises(ConfigError, match="memory.augment_easy"):
         MemoryConfig(augment_easy=1)

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from omegaconf import OmegaConf
 
-from rova.config.compose import MOVED_KEYS, load, validate
+from rova.config.compose import MOVED_KEYS, load, load_typed, validate
 from rova.config.objective import DYNAMIC_SAMPLING_KEYS, LOSS_TYPES, ObjectiveConfig
 from rova.errors import ConfigError
 
@@ -39,7 +39,7 @@ EXPECTED = {
 @pytest.mark.parametrize("stage", RL_STAGES)
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_every_objective_composes_with_every_rl_stage(objective, stage):
-    _, cfg = load([f"objective={objective}", f"stage={stage}", "corruption=rova"])
+    cfg = load_typed([f"objective={objective}", f"stage={stage}", "corruption=rova"])
     assert cfg.objective.name == objective and cfg.stage.name == stage
     for key, value in EXPECTED[objective].items():
         assert getattr(cfg.objective, key) == value, key
@@ -50,7 +50,7 @@ def test_the_default_objective_is_trl_grpo_config_defaults_so_existing_runs_do_n
     keys, not GRPOConfig's: dynamic sampling off)."""
     from trl import GRPOConfig
 
-    _, cfg = load([])
+    cfg = load_typed([])
     assert cfg.objective.name == "grpo"
     theirs = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
     for field in dataclasses.fields(ObjectiveConfig):
@@ -133,9 +133,9 @@ def test_dynamic_sampling_composes_with_every_objective_and_its_edge_values():
     """Any objective can switch it on; one round (drop and mask, no refill) is allowed; reward.shuffle is fine
     without it (the refusal above is about the pair)."""
     for objective in OBJECTIVES:
-        _, cfg = load([f"objective={objective}", "objective.dynamic_sampling=true", "objective.max_sampling_rounds=1"])
+        cfg = load_typed([f"objective={objective}", "objective.dynamic_sampling=true", "objective.max_sampling_rounds=1"])
         assert cfg.objective.dynamic_sampling and cfg.objective.max_sampling_rounds == 1
-    _, cfg = load(["objective=dapo", "objective.dynamic_sampling=false", "reward.shuffle=true"])
+    cfg = load_typed(["objective=dapo", "objective.dynamic_sampling=false", "reward.shuffle=true"])
     assert not cfg.objective.dynamic_sampling and cfg.reward.shuffle
     with pytest.raises(ConfigError) as info:
         ObjectiveConfig(max_sampling_rounds=0)
@@ -143,7 +143,7 @@ def test_dynamic_sampling_composes_with_every_objective_and_its_edge_values():
 
 
 def test_good_edge_values_are_accepted():
-    _, cfg = load(["objective.delta=1.5", "objective.top_entropy_quantile=0.2", "objective.entropy_coef=0.001",
+    cfg = load_typed(["objective.delta=1.5", "objective.top_entropy_quantile=0.2", "objective.entropy_coef=0.001",
                    "objective.scale_rewards=batch", "objective.loss_type=luspo",
                    "objective.importance_sampling_level=sequence"])
     assert (cfg.objective.delta, cfg.objective.top_entropy_quantile, cfg.objective.loss_type) == (1.5, 0.2, "luspo")
@@ -152,11 +152,11 @@ def test_good_edge_values_are_accepted():
 @pytest.mark.parametrize("stage", RL_STAGES)
 def test_reg_grpo_composes_with_several_micro_batches_per_rollout_of_whole_groups(stage):
     for steps in (1, 2, 4):
-        _, cfg = load(["objective=reg_grpo", f"stage={stage}", "stage.gradient_accumulation_steps=4",
+        cfg = load_typed(["objective=reg_grpo", f"stage={stage}", "stage.gradient_accumulation_steps=4",
                        f"stage.steps_per_generation={steps}", "stage.per_device_train_batch_size=4",
                        "stage.num_generations=2"])
         assert cfg.stage.generation_steps == steps and cfg.objective.advantage_regression
-    _, cfg = load(["objective=reg_grpo", f"stage={stage}", "objective.regression_reference=old",
+    cfg = load_typed(["objective=reg_grpo", f"stage={stage}", "objective.regression_reference=old",
                    "objective.regression_log_ratio=mean", "rollout=vllm",
                    "rollout.vllm_importance_sampling_correction=false"])
     assert (cfg.objective.regression_reference, cfg.objective.regression_log_ratio) == ("old", "mean")
@@ -164,7 +164,7 @@ def test_reg_grpo_composes_with_several_micro_batches_per_rollout_of_whole_group
 
 def test_token_weights_compose_with_any_objective_and_alpha_below_one():
     """The weights scale A by w > 0, which weights each token's loss for every TRL loss (each reads A's sign only)."""
-    _, cfg = load(["objective=dapo", "objective.token_weight_alpha=0.5"])
+    cfg = load_typed(["objective=dapo", "objective.token_weight_alpha=0.5"])
     assert cfg.objective.token_weight_alpha == 0.5 and cfg.objective.epsilon_high == 0.28
 
 
@@ -186,7 +186,7 @@ def test_a_resolved_file_with_an_old_stage_key_names_the_new_key():
 
 
 def test_experiments_set_the_kl_penalty_in_objective():
-    _, cfg = load(["experiment=video_r1_7b", "data.train_file=/data/Video-R1-260k.json"])
+    cfg = load_typed(["experiment=video_r1_7b", "data.train_file=/data/Video-R1-260k.json"])
     assert cfg.objective.beta == 0.04 and cfg.objective.name == "grpo"
-    _, cfg = load(["experiment=video_r1_7b", "data.train_file=/data/x.json", "objective=dapo"])
+    cfg = load_typed(["experiment=video_r1_7b", "data.train_file=/data/x.json", "objective=dapo"])
     assert cfg.objective.beta == 0.04 and cfg.objective.epsilon_high == 0.28

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rova.config.compose import load
+from rova.config.compose import load, load_typed
 from rova.config.sequence_parallel import BUILD_SPEC_HEADS, model_heads
 from rova.errors import ConfigError
 
@@ -15,7 +15,7 @@ SP2 = ["stage=tgrpo", "distributed=zero2", "distributed.nproc_per_node=2", "dist
 
 
 def test_a_valid_sequence_parallel_run_composes():
-    _, cfg = load(SP2)
+    cfg = load_typed(SP2)
     assert cfg.distributed.sequence_parallel == 2
 
 
@@ -54,14 +54,14 @@ def test_the_build_specs_declared_heads_are_the_tiny_models_heads():
     from rova.models.tiny import SPECS
 
     assert BUILD_SPEC_HEADS == {name: (s.num_attention_heads, s.num_key_value_heads) for name, s in SPECS.items()}
-    _, cfg = load(["model=small"])
+    cfg = load_typed(["model=small"])
     assert model_heads(cfg.model) == (4, 2)
 
 
 def test_visible_gpus_that_the_group_does_not_divide_fail_before_spawning(monkeypatch):
     from rova.launch.workers import processes_per_node
 
-    _, cfg = load(["stage=grpo", "distributed=ddp", "distributed.sequence_parallel=2"])
+    cfg = load_typed(["stage=grpo", "distributed=ddp", "distributed.sequence_parallel=2"])
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
     with pytest.raises(ConfigError, match="distributed.sequence_parallel"):
         processes_per_node(cfg)

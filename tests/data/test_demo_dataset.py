@@ -202,10 +202,10 @@ def test_builds_of_other_sizes_in_one_folder_keep_each_others_annotation_files(t
 
 
 def test_data_and_benchmark_demo_paths_name_their_split_and_size():
-    from rova.config.compose import load
+    from rova.config.compose import load_typed
 
     def files(*overrides):
-        _, cfg = load(["stage=eval", "data=demo", "benchmark=demo", *overrides])
+        cfg = load_typed(["stage=eval", "data=demo", "benchmark=demo", *overrides])
         return cfg.data.train_file, cfg.benchmark.file
 
     train, test = files("data.demo_num_clips=8", "benchmark.demo_num_clips=8")

@@ -64,11 +64,11 @@ def test_max_prompt_length_drops_and_counts_long_prompts(demo_file, tiny_model_d
     f = family.frame_factor
 
     from rova.errors import DataError
-    from rova.config.compose import load
+    from rova.config.compose import load_typed
     from rova.training.dataset import load_training_data, prompt_length
 
     processor = AutoProcessor.from_pretrained(model_dir)
-    data_cfg = load([f"data.train_file={demo_file}", "data.build_demo=false"])[1].data
+    data_cfg = load_typed([f"data.train_file={demo_file}", "data.build_demo=false"]).data
     everything = load_training_data(data_cfg, f, tmp_path, processor=processor)
     records = load_records(demo_file)
     verdicts = cached_verdicts(records, data_cfg.frame_sampling(f), "decord", tmp_path / "media_probe.json", 1)

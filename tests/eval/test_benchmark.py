@@ -88,12 +88,12 @@ def _composed_benchmark(name: str) -> tuple[BenchmarkConfig, dict]:
     """The composed preset as a BenchmarkConfig: through Hydra and the schema once the group is wired into
     conf/config.yaml and RootConfig, else the preset YAML merged onto the composed root (same interpolations)."""
     from rova.config.schema import RootConfig
-    from rova.config.compose import compose, conf_dir, validate
+    from rova.config.compose import compose, conf_dir, validate_typed
 
     if "benchmark" in OmegaConf.structured(RootConfig):
         wired = "benchmark" in compose([])
         cfg = compose([f"benchmark={name}" if wired else f"+benchmark={name}"])
-        _, typed = validate(cfg)
+        typed = validate_typed(cfg)
         return typed.benchmark, OmegaConf.to_container(OmegaConf.structured(typed.benchmark))
     cfg = compose([])
     OmegaConf.set_struct(cfg, False)

@@ -25,9 +25,9 @@ def _overrides(cache: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def demo_cfg(tmp_path_factory):
-    from rova.config.compose import load
+    from rova.config.compose import load_typed
 
-    _, cfg = load(_overrides(tmp_path_factory.mktemp("cache")))
+    cfg = load_typed(_overrides(tmp_path_factory.mktemp("cache")))
     return cfg
 
 

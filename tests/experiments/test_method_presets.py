@@ -14,7 +14,7 @@ import math
 
 import pytest
 
-from rova.config.compose import load
+from rova.config.compose import load_typed
 from tests.support.runs import launch, only_run_dir
 
 DATA = ["data.train_file=/data/Video-R1-260k.json"]
@@ -56,7 +56,7 @@ def _trained_two_steps(run_dir) -> list[dict]:
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_a_method_preset_holds_its_values_and_trains_two_tiny_steps(preset, tmp_path, cache_dir):
     expected, extra = PRESETS[preset]
-    _, cfg = load([f"experiment={preset}", *DATA])
+    cfg = load_typed([f"experiment={preset}", *DATA])
     assert {key: _get(cfg, key) for key in expected} == expected
     proc = launch(tmp_path, cache_dir, f"experiment={preset}", *TINY, *extra)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -70,7 +70,7 @@ def test_a_method_preset_holds_its_values_and_trains_two_tiny_steps(preset, tmp_
 
 
 def test_the_temporal_r1_recipe_plans_select_then_grpo_and_each_step_runs_tiny(tmp_path, cache_dir):
-    _, cfg = load(["experiment=temporal_r1_3b", *DATA])
+    cfg = load_typed(["experiment=temporal_r1_3b", *DATA])
     steps = cfg.recipe.steps
     assert list(steps) == ["select", "grpo"] and steps["grpo"].data_from == "select"
     assert cfg.reward.name == "temporal_r1" and cfg.select.num_samples == 8 and cfg.select.min_std == 0.1

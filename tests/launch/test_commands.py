@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rova.config.compose import load
+from rova.config.compose import load_typed
 from rova.config.distributed import deepspeed_config
 from rova.launch.dispatch import prepare_run_dirs
 from rova.launch.slurm import executor_parameters
@@ -18,7 +18,7 @@ from rova.launch.workers import processes_per_node, worker_command
 
 
 def cfg_of(*overrides: str):
-    return load(list(overrides))[1]
+    return load_typed(list(overrides))
 
 
 def test_single_process_runs_the_worker_module(tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from rova.config.compose import load
+from rova.config.compose import load_typed
 from rova.config.paths import absolutize
 from rova.launch.dispatch import prepare_run_dirs
 from rova.launch.workers import free_port, worker_command
@@ -40,7 +40,7 @@ DEADLINE_S = 600
 def prepared_run(tmp_path: Path, cache_dir: Path, name: str, *overrides: str):
     """A run dir as the launcher prepares it before it starts workers or submits (resolved.yaml, assets)."""
     job = [f"run.cache_dir={cache_dir}", f"run.output_root={tmp_path / name}", *RUN, *overrides]
-    cfg = absolutize(load(job)[1], tmp_path)
+    cfg = absolutize(load_typed(job), tmp_path)
     (run_dir,) = prepare_run_dirs([job], [cfg], now=dt.datetime.now(), multirun=False)
     prepare_assets(cfg)
     return cfg, run_dir

@@ -26,11 +26,11 @@ EVAL = ("stage=eval", "benchmark.demo_num_clips=2", "eval.max_new_tokens=4", "lo
 
 
 def _typed(tmp_path: Path, cache_dir: Path, *overrides: str):
-    from rova.config.compose import compose, validate
+    from rova.config.compose import compose, validate_typed
     from rova.config.paths import absolutize
 
     base = [f"run.cache_dir={cache_dir}", f"run.output_root={tmp_path / 'outputs'}"]
-    _, typed = validate(compose([*base, *overrides]))
+    typed = validate_typed(compose([*base, *overrides]))
     return absolutize(typed, tmp_path)
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from rova.errors import ConfigError, RovaError
-from rova.config.compose import load
+from rova.config.compose import load, load_typed
 from tests.support.trainers import make_trainer
 
 LORA = ("model.lora.enabled=true", "model.lora.rank=4", "model.lora.alpha=8", "model.lora.dropout=0.0")
@@ -94,12 +94,12 @@ def test_bad_lora_values_fail_at_compose_time_naming_the_key(overrides, key):
 
 
 def test_lora_keys_compose_with_their_defaults():
-    _, cfg = load(["model.lora.enabled=true", "model.freeze_vision=true", "model.lora.alpha=16"])
+    cfg = load_typed(["model.lora.enabled=true", "model.freeze_vision=true", "model.lora.alpha=16"])
     lora = cfg.model.lora
     assert (lora.enabled, lora.rank, lora.alpha, lora.dropout, lora.save_merged) == (True, 16, 16.0, 0.05, False)
     assert lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     assert cfg.model.freeze_vision
-    _, default = load([])
+    default = load_typed([])
     assert not default.model.lora.enabled and not default.model.freeze_vision
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rova.errors import ConfigError
 from rova.cli import main, plan_jobs
-from rova.config.compose import load
+from rova.config.compose import load, load_typed
 from rova.recipe.plan import merge_overrides, override_key, plan_recipe, split_step_overrides
 from rova.recipe.slurm import job_dependency
 from rova.config.stage import get_spec
@@ -24,7 +24,7 @@ def plan(tmp_path: Path, *overrides: str):
     from rova.config.paths import absolutize
 
     overrides = list(overrides)
-    _, root = load(split_step_overrides(overrides)[0])
+    root = load_typed(split_step_overrides(overrides)[0])
     root = absolutize(root, tmp_path)
     return plan_recipe(overrides, root, tmp_path / "parent", tmp_path)
 

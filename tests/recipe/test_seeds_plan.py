@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rova.cli import main, plan_jobs
-from rova.config.compose import load
+from rova.config.compose import load, load_typed
 from rova.config.recipe import expand_steps
 from rova.errors import ConfigError
 from rova.recipe.plan import split_step_overrides
@@ -24,7 +24,7 @@ def plan(tmp_path: Path, *overrides: str):
     from rova.recipe.plan import plan_recipe
 
     overrides = list(overrides)
-    _, root = load(split_step_overrides(overrides)[0])
+    root = load_typed(split_step_overrides(overrides)[0])
     root = absolutize(root, tmp_path)
     return plan_recipe(overrides, root, tmp_path / "parent", tmp_path)
 
@@ -76,7 +76,7 @@ def test_a_seed_that_is_not_an_integer_names_recipe_seeds():
 
 
 def test_without_seeds_the_steps_are_planned_as_written():
-    _, root = load(["experiment=rova_recipe", "data.train_file=/data/train.json"])
+    root = load_typed(["experiment=rova_recipe", "data.train_file=/data/train.json"])
     runs = expand_steps(root.recipe)
     assert [r.name for r in runs] == list(root.recipe.steps)
     for run in runs:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rova.config.compose import load
+from rova.config.compose import load, load_typed
 from rova.config.reward import CaptionJudgeConfig, RewardConfig
 from rova.errors import ConfigError
 from rova.rewards.caption_judge import CaptionJudge, JudgeFailure, parse_covered
@@ -168,7 +168,7 @@ def test_judge_settings_are_checked_at_compose_time_naming_the_key(overrides, ke
 def test_a_judge_with_its_key_in_the_environment_composes(monkeypatch):
     judge = JUDGE
     monkeypatch.setenv("ROVA_TEST_JUDGE_KEY", "k")
-    cfg = load([*judge, "reward.caption_judge.api_key_env=ROVA_TEST_JUDGE_KEY"])[1].reward
+    cfg = load_typed([*judge, "reward.caption_judge.api_key_env=ROVA_TEST_JUDGE_KEY"]).reward
     assert cfg.caption_scorer == "judge" and cfg.caption_judge.model == "m"
 
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rova.config.branches import CLEAN
-from rova.config.compose import load
+from rova.config.compose import load, load_typed
 from rova.config.reward import RewardConfig
 from rova.errors import ConfigError
 from rova.rewards.overlong import soft_overlong_punishment
@@ -50,9 +50,9 @@ def test_a_buffer_that_leaves_no_free_length_is_refused(buffer, max_length):
 
 
 def test_the_run_config_fills_the_length_from_the_rollout_and_the_buffer_as_a_fifth():
-    _, cfg = load(["stage=grpo", "stage.max_completion_length=40", "reward.w_overlong=1"])
+    cfg = load_typed(["stage=grpo", "stage.max_completion_length=40", "reward.w_overlong=1"])
     assert (cfg.reward.overlong_max_length, cfg.reward.overlong_buffer) == (40, 8)
-    _, cfg = load(["stage=grpo", "reward.overlong_max_length=100", "reward.overlong_buffer=30"])
+    cfg = load_typed(["stage=grpo", "reward.overlong_max_length=100", "reward.overlong_buffer=30"])
     assert (cfg.reward.overlong_max_length, cfg.reward.overlong_buffer) == (100, 30)
 
 
@@ -69,7 +69,7 @@ def test_bad_values_fail_at_compose_time_with_the_key_named(overrides, key):
 
 
 def test_unweighted_it_never_blocks_a_run_with_a_tiny_completion_budget():
-    _, cfg = load(["stage=grpo", "stage.max_completion_length=1", "stage.num_generations=2",
+    cfg = load_typed(["stage=grpo", "stage.max_completion_length=1", "stage.num_generations=2",
                    "stage.per_device_train_batch_size=2"])
     assert cfg.reward.w_overlong == 0.0
 

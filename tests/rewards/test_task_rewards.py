@@ -9,7 +9,7 @@ import pytest
 
 import rova.rewards.registry as registry
 from rova.config.branches import CLEAN
-from rova.config.compose import load
+from rova.config.compose import load, load_typed
 from rova.config.reward import RewardConfig
 from rova.errors import ConfigError
 from rova.rewards.choices import MULTI_ANSWER_MODES
@@ -60,19 +60,19 @@ def test_each_problem_type_selects_its_rewards():
 
 
 def test_videochat_r1_total_is_the_unweighted_sum():
-    _, cfg = load(["reward=videochat_r1"])
+    cfg = load_typed(["reward=videochat_r1"])
     expected = np.nan_to_num(_column(2)) + np.nan_to_num(_column(3)) + _column(5)
     np.testing.assert_allclose(_score(cfg.reward).total.ravel(), expected)
 
 
 def test_temporal_r1_halves_every_part():
-    _, cfg = load(["reward=temporal_r1"])
+    cfg = load_typed(["reward=temporal_r1"])
     expected = 0.5 * (np.nan_to_num(_column(2)) + np.nan_to_num(_column(3)) + _column(4))
     np.testing.assert_allclose(_score(cfg.reward).total.ravel(), expected)
 
 
 def test_tw_grpo_gives_partial_credit_to_a_subset_of_the_letters():
-    _, cfg = load(["reward=tw_grpo"])
+    cfg = load_typed(["reward=tw_grpo"])
     scores = _score(cfg.reward)
     assert scores.correctness.ravel()[-1] == 0.5 and scores.components["accuracy"].ravel()[-1] == 0.5
     assert _score(RewardConfig()).correctness.ravel()[-1] == 0.0  # exact by default
@@ -94,7 +94,7 @@ def test_an_all_equal_group_has_zero_advantage():
     kind, sol = TRACK
     plan = plan_generation(1, {CLEAN: 4}, {CLEAN: [True]})
     text = f"{THINK}<answer>[[0, 0, 0.5, 0.5]]</answer>"
-    _, cfg = load(["reward=videochat_r1"])
+    cfg = load_typed(["reward=videochat_r1"])
     scores = score_rollout(plan, [text] * 4, [10] * 4, [{"prompt": [], "solution": sol, "problem_type": kind}],
                            cfg.reward)[CLEAN]
     assert np.all(scores.total == 0.0) and zero_std_groups(scores.total).all()
@@ -106,7 +106,7 @@ def test_reward_modes_are_validated_with_their_keys_and_match_the_rewards():
     assert RewardConfig.__dataclass_fields__["format_rule"].default == FORMAT_RULES[0]
     for key, allowed in (("format_rule", FORMAT_RULES), ("multi_answer", MULTI_ANSWER_MODES)):
         for value in allowed:
-            assert getattr(load([f"reward.{key}={value}"])[1].reward, key) == value
+            assert getattr(load_typed([f"reward.{key}={value}"]).reward, key) == value
         with pytest.raises(ConfigError) as info:
             load([f"reward.{key}=loose"])
         assert info.value.key == f"reward.{key}"
@@ -119,6 +119,6 @@ def test_reward_modes_are_validated_with_their_keys_and_match_the_rewards():
     ("tw_grpo", {"multi_answer": "soft", "w_temp": 0.0}),
 ])
 def test_presets(preset, values):
-    _, cfg = load([f"reward={preset}"])
+    cfg = load_typed([f"reward={preset}"])
     assert cfg.reward.name == preset
     assert {k: getattr(cfg.reward, k) for k in values} == values

@@ -121,10 +121,10 @@ def test_bad_select_values_fail_at_compose_time_naming_the_key(override, key):
 
 
 def test_select_defaults_are_methods_md():
-    from rova.config.compose import load
+    from rova.config.compose import load_typed
 
-    _, cfg = load(["stage=select"])
+    cfg = load_typed(["stage=select"])
     assert cfg.stage.name == "select" and cfg.logger.name == "none"
     s = cfg.select
     assert (s.num_samples, s.min_mean, s.max_mean, s.min_std, s.temperature) == (8, 0.0, 1.0, 0.1, 1.0)
-    assert load(["stage=select", "cluster=slurm", "select.shards=3"])[1].select.shards == 3
+    assert load_typed(["stage=select", "cluster=slurm", "select.shards=3"]).select.shards == 3

@@ -247,7 +247,7 @@ def test_the_sampling_generator_follows_rollout_and_the_select_keys(monkeypatch,
 
     from transformers import AutoProcessor
 
-    from rova.config.compose import load
+    from rova.config.compose import load_typed
     from rova.inference.sampling import SamplingGenerator, SamplingVLLMGenerator, make_sampling_generator
 
     processor = AutoProcessor.from_pretrained(tiny_model_dir)
@@ -259,14 +259,14 @@ def test_the_sampling_generator_follows_rollout_and_the_select_keys(monkeypatch,
         return make_sampling_generator(cfg, None, processor, max_new_tokens=s.max_new_tokens,
                                        temperature=s.temperature, top_p=s.top_p, stage="select")
 
-    hf = make(load(keys)[1])
+    hf = make(load_typed(keys))
     assert isinstance(hf, SamplingGenerator) and hf.generation_config.do_sample
     assert (hf.generation_config.temperature, hf.generation_config.top_p, hf.generation_config.top_k,
             hf.generation_config.max_new_tokens) == (0.7, 0.9, 0, 33)
     vllm = types.ModuleType("vllm")
     vllm.SamplingParams = lambda **kwargs: SimpleNamespace(**kwargs)
     monkeypatch.setitem(sys.modules, "vllm", vllm)
-    engine = make(load([*keys, "rollout=vllm"])[1])
+    engine = make(load_typed([*keys, "rollout=vllm"]))
     assert isinstance(engine, SamplingVLLMGenerator) and engine.engine_kwargs()["seed"] == 5
     params = engine.sampling_params
     assert (params.temperature, params.top_p, params.max_tokens) == (0.7, 0.9, 33)

@@ -18,11 +18,11 @@ def run_overrides(cache_dir: Path, tmp_path: Path, *extra: str) -> list[str]:
 
 def make_trainer(cache_dir: Path, tmp_path: Path, *extra: str, resume_from: str | None = None):
     """(trainer, typed config, run dir) for the overrides; the run dir is tmp_path / "run"."""
-    from rova.config.compose import load
+    from rova.config.compose import load_typed
     from rova.config.paths import absolutize
     from rova.stages.builders import build_rl_trainer
 
-    _, cfg = load(run_overrides(cache_dir, tmp_path, *extra))
+    cfg = load_typed(run_overrides(cache_dir, tmp_path, *extra))
     cfg = absolutize(cfg, tmp_path)
     run_dir = tmp_path / "run"
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -183,13 +183,13 @@ def test_a_larger_p_inverts_a_superset_and_the_seed_matters():
 
 
 def test_training_rows_hold_the_inverted_questions_and_the_report_counts_them(demo_file, cache_dir):
-    from rova.config.compose import load
+    from rova.config.compose import load_typed
     from rova.config.data import MULTI_ANSWER_TYPE_TEMPLATES
     from rova.training.dataset import load_training_data
 
     plain = [f"data.train_file={demo_file}", "data.build_demo=false", "data.probe_workers=1"]
     overrides = plain + ["data.invert_questions.p=1"]
-    data_cfg = load(overrides)[1].data
+    data_cfg = load_typed(overrides).data
     data = load_training_data(data_cfg, 28, cache_dir, seed=5)
     records = json.loads(demo_file.read_text())
     choice = [r for r in records if r["problem_type"] == "multiple choice"]
@@ -203,6 +203,6 @@ def test_training_rows_hold_the_inverted_questions_and_the_report_counts_them(de
     assert all(row["prompt"][-1]["content"][-1]["text"].endswith(wording) for row in rows)
     assert sum("doesn't" in row["problem"] for row in rows) == report.inverted
     # data.invert_questions.seed overrides the stage seed; the same seed rebuilds the same rows
-    seeded = load(overrides + ["data.invert_questions.seed=5"])[1].data
+    seeded = load_typed(overrides + ["data.invert_questions.seed=5"]).data
     assert list(load_training_data(seeded, 28, cache_dir, seed=99).dataset) == list(data.dataset)
-    assert load_training_data(load(plain)[1].data, 28, cache_dir).inversion is None
+    assert load_training_data(load_typed(plain).data, 28, cache_dir).inversion is None

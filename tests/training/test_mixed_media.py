@@ -67,16 +67,16 @@ def test_two_ranks_with_mixed_media_stay_in_step(tmp_path, cache_dir, demo_file)
 
 def test_zero3_rejects_mixed_media_with_several_prompts_per_process():
     from rova.errors import DataError
-    from rova.config.compose import load
+    from rova.config.compose import load_typed
     from rova.training.dataset import check_media_mix_for_zero3
 
-    several = load(["distributed=zero3", "stage.per_device_train_batch_size=8", "stage.num_generations=4"])[1]
+    several = load_typed(["distributed=zero3", "stage.per_device_train_batch_size=8", "stage.num_generations=4"])
     with pytest.raises(DataError, match="zero2"):
         check_media_mix_for_zero3(several, {"image", "video"})
     check_media_mix_for_zero3(several, {"video"})  # one kind: every forward calls the tower once
-    one = load(["distributed=zero3", "stage.per_device_train_batch_size=4", "stage.num_generations=4"])[1]
+    one = load_typed(["distributed=zero3", "stage.per_device_train_batch_size=4", "stage.num_generations=4"])
     check_media_mix_for_zero3(one, {"image", "video"})
-    zero2 = load(["distributed=zero2", "stage.per_device_train_batch_size=8", "stage.num_generations=4"])[1]
+    zero2 = load_typed(["distributed=zero2", "stage.per_device_train_batch_size=8", "stage.num_generations=4"])
     check_media_mix_for_zero3(zero2, {"image", "video"})
 
 

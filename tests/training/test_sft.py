@@ -11,11 +11,11 @@ from tests.support.trainers import run_overrides
 
 
 def _sft_trainer(cache_dir: Path, tmp_path: Path, *extra: str):
-    from rova.config.compose import load
+    from rova.config.compose import load_typed
     from rova.config.paths import absolutize
     from rova.stages.builders import build_sft_trainer
 
-    _, cfg = load(run_overrides(cache_dir, tmp_path, "stage=sft", *extra))
+    cfg = load_typed(run_overrides(cache_dir, tmp_path, "stage=sft", *extra))
     cfg = absolutize(cfg, tmp_path)
     run_dir = tmp_path / "run"
     run_dir.mkdir(parents=True, exist_ok=True)

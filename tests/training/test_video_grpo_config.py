@@ -19,9 +19,9 @@ from tests.support.trainers import run_overrides
 
 
 def compose(tmp_path, *overrides: str):
-    from rova.config.compose import load
+    from rova.config.compose import load_typed
 
-    _, cfg = load(run_overrides(tmp_path / "cache", tmp_path, *overrides))
+    cfg = load_typed(run_overrides(tmp_path / "cache", tmp_path, *overrides))
     return cfg
 
 
