@@ -59,8 +59,10 @@ def prepare_run_dirs(
 def run_local_workers(cfg: RootConfig, run_dir: Path) -> int:
     """Start the workers of one run on this machine and wait for them."""
     from rova.launch.workers import free_port, worker_command
-    from rova.utils.deepspeed_shm import remove_run_segments
+    from rova.utils.deepspeed_shm import orphans_warning, remove_run_segments
 
+    if cfg.distributed.name in ("zero2", "zero3") and (warning := orphans_warning()):
+        print(f"[rova] warning: {warning}", file=sys.stderr, flush=True)
     port = cfg.distributed.master_port or free_port()
     cmd = worker_command(cfg, run_dir, master_addr=LOCAL_MASTER, master_port=port)
     env = dict(os.environ)

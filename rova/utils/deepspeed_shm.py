@@ -73,3 +73,18 @@ def orphaned_segments(shm_dir: Path = SHM_DIR, proc: Path = Path("/proc")) -> li
     """This user's all-reduce segments that no live process maps: a finished or killed run's, safe to remove."""
     mapped = mapped_paths(proc)
     return sorted(shm_dir / name for name in own_segments(shm_dir) if str(shm_dir / name) not in mapped)
+
+
+def orphans_warning(shm_dir: Path = SHM_DIR, min_bytes: int = 1 << 30) -> str | None:
+    """One line for the launcher when segments no process maps hold at least min_bytes of RAM, else None."""
+    sizes = []
+    for path in orphaned_segments(shm_dir=shm_dir):
+        try:
+            sizes.append(path.stat().st_size)
+        except FileNotFoundError:  # removed meanwhile
+            continue
+    total = sum(sizes)
+    if not sizes or total < min_bytes:
+        return None
+    return (f"{len(sizes)} DeepSpeed shared-memory segment(s) that no process uses hold {total / 2**30:.1f} GiB of "
+            f"RAM in {shm_dir} (left by earlier DeepSpeed runs on CPU); `python -m rova.tools.shm --remove` frees them")

@@ -75,3 +75,18 @@ def test_the_tool_lists_then_removes_what_no_process_maps(tmp_path, capsys):
         out = capsys.readouterr().out
         assert not orphan.exists() and kept.exists()
         assert "1 DeepSpeed shared-memory segment(s), 0 MiB, removed" in out and str(kept) not in out
+
+
+def test_the_launcher_warns_when_orphans_hold_much_memory(tmp_path):
+    from rova.utils.deepspeed_shm import orphans_warning
+
+    kept, orphan = make_segments(tmp_path, "127.0.0.1", 29515, [0, 1])
+    with open(kept, "r+b") as handle, mmap.mmap(handle.fileno(), 0):
+        assert orphans_warning(shm_dir=tmp_path, min_bytes=4097) is None  # the mapped one does not count
+        warning = orphans_warning(shm_dir=tmp_path, min_bytes=4096)
+    assert warning.startswith("1 DeepSpeed shared-memory segment(s) that no process uses hold 0.0 GiB")
+    assert "python -m rova.tools.shm --remove" in warning
+    orphan.unlink()
+    assert orphans_warning(shm_dir=tmp_path, min_bytes=0) is not None  # the other one is orphaned now too
+    kept.unlink()
+    assert orphans_warning(shm_dir=tmp_path, min_bytes=0) is None  # nothing left: nothing to say
